@@ -1,0 +1,296 @@
+"""The Ghost layers: `GhostModule`, `SqueezeExcite` and `GhostBottleneck`.
+
+They follow the official PyTorch release (huawei-noah/Efficient-AI-Backbones,
+`ghostnet_pytorch/ghostnet.py`, the network timm ships as `ghostnet_*`), not the older
+TensorFlow release, which clips the SE gate differently and puts BN in the head.
+
+Written with `keras` and `keras.ops` only, so they run on every Keras backend. Sublayers are
+created and built in `build()`, where the input channels are known: their variables then
+exist before `fit` starts, which `tf.distribute` strategies need. Every layer computes in
+`self.compute_dtype`, so mixed precision works. Data format: channels last.
+"""
+import math
+
+import keras
+from keras import layers, ops
+
+# PyTorch's BatchNorm2d defaults: eps 1e-5, momentum 0.1 (Keras counts momentum the other way).
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+
+_SERIALIZATION_PACKAGE = "ghostnet_tf"
+
+
+def make_divisible(value, divisor, min_value=None):
+    """Round `value` to a multiple of `divisor`, never going below 90% of it.
+
+    The channel rounding of the official release (`_make_divisible`), used for widths and
+    for the squeeze-and-excite reduction.
+    """
+    min_value = min_value or divisor
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def hard_sigmoid(x):
+    """The official SE gate, `relu6(x + 3) / 6`.
+
+    Written out because Keras 2 and Keras 3 give the name "hard_sigmoid" different slopes.
+    """
+    return ops.relu6(x + 3.0) / 6.0
+
+
+def pad_like_torch(x, kernel_size):
+    """Zero-pad height and width by kernel_size // 2 on every side, as PyTorch convolutions do.
+
+    Keras' "same" padding puts the odd pixel at the end when the stride is 2; the converted
+    checkpoints need PyTorch's symmetric padding followed by a "valid" convolution.
+    """
+    pad = kernel_size // 2
+    return ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+
+
+def batch_norm(name, dtype):
+    return layers.BatchNormalization(
+        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name, dtype=dtype)
+
+
+def _check_positive_int(name, value, odd=False):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (odd and value % 2 == 0):
+        kind = "a positive odd integer" if odd else "a positive integer"
+        raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
+
+
+def _channels_shape(channels):
+    return (None, None, None, channels)
+
+
+@keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
+class GhostModule(layers.Layer):
+    """A convolution that computes part of its output channels cheaply.
+
+    A primary convolution makes `ceil(filters / ratio)` intrinsic feature maps; a depthwise
+    `dw_size` x `dw_size` convolution makes `ratio - 1` "ghost" maps from each of them; the two
+    are concatenated and cut to `filters` channels.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: kernel size of the primary convolution.
+        ratio: the paper's `s`; 1 / ratio of the outputs come from the primary convolution.
+        dw_size: the paper's `d`, kernel size of the cheap depthwise convolution (odd).
+        strides: strides of the primary convolution.
+        padding: padding of the primary convolution, "same" or "valid".
+        activation: True for ReLU (the official module), False for none, or the name of a
+            Keras activation. It follows each part, after its batch norm.
+        use_batch_norm: True (the official ImageNet module) puts a batch norm after each
+            convolution; False makes a linear drop-in for a `Conv2D`, as the official CIFAR
+            Ghost-ResNet does, leaving normalization to the layers that follow.
+        use_bias: whether both convolutions add a bias.
+    """
+
+    def __init__(self, filters, kernel_size=1, ratio=2, dw_size=3, strides=1, padding="same",
+                 activation=True, use_batch_norm=True, use_bias=False, **kwargs):
+        super().__init__(**kwargs)
+        _check_positive_int("filters", filters)
+        _check_positive_int("kernel_size", kernel_size)
+        _check_positive_int("ratio", ratio)
+        _check_positive_int("dw_size", dw_size, odd=True)
+        _check_positive_int("strides", strides)
+        if padding not in ("same", "valid"):
+            raise ValueError(f'`padding` must be "same" or "valid", got {padding!r}.')
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.ratio = ratio
+        self.dw_size = dw_size
+        self.strides = strides
+        self.padding = padding
+        self.activation = activation
+        self.use_batch_norm = use_batch_norm
+        self.use_bias = use_bias
+        self.primary_filters = math.ceil(filters / ratio)
+        self.cheap_filters = self.primary_filters * (ratio - 1)
+        if activation is True:
+            activation = "relu"
+        self._activation_fn = keras.activations.get(activation or None)
+
+    def build(self, input_shape):
+        dtype = self.dtype_policy
+        self.primary_conv = layers.Conv2D(
+            self.primary_filters, self.kernel_size, strides=self.strides, padding=self.padding,
+            use_bias=self.use_bias, name="primary_conv", dtype=dtype)
+        self.primary_conv.build(input_shape)
+        self.primary_bn = None
+        if self.use_batch_norm:
+            self.primary_bn = batch_norm("primary_bn", dtype)
+            self.primary_bn.build(_channels_shape(self.primary_filters))
+        self.cheap_conv = self.cheap_bn = None
+        if self.cheap_filters:
+            # Output channel c * (ratio - 1) + k comes from intrinsic map c, the channel order
+            # of PyTorch's grouped convolution with groups = primary_filters.
+            self.cheap_conv = layers.DepthwiseConv2D(
+                self.dw_size, padding="same", depth_multiplier=self.ratio - 1,
+                use_bias=self.use_bias, name="cheap_conv", dtype=dtype)
+            self.cheap_conv.build(_channels_shape(self.primary_filters))
+            if self.use_batch_norm:
+                self.cheap_bn = batch_norm("cheap_bn", dtype)
+                self.cheap_bn.build(_channels_shape(self.cheap_filters))
+        self.built = True
+
+    def _normalize_and_activate(self, x, bn, training):
+        if bn is not None:
+            x = bn(x, training=training)
+        return self._activation_fn(x)
+
+    def call(self, inputs, training=None):
+        intrinsic = self.primary_conv(inputs)
+        intrinsic = self._normalize_and_activate(intrinsic, self.primary_bn, training)
+        if self.cheap_conv is None:
+            return intrinsic
+        ghost = self.cheap_conv(intrinsic)
+        ghost = self._normalize_and_activate(ghost, self.cheap_bn, training)
+        outputs = ops.concatenate([intrinsic, ghost], axis=-1)
+        if self.primary_filters + self.cheap_filters == self.filters:
+            return outputs  # no slice op in the graph when the channels divide evenly
+        return outputs[..., : self.filters]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "ratio": self.ratio,
+            "dw_size": self.dw_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "activation": self.activation,
+            "use_batch_norm": self.use_batch_norm,
+            "use_bias": self.use_bias,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
+class SqueezeExcite(layers.Layer):
+    """Squeeze-and-excite with the official reduction and gate.
+
+    Global average pool, 1x1 convolution to `make_divisible(channels * se_ratio, divisor)`
+    channels, ReLU, 1x1 convolution back, gate `relu6(x + 3) / 6`, multiply.
+    """
+
+    def __init__(self, se_ratio=0.25, divisor=4, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 < se_ratio <= 1:
+            raise ValueError(f"`se_ratio` must be in (0, 1], got {se_ratio!r}.")
+        _check_positive_int("divisor", divisor)
+        self.se_ratio = se_ratio
+        self.divisor = divisor
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        reduced = make_divisible(channels * self.se_ratio, self.divisor)
+        self.conv_reduce = layers.Conv2D(reduced, 1, name="conv_reduce", dtype=self.dtype_policy)
+        self.conv_reduce.build((None, 1, 1, channels))
+        self.conv_expand = layers.Conv2D(channels, 1, name="conv_expand", dtype=self.dtype_policy)
+        self.conv_expand.build((None, 1, 1, reduced))
+        self.built = True
+
+    def call(self, inputs):
+        squeezed = ops.mean(inputs, axis=(1, 2), keepdims=True)
+        squeezed = ops.relu(self.conv_reduce(squeezed))
+        return inputs * hard_sigmoid(self.conv_expand(squeezed))
+
+    def get_config(self):
+        return {**super().get_config(), "se_ratio": self.se_ratio, "divisor": self.divisor}
+
+
+@keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
+class GhostBottleneck(layers.Layer):
+    """The Ghost bottleneck (G-bneck) of GhostNet.
+
+    Ghost module expanding to `mid_channels` (ReLU), a depthwise `dw_kernel_size` convolution
+    with batch norm when `strides` is 2, optional squeeze-and-excite, a linear Ghost module
+    down to `out_channels`, plus the shortcut: the input itself when the shape is unchanged,
+    else depthwise convolution + BN + 1x1 convolution + BN.
+    """
+
+    def __init__(self, mid_channels, out_channels, dw_kernel_size=3, strides=1, se_ratio=0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        _check_positive_int("mid_channels", mid_channels)
+        _check_positive_int("out_channels", out_channels)
+        _check_positive_int("dw_kernel_size", dw_kernel_size, odd=True)
+        _check_positive_int("strides", strides)
+        if not 0 <= se_ratio <= 1:
+            raise ValueError(f"`se_ratio` must be in [0, 1], got {se_ratio!r}.")
+        self.mid_channels = mid_channels
+        self.out_channels = out_channels
+        self.dw_kernel_size = dw_kernel_size
+        self.strides = strides
+        self.se_ratio = se_ratio
+
+    def _depthwise(self, name):
+        return layers.DepthwiseConv2D(
+            self.dw_kernel_size, strides=self.strides,
+            padding="valid" if self.strides > 1 else "same",
+            use_bias=False, name=name, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        dtype = self.dtype_policy
+        mid_shape = _channels_shape(self.mid_channels)
+        self.ghost1 = GhostModule(self.mid_channels, activation=True, name="ghost1", dtype=dtype)
+        self.ghost1.build(input_shape)
+        self.conv_dw = self.bn_dw = None
+        if self.strides > 1:
+            self.conv_dw = self._depthwise("conv_dw")
+            self.conv_dw.build(mid_shape)
+            self.bn_dw = batch_norm("bn_dw", dtype)
+            self.bn_dw.build(mid_shape)
+        self.se = None
+        if self.se_ratio > 0:
+            self.se = SqueezeExcite(self.se_ratio, name="se", dtype=dtype)
+            self.se.build(mid_shape)
+        self.ghost2 = GhostModule(self.out_channels, activation=False, name="ghost2", dtype=dtype)
+        self.ghost2.build(mid_shape)
+        self.has_identity_shortcut = in_channels == self.out_channels and self.strides == 1
+        self.shortcut_dw = self.shortcut_dw_bn = self.shortcut_conv = self.shortcut_bn = None
+        if not self.has_identity_shortcut:
+            in_shape = _channels_shape(in_channels)
+            self.shortcut_dw = self._depthwise("shortcut_dw")
+            self.shortcut_dw.build(in_shape)
+            self.shortcut_dw_bn = batch_norm("shortcut_dw_bn", dtype)
+            self.shortcut_dw_bn.build(in_shape)
+            self.shortcut_conv = layers.Conv2D(
+                self.out_channels, 1, use_bias=False, name="shortcut_conv", dtype=dtype)
+            self.shortcut_conv.build(in_shape)
+            self.shortcut_bn = batch_norm("shortcut_bn", dtype)
+            self.shortcut_bn.build(_channels_shape(self.out_channels))
+        self.built = True
+
+    def _pad_for_stride(self, x):
+        return pad_like_torch(x, self.dw_kernel_size) if self.strides > 1 else x
+
+    def call(self, inputs, training=None):
+        x = self.ghost1(inputs, training=training)
+        if self.conv_dw is not None:
+            x = self.bn_dw(self.conv_dw(self._pad_for_stride(x)), training=training)
+        if self.se is not None:
+            x = self.se(x)
+        x = self.ghost2(x, training=training)
+        if self.has_identity_shortcut:
+            return x + inputs
+        shortcut = self.shortcut_dw(self._pad_for_stride(inputs))
+        shortcut = self.shortcut_dw_bn(shortcut, training=training)
+        shortcut = self.shortcut_bn(self.shortcut_conv(shortcut), training=training)
+        return x + shortcut
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "mid_channels": self.mid_channels,
+            "out_channels": self.out_channels,
+            "dw_kernel_size": self.dw_kernel_size,
+            "strides": self.strides,
+            "se_ratio": self.se_ratio,
+        }

@@ -1,0 +1,218 @@
+"""GhostNet for ImageNet, the architecture of the official PyTorch release.
+
+Built by one function, `GhostNet`, from one table of stages, in the `keras.applications`
+style. Layer names map one-to-one to the official state_dict's modules (see
+docs/weights.md), so that its checkpoints and timm's `ghostnet_*` convert by name.
+"""
+import os
+
+import keras
+from keras import layers
+
+from ghostnet_tf.layers import BN_EPSILON, BN_MOMENTUM, GhostBottleneck, make_divisible
+
+# One row per bottleneck: dw kernel, expansion (mid) channels, output channels, SE ratio,
+# stride. One tuple per stage, as `blocks.<stage>.<block>` in the official release.
+GHOSTNET_STAGES = (
+    ((3, 16, 16, 0.0, 1),),
+    ((3, 48, 24, 0.0, 2),),
+    ((3, 72, 24, 0.0, 1),),
+    ((5, 72, 40, 0.25, 2),),
+    ((5, 120, 40, 0.25, 1),),
+    ((3, 240, 80, 0.0, 2),),
+    ((3, 200, 80, 0.0, 1),
+     (3, 184, 80, 0.0, 1),
+     (3, 184, 80, 0.0, 1),
+     (3, 480, 112, 0.25, 1),
+     (3, 672, 112, 0.25, 1)),
+    ((5, 672, 160, 0.25, 2),),
+    ((5, 960, 160, 0.0, 1),
+     (5, 960, 160, 0.25, 1),
+     (5, 960, 160, 0.0, 1),
+     (5, 960, 160, 0.25, 1)),
+)
+STEM_CHANNELS = 16
+HEAD_CHANNELS = 1280
+LAST_STAGE = len(GHOSTNET_STAGES)  # the 1x1 ConvBnAct after the bottlenecks: blocks.9.0
+NETWORK_STRIDE = 32
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _stage_strides():
+    """The network stride after each stage (the stem already halves the input)."""
+    stride, strides = 2, []
+    for stage in GHOSTNET_STAGES:
+        for *_, block_stride in stage:
+            stride *= block_stride
+        strides.append(stride)
+    return strides
+
+
+def pyramid_layer_names():
+    """Name of the last layer at each network stride 4, 8, 16 and 32, keyed "P2".."P5"."""
+    names = {}
+    for stage_index, stride in enumerate(_stage_strides()):
+        last_block = len(GHOSTNET_STAGES[stage_index]) - 1
+        names[stride] = f"blocks_{stage_index}_{last_block}"
+    names[NETWORK_STRIDE] = f"blocks_{LAST_STAGE}_act"
+    return {f"P{stride.bit_length() - 1}": names[stride] for stride in (4, 8, 16, 32)}
+
+
+def _check_input_shape(input_shape, include_preprocessing):
+    if input_shape is None or len(input_shape) != 3:
+        raise ValueError(
+            f"`input_shape` must be (height, width, channels), got {input_shape!r}.")
+    height, width, channels = input_shape
+    for size in (height, width):
+        if size is not None and size < NETWORK_STRIDE:
+            raise ValueError(
+                f"`input_shape` {tuple(input_shape)} is smaller than GhostNet's downsampling: "
+                f"height and width must be at least {NETWORK_STRIDE} (or None).")
+    if include_preprocessing and channels != 3:
+        raise ValueError(
+            f"`input_shape` {tuple(input_shape)} has {channels} channels; "
+            "include_preprocessing=True normalizes RGB images, so it needs 3.")
+
+
+def load_model_weights(model, weights):
+    """Load a `.weights.h5` file into `model`, with errors that name the file."""
+    if weights == "imagenet":
+        raise ValueError(
+            'weights="imagenet": no converted ImageNet weights are available yet; pass the '
+            "path of a `.weights.h5` file, or weights=None.")
+    weights = os.fspath(weights)
+    if not os.path.exists(weights):
+        raise ValueError(f"`weights` file {weights!r} does not exist. Pass None, or the path "
+                         "of a `.weights.h5` file saved from the same architecture.")
+    try:
+        model.load_weights(weights)
+    except (ValueError, KeyError) as error:
+        raise ValueError(
+            f"`weights` file {weights!r} does not fit {model.name} "
+            f"({model.count_params():,} parameters): it was saved from another "
+            f"architecture, width or number of classes. Keras said: {error}") from error
+
+
+def imagenet_preprocessing(name="preprocessing"):
+    """Map [0, 255] RGB pixels to the ImageNet mean/std normalization of the release."""
+    return layers.Rescaling(
+        scale=[1.0 / (255.0 * s) for s in IMAGENET_STD],
+        offset=[-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)],
+        name=name)
+
+
+def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_tensor=None,
+             pooling=None, classes=1000, classifier_activation="softmax", dropout=0.2,
+             include_preprocessing=True, name=None):
+    """GhostNet ("GhostNet: More Features from Cheap Operations", Han et al., CVPR 2020).
+
+    Args:
+        width: width multiplier; the paper's models are 0.5, 1.0 and 1.3.
+        include_top: whether to include the head (1x1 convolution to 1280, classifier).
+        weights: None (random initialization) or the path of a `.weights.h5` file.
+        input_shape: (height, width, 3); defaults to (224, 224, 3) with the top and
+            (None, None, 3) without. Height and width must be at least 32.
+        input_tensor: optional Keras tensor to use as the image input.
+        pooling: without the top, None (4D output), "avg" or "max".
+        classes: number of classes, with the top.
+        classifier_activation: activation of the "predictions" layer; None for logits.
+        dropout: dropout rate before the classifier.
+        include_preprocessing: when True the model takes [0, 255] RGB pixels and normalizes
+            them with the ImageNet mean and std; when False it takes normalized images.
+        name: model name; defaults to "ghostnet_<100 * width>", e.g. "ghostnet_100".
+
+    Returns:
+        A functional `keras.Model`.
+    """
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
+        raise ValueError(f"`width` must be a positive number (e.g. 0.5, 1.0, 1.3), got {width!r}.")
+    if include_top and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f'`pooling` must be None, "avg" or "max", got {pooling!r}.')
+    if not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+    if input_shape is None:
+        input_shape = (224, 224, 3) if include_top else (None, None, 3)
+    _check_input_shape(tuple(input_shape), include_preprocessing)
+
+    if input_tensor is None:
+        inputs = keras.Input(shape=input_shape, name="image")
+        x = inputs
+    else:
+        inputs = keras.utils.get_source_inputs(input_tensor)
+        x = input_tensor
+
+    if include_preprocessing:
+        x = imagenet_preprocessing()(x)
+    stem_channels = make_divisible(STEM_CHANNELS * width, 4)
+    x = layers.ZeroPadding2D(1, name="conv_stem_pad")(x)
+    x = layers.Conv2D(stem_channels, 3, strides=2, use_bias=False, name="conv_stem")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name="bn1")(x)
+    x = layers.ReLU(name="act1")(x)
+
+    for stage_index, stage in enumerate(GHOSTNET_STAGES):
+        for block_index, (kernel, expansion, channels, se_ratio, strides) in enumerate(stage):
+            x = GhostBottleneck(
+                make_divisible(expansion * width, 4), make_divisible(channels * width, 4),
+                dw_kernel_size=kernel, strides=strides, se_ratio=se_ratio,
+                name=f"blocks_{stage_index}_{block_index}")(x)
+    last_expansion = GHOSTNET_STAGES[-1][-1][1]
+    prefix = f"blocks_{LAST_STAGE}"
+    x = layers.Conv2D(make_divisible(last_expansion * width, 4), 1, use_bias=False,
+                      name=f"{prefix}_conv")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
+                                  name=f"{prefix}_bn")(x)
+    x = layers.ReLU(name=f"{prefix}_act")(x)
+
+    if include_top:
+        x = layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
+        x = layers.Conv2D(HEAD_CHANNELS, 1, use_bias=True, name="conv_head")(x)
+        x = layers.ReLU(name="act2")(x)
+        x = layers.Flatten(name="flatten")(x)
+        if dropout > 0:
+            x = layers.Dropout(dropout, name="dropout")(x)
+        x = layers.Dense(classes, name="classifier")(x)
+        # float32 output, also under a mixed-precision policy.
+        x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+
+    model = keras.Model(inputs, x, name=name or f"ghostnet_{round(width * 100):03d}")
+    if weights is not None:
+        load_model_weights(model, weights)
+    return model
+
+
+def GhostNet050(**kwargs):
+    """GhostNet 0.5x: 2,587,292 trainable parameters, 42.3M MACs at 224x224."""
+    return GhostNet(width=0.5, **kwargs)
+
+
+def GhostNet100(**kwargs):
+    """GhostNet 1.0x: 5,182,508 trainable parameters, 141.2M MACs at 224x224."""
+    return GhostNet(width=1.0, **kwargs)
+
+
+def GhostNet130(**kwargs):
+    """GhostNet 1.3x: 7,358,820 trainable parameters, 227.0M MACs at 224x224."""
+    return GhostNet(width=1.3, **kwargs)
+
+
+def feature_pyramid(backbone):
+    """A model giving `backbone`'s feature maps at strides 4, 8, 16 and 32.
+
+    `backbone` is a GhostNet, with or without its top. The outputs are a dict keyed "P2",
+    "P3", "P4", "P5" (keras-hub's `pyramid_outputs` naming: level = log2 of the stride),
+    for detection or segmentation heads.
+    """
+    names = pyramid_layer_names()
+    try:
+        outputs = {level: backbone.get_layer(name).output for level, name in names.items()}
+    except ValueError as error:
+        raise ValueError(f"`backbone` {backbone.name!r} is not a GhostNet: {error}") from error
+    return keras.Model(backbone.inputs, outputs, name=f"{backbone.name}_pyramid")

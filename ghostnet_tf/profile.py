@@ -1,0 +1,202 @@
+"""Parameter and MAC counting for any Keras model, descending into nested layers.
+
+MACs are multiply-accumulates: one per multiply-add of the convolutions and dense layers, the
+paper's convention. Batch norm, activations, pooling and additions are not counted.
+TensorFlow's profiler counts 2 FLOPs per MAC, so its "FLOPs" are twice these numbers.
+Uses `keras` and numpy only: it runs on every backend.
+"""
+import dataclasses
+import math
+
+import keras
+import numpy as np
+
+MACS_CONVENTION = ("MACs = multiply-accumulates (1 per multiply-add) of convolutions and dense "
+                   "layers; BN, activations, pooling and additions not counted. "
+                   "TensorFlow's profiler reports FLOPs = 2 x MACs.")
+
+
+@dataclasses.dataclass
+class LayerProfile:
+    name: str  # path from the model, e.g. "blocks_3_0/ghost1/primary_conv"
+    type: str
+    output_shape: tuple
+    params: int  # trainable
+    macs: int
+
+
+@dataclasses.dataclass
+class ModelProfile:
+    model: str
+    input_shape: tuple
+    layers: list
+    params: int  # trainable parameters, as PyTorch counts them
+    non_trainable_params: int  # BN moving statistics and frozen weights
+    macs: int
+
+    def to_dict(self):
+        return {**dataclasses.asdict(self), "macs_convention": MACS_CONVENTION}
+
+
+def _sublayers(layer):
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def _leaf_layers(layer, prefix=""):
+    """(path, layer) of every layer without sublayers, in the order they were tracked."""
+    for child in _sublayers(layer):
+        path = f"{prefix}{child.name}"
+        if isinstance(child, keras.layers.InputLayer):
+            continue
+        if _sublayers(child):
+            yield from _leaf_layers(child, path + "/")
+        else:
+            yield path, child
+
+
+def _count(weights):
+    return sum(math.prod(w.shape) for w in weights)
+
+
+def _macs(layer, input_shape, output_shape):
+    """Multiply-accumulates of one call of a leaf layer."""
+    def spatial(shape):
+        return math.prod(shape[1:-1])
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        return spatial(output_shape) * (math.prod(layer.depthwise_kernel.shape)
+                                        + math.prod(layer.pointwise_kernel.shape))
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None:
+        return 0
+    if isinstance(layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+                          keras.layers.Conv3DTranspose)):
+        # Every input pixel is multiplied by the whole kernel.
+        return spatial(input_shape) * math.prod(kernel.shape)
+    # Conv (grouped or not), DepthwiseConv and Dense: every output position uses the kernel.
+    return spatial(output_shape) * math.prod(kernel.shape)
+
+
+def _first_shape(structure):
+    tensors = [t for t in keras.tree.flatten(structure) if hasattr(t, "shape")]
+    return tuple(tensors[0].shape) if tensors else ()
+
+
+def _model_input_shape(model, input_size):
+    shape = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
+    if shape is None:
+        raise ValueError("profile_model needs a model with exactly one input.")
+    if input_size is not None:
+        shape = (input_size, input_size) + shape[2:] if len(shape) == 3 else shape
+    if any(size is None for size in shape):
+        raise ValueError(f"The model's input shape {shape} has unknown sizes: pass `input_size` "
+                         "(--input-size on the command line).")
+    return shape
+
+
+def profile_model(model, input_size=None):
+    """Per-layer output shapes, parameters and MACs of `model`, for one image.
+
+    Args:
+        model: a built `keras.Model` with one image input.
+        input_size: height = width of the input, for models whose input size is not fixed.
+
+    Returns:
+        A `ModelProfile`; its `layers` are the leaf layers, Ghost modules included.
+    """
+    input_shape = _model_input_shape(model, input_size)
+    if input_size is not None and tuple(model.inputs[0].shape[1:]) != input_shape:
+        # Rebuild on the requested size: the counts of a fixed-size model depend on it.
+        model = keras.models.clone_model(
+            model, input_tensors=keras.Input(shape=input_shape), clone_function=lambda l: l)
+    leaves = list(_leaf_layers(model))
+    calls = {id(layer): [] for _, layer in leaves}
+
+    def recording(layer, call):
+        def call_and_record(*args, **kwargs):
+            outputs = call(*args, **kwargs)
+            calls[id(layer)].append((_first_shape(args), _first_shape(outputs)))
+            return outputs
+        return call_and_record
+
+    # Record the shapes of one eager forward pass; instance attributes shadow `call` only
+    # for this pass.
+    for _, layer in leaves:
+        object.__setattr__(layer, "call", recording(layer, layer.call))
+    try:
+        model(np.zeros((1,) + input_shape, dtype="float32"), training=False)
+    finally:
+        for _, layer in leaves:
+            object.__delattr__(layer, "call")
+
+    rows = []
+    for path, layer in leaves:
+        shapes = calls[id(layer)]
+        output_shape = shapes[-1][1] if shapes else ()
+        rows.append(LayerProfile(
+            name=path, type=type(layer).__name__, output_shape=output_shape,
+            params=_count(layer.trainable_weights),
+            macs=sum(_macs(layer, i, o) for i, o in shapes)))
+    return ModelProfile(
+        model=model.name, input_shape=input_shape, layers=rows,
+        params=_count(model.trainable_weights),
+        non_trainable_params=_count(model.non_trainable_weights),
+        macs=sum(row.macs for row in rows))
+
+
+def format_profile(profile):
+    """The profile as a text table with totals."""
+    header = ("layer", "type", "output shape", "params", "MACs")
+    body = [(row.name, row.type, str(tuple(row.output_shape[1:])), f"{row.params:,}",
+             f"{row.macs:,}") for row in profile.layers]
+    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+    def line(cells):
+        left = [cell.ljust(width) for cell, width in zip(cells[:3], widths[:3])]
+        right = [cell.rjust(width) for cell, width in zip(cells[3:], widths[3:])]
+        return "  ".join(left + right)
+    rule = "-" * len(line(header))
+    return "\n".join(
+        [f"{profile.model}, input {profile.input_shape}", line(header), rule]
+        + [line(cells) for cells in body]
+        + [rule,
+           f"trainable params: {profile.params:,}   "
+           f"non-trainable (BN statistics): {profile.non_trainable_params:,}",
+           f"MACs: {profile.macs:,} ({profile.macs / 1e6:.1f}M)",
+           MACS_CONVENTION])
+
+
+# (model, input size, params, MACs, top-1) as published: the CIFAR rows from the paper's
+# Table 3 and 4 (CIFAR-10), the GhostNet rows from the official release (ImageNet).
+PAPER_FIGURES = (
+    ("resnet56", 32, 0.85e6, 125e6, "93.0% CIFAR-10"),
+    ("ghost_resnet56", 32, 0.43e6, 63e6, "92.7% CIFAR-10"),
+    ("vgg16", 32, 15e6, 313e6, "93.6% CIFAR-10"),
+    ("ghost_vgg16", 32, 7.7e6, 158e6, "93.7% CIFAR-10"),
+    ("ghostnet_050", 224, 2_587_292, 42.3e6, "66.2% ImageNet"),
+    ("ghostnet_100", 224, 5_182_508, 141.2e6, "73.9% ImageNet"),
+    ("ghostnet_130", 224, 7_358_820, 227.0e6, "75.7% ImageNet"),
+)
+
+
+def paper_table():
+    """Our parameter and MAC counts beside the published ones, one dict per model."""
+    from ghostnet_tf.models import get_model  # models import nothing from here
+
+    rows = []
+    for name, size, params, macs, top1 in PAPER_FIGURES:
+        profile = profile_model(get_model(name))
+        rows.append({"model": name, "input": size, "params": profile.params,
+                     "paper_params": params, "macs": profile.macs, "paper_macs": macs,
+                     "paper_top1": top1})
+    return rows
+
+
+def format_paper_table(rows):
+    """`paper_table()` rows as a Markdown table."""
+    lines = ["| model | input | params | paper params | MACs | paper MACs | paper top-1 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in rows:
+        lines.append(
+            f"| {row['model']} | {row['input']} | {row['params']:,} | "
+            f"{row['paper_params'] / 1e6:.2f}M | {row['macs'] / 1e6:.1f}M | "
+            f"{row['paper_macs'] / 1e6:.1f}M | {row['paper_top1']} |")
+    return "\n".join(lines + ["", MACS_CONVENTION])
