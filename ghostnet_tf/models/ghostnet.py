@@ -134,6 +134,8 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
         raise ValueError(f'`pooling` must be None, "avg" or "max", got {pooling!r}.')
     if not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
     if input_shape is None:
         input_shape = (224, 224, 3) if include_top else (None, None, 3)
     _check_input_shape(tuple(input_shape), include_preprocessing)
@@ -142,7 +144,8 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
         inputs = keras.Input(shape=input_shape, name="image")
         x = inputs
     else:
-        inputs = keras.utils.get_source_inputs(input_tensor)
+        sources = keras.utils.get_source_inputs(input_tensor)
+        inputs = sources[0] if len(sources) == 1 else sources
         x = input_tensor
 
     if include_preprocessing:
@@ -215,4 +218,4 @@ def feature_pyramid(backbone):
         outputs = {level: backbone.get_layer(name).output for level, name in names.items()}
     except ValueError as error:
         raise ValueError(f"`backbone` {backbone.name!r} is not a GhostNet: {error}") from error
-    return keras.Model(backbone.inputs, outputs, name=f"{backbone.name}_pyramid")
+    return keras.Model(backbone.input, outputs, name=f"{backbone.name}_pyramid")

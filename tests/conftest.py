@@ -1,0 +1,27 @@
+"""Test setup: the TensorFlow backend with two logical CPU devices.
+
+The devices must be split before TensorFlow initializes them, so it happens here, when pytest
+imports this file, before any test module runs.
+"""
+import os
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Each test starts with the default dtype policy and fresh layer names."""
+    keras.config.set_dtype_policy("float32")
+    keras.utils.clear_session()
+    yield
+    keras.config.set_dtype_policy("float32")

@@ -1,0 +1,56 @@
+"""The same GhostNet weights give the same outputs on the TensorFlow and JAX backends."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+
+from ghostnet_tf import GhostNet
+
+JAX_SCRIPT = textwrap.dedent("""
+    import sys
+    import keras
+    import numpy as np
+    from ghostnet_tf import GhostNet
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    weights, images, logits_out, probabilities_out = sys.argv[1:]
+    model = GhostNet(width=1.0, classifier_activation=None, weights=weights)
+    np.save(logits_out, keras.ops.convert_to_numpy(model(np.load(images))))
+    model = GhostNet(width=1.0, weights=weights)
+    np.save(probabilities_out, keras.ops.convert_to_numpy(model(np.load(images))))
+""")
+
+
+def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path):
+    rng = np.random.default_rng(3)
+    model = GhostNet(width=1.0, classifier_activation=None)
+    # Random BN statistics and affine parameters, so that every weight matters.
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            shape = layer.moving_mean.shape
+            layer.moving_mean.assign(rng.normal(0, 0.1, shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, shape))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
+            layer.beta.assign(rng.normal(0, 0.1, shape))
+    weights = tmp_path / "ghostnet_100.weights.h5"
+    model.save_weights(weights)
+    images = rng.uniform(0, 255, (2, 224, 224, 3)).astype("float32")
+    np.save(tmp_path / "images.npy", images)
+    tf_logits = keras.ops.convert_to_numpy(model(images))
+    probabilities = GhostNet(width=1.0, weights=weights)
+    tf_probabilities = keras.ops.convert_to_numpy(probabilities(images))
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT, str(weights), str(tmp_path / "images.npy"),
+         str(tmp_path / "logits.npy"), str(tmp_path / "probabilities.npy")],
+        env=env, check=True, timeout=600)
+    jax_logits = np.load(tmp_path / "logits.npy")
+    jax_probabilities = np.load(tmp_path / "probabilities.npy")
+    assert np.abs(tf_logits).max() > 0.1  # a real signal, not all zeros
+    np.testing.assert_allclose(jax_probabilities, tf_probabilities, rtol=0, atol=1e-5)
+    # Logits: the same to float32 rounding, relative to their scale.
+    scale = np.abs(tf_logits).max()
+    assert np.abs(jax_logits - tf_logits).max() <= 1e-5 * max(scale, 1.0)

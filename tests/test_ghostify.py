@@ -1,0 +1,112 @@
+import keras
+import numpy as np
+import pytest
+
+from ghostnet_tf import GhostModule, ghostify
+from ghostnet_tf.models import cifar
+
+RNG = np.random.default_rng(2)
+
+
+def small_functional_model():
+    """The kind of model a user brings: conv-BN-ReLU blocks, a residual add, a classifier."""
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="first")(inputs)
+    x = keras.layers.BatchNormalization(name="bn_first")(x)
+    x = keras.layers.ReLU()(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="middle")(x)
+    y = keras.layers.BatchNormalization(name="bn_middle")(y)
+    x = keras.layers.Add()([x, y])
+    x = keras.layers.Conv2D(12, 5, strides=2, padding="valid", activation="relu",
+                            name="down")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(4, name="head")(x)
+    return keras.Model(inputs, outputs, name="user_model")
+
+
+def numpy_weights(layer):
+    return [keras.ops.convert_to_numpy(w) for w in layer.weights]
+
+
+def test_ghostify_replaces_all_but_the_first_convolution():
+    model = small_functional_model()
+    ghost = ghostify(model)
+    assert ghost.name == "ghost_user_model"
+    assert type(ghost.get_layer("first")) is keras.layers.Conv2D
+    middle, down = ghost.get_layer("middle"), ghost.get_layer("down")
+    assert isinstance(middle, GhostModule) and isinstance(down, GhostModule)
+    # The primary convolution keeps the replaced kernel size, strides, padding and bias.
+    assert (down.kernel_size, down.strides, down.padding, down.use_bias) == (5, 2, "valid", True)
+    assert down.primary_conv.kernel.shape == (5, 5, 8, 6)
+    assert (middle.ratio, middle.dw_size) == (2, 3)
+    x = RNG.standard_normal((2, 16, 16, 3)).astype("float32")
+    assert ghost(x).shape == model(x).shape == (2, 4)
+
+
+def test_ghostify_does_not_double_batch_norm_or_activation():
+    model = small_functional_model()
+    ghost = ghostify(model)
+
+    def count(m, kind):
+        return sum(isinstance(layer, kind) for layer in m._flatten_layers())
+    assert count(ghost, keras.layers.BatchNormalization) == count(
+        model, keras.layers.BatchNormalization)
+    middle, down = ghost.get_layer("middle"), ghost.get_layer("down")
+    assert not middle.use_batch_norm and middle.activation is False
+    assert down.activation == "relu"  # the replaced layer's own activation, kept once
+    out = keras.ops.convert_to_numpy(down(RNG.standard_normal((1, 9, 9, 8)).astype("float32")))
+    assert out.min() >= 0
+
+
+def test_ghostify_keeps_the_weights_of_the_other_layers():
+    model = small_functional_model()
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_variance.assign(RNG.uniform(0.5, 2, layer.moving_variance.shape))
+    ghost = ghostify(model)
+    for name in ("first", "bn_first", "bn_middle", "head"):
+        for ours, theirs in zip(numpy_weights(ghost.get_layer(name)),
+                                numpy_weights(model.get_layer(name))):
+            np.testing.assert_array_equal(ours, theirs)
+    # Copies, not shared variables: training the ghost model leaves the original alone.
+    assert ghost.get_layer("head") is not model.get_layer("head")
+
+
+def test_ghostify_keep_first_false_and_sequential_and_nested_models():
+    sequential = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(4, 3, padding="same", name="c1"),
+        keras.layers.Conv2D(6, 3, padding="same", name="c2"),
+        keras.layers.Flatten(), keras.layers.Dense(2, name="d")], name="seq")
+    ghost = ghostify(sequential, ratio=3, dw_size=5, keep_first=False)
+    assert isinstance(ghost, keras.Sequential)
+    assert isinstance(ghost.get_layer("c1"), GhostModule)
+    assert ghost.get_layer("c2").ratio == 3 and ghost.get_layer("c2").dw_size == 5
+    inputs = keras.Input((8, 8, 3))
+    outer = keras.Model(inputs, keras.layers.Dense(3)(sequential(inputs)), name="outer")
+    nested = ghostify(outer)
+    inner = nested.layers[1]
+    assert type(inner.get_layer("c1")) is keras.layers.Conv2D
+    assert isinstance(inner.get_layer("c2"), GhostModule)
+
+
+def test_ghost_cifar_models_come_from_ghostify():
+    ghost = cifar.ghost_resnet20()
+    convs = [l for l in ghost.layers if isinstance(l, (keras.layers.Conv2D, GhostModule))]
+    assert type(convs[0]) is keras.layers.Conv2D
+    assert all(isinstance(layer, GhostModule) for layer in convs[1:]) and len(convs) == 19
+
+
+def test_ghostify_rejects_bad_input():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+    with pytest.raises(ValueError, match="functional or Sequential"):
+        ghostify(Subclassed())
+    with pytest.raises(ValueError, match="ratio"):
+        ghostify(small_functional_model(), ratio=0)
+    with pytest.raises(ValueError, match="dw_size"):
+        ghostify(small_functional_model(), dw_size=2)
+    dense_only = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="no Conv2D"):
+        ghostify(dense_only)
