@@ -197,6 +197,6 @@ def format_paper_table(rows):
     for row in rows:
         lines.append(
             f"| {row['model']} | {row['input']} | {row['params']:,} | "
-            f"{row['paper_params'] / 1e6:.2f}M | {row['macs'] / 1e6:.1f}M | "
+            f"{row['paper_params'] / 1e6:.2f}M | {row['macs'] / 1e6:.2f}M | "
             f"{row['paper_macs'] / 1e6:.1f}M | {row['paper_top1']} |")
     return "\n".join(lines + ["", MACS_CONVENTION])
