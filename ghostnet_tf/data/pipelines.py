@@ -1,0 +1,476 @@
+"""tf.data input pipelines for `train.py`, `eval.py` and the export calibration.
+
+`make_dataset(name, split, ...)` returns a batched `tf.data.Dataset` of (images, labels) and a
+`DatasetInfo`. Images are float32 RGB (or grayscale) pixels in [0, 255]: normalization
+happens in exactly one place, the model's preprocessing layer. Labels are int64 class
+indices, or one-hot float32 vectors when MixUp or CutMix is on.
+
+Sources:
+- "cifar10", "cifar100", "mnist", "fashion_mnist": their standard files (see
+  `ghostnet_tf.data.files`), else TFDS when the machine is online;
+- "folder" (alias "imagenet"): `data_dir/train/<class>/*.JPEG` and `data_dir/val/...`,
+  ImageNet's flat `val/` folder with `labels_file`, or TFRecord shards
+  (`data_dir/train-*-of-*`, `validation-*`) with `image/encoded` and `image/class/label`;
+- "tfds:<name>": any dataset of a TFDS data_dir.
+"""
+import dataclasses
+import os
+import socket
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from ghostnet_tf.data import files
+from ghostnet_tf.data.files import DatasetInfo
+
+AUTOTUNE = tf.data.AUTOTUNE
+ARRAY_SOURCES = tuple(files.ARRAY_DATASETS)
+FOLDER_SOURCES = ("folder", "imagenet")
+TFDS_PREFIX = "tfds:"
+# Where TFDS downloads each small dataset from: resolved to tell online from offline at once
+# (an offline TFDS download otherwise retries for minutes).
+_DOWNLOAD_HOSTS = {"cifar10": "www.cs.toronto.edu", "cifar100": "www.cs.toronto.edu",
+                   "mnist": "storage.googleapis.com",
+                   "fashion_mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com"}
+_TFDS_NAMES = {"cifar10": "cifar10", "cifar100": "cifar100", "mnist": "mnist",
+               "fashion_mnist": "fashion_mnist"}
+IMAGENET_MANUAL_FILES = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
+_CACHE_LIMIT_BYTES = 2 * 1024 ** 3  # TFDS datasets smaller than this are cached decoded
+
+
+@dataclasses.dataclass
+class Augmentation:
+    """Optional augmentations on top of the standard crop and flip; all off by default.
+
+    MixUp and CutMix stay off by default: they hurt compact models such as GhostNet.
+    """
+    randaugment_magnitude: float = 0.0  # 0 = off; MindCV's GhostNet recipe uses 9 (of 10)
+    randaugment_ops: int = 2
+    random_erasing: float = 0.0  # probability; MindCV's recipe uses 0.25
+    mixup_alpha: float = 0.0
+    cutmix: float = 0.0  # Beta-distribution factor of Keras' CutMix; 0 = off
+
+    @property
+    def mixes_labels(self):
+        return self.mixup_alpha > 0 or self.cutmix > 0
+
+
+def is_online(host, timeout=3.0):
+    """Whether `host` resolves: a quick test before a download that would otherwise hang."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+# ---------------------------------------------------------------------------- transforms
+def pad_crop_flip(image, seed=None, padding=4):
+    """CIFAR-style training transform: zero-pad 4, random crop back to size, random flip."""
+    height, width, channels = image.shape
+    image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
+    image = tf.image.random_crop(image, (height, width, channels), seed=seed)
+    return tf.image.random_flip_left_right(image, seed=seed)
+
+
+def _jpeg_is_complete(contents):
+    """A JPEG ends with the EOI marker FFD9, possibly followed by a little padding: look for
+    it among the last 16 bytes."""
+    tail = tf.strings.substr(contents, tf.maximum(tf.strings.length(contents) - 16, 0), 16)
+    tail_bytes = tf.strings.bytes_split(tail)
+    pairs = tf.strings.join([tail_bytes[:-1], tail_bytes[1:]])
+    return tf.reduce_any(tf.equal(pairs, b"\xff\xd9"))
+
+
+def image_is_valid(contents):
+    """A cheap test, before decoding, that `contents` is a complete JPEG or PNG (or a BMP or
+    GIF, which are taken as they are): truncated downloads and non-images fail it."""
+    is_jpeg = tf.strings.substr(contents, 0, 3) == b"\xff\xd8\xff"
+    is_png = tf.strings.substr(contents, 0, 8) == b"\x89PNG\r\n\x1a\n"
+    png_complete = tf.strings.substr(contents, tf.maximum(tf.strings.length(contents) - 8, 0),
+                                     4) == b"IEND"
+    other = tf.strings.regex_full_match(tf.strings.substr(contents, 0, 2), "BM|GI")
+    return ((is_jpeg & _jpeg_is_complete(contents)) | (is_png & png_complete) | other) & (
+        tf.strings.length(contents) > 16)
+
+
+def _random_crop_window(shape, seed, min_scale):
+    """Inception-style crop window: area min_scale..1, aspect ratio 3/4..4/3."""
+    begin, size, _ = tf.image.sample_distorted_bounding_box(
+        shape, bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=(1, 1, 4)),
+        min_object_covered=0.0, aspect_ratio_range=(3 / 4, 4 / 3),
+        area_range=(min_scale, 1.0), max_attempts=10, use_image_if_no_bounding_boxes=True,
+        seed=seed if seed is not None else 0)
+    return tf.stack([begin[0], begin[1], size[0], size[1]])
+
+
+def decode_train_image(contents, image_size, channels=3, min_scale=0.08, seed=None):
+    """Random-resized crop decoded straight from the JPEG (only the crop is decoded), resize
+    to `image_size`, random flip. Non-JPEG images are decoded whole, then cropped."""
+    def jpeg():
+        window = _random_crop_window(tf.image.extract_jpeg_shape(contents), seed, min_scale)
+        return tf.image.decode_and_crop_jpeg(contents, window, channels=channels)
+
+    def other():
+        image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+        window = _random_crop_window(tf.shape(image), seed, min_scale)
+        return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
+
+    image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
+    image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=False)
+    image = tf.image.random_flip_left_right(image, seed=seed)
+    return tf.ensure_shape(image, (image_size, image_size, channels))
+
+
+def decode_eval_image(contents, image_size, channels=3, crop_pct=0.875):
+    """Resize the short side to image_size / crop_pct (256 for 224) and center-crop."""
+    image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+    return resize_and_center_crop(image, image_size, crop_pct)
+
+
+def resize_and_center_crop(image, image_size, crop_pct=0.875):
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = (image_size / crop_pct) / tf.reduce_min(shape)
+    resized = tf.cast(tf.round(shape * scale), tf.int32)
+    image = tf.image.resize(image, resized, method="bilinear", antialias=True)
+    top = (resized[0] - image_size) // 2
+    left = (resized[1] - image_size) // 2
+    image = image[top:top + image_size, left:left + image_size]
+    return tf.ensure_shape(image, (image_size, image_size, None))
+
+
+def make_batch_augmenter(augmentation, num_classes, seed=None):
+    """Keras core augmentation layers (keras.layers.Pipeline), applied to batches in tf.data.
+    Returns None when every augmentation is off."""
+    import keras
+
+    image_layers = []
+    if augmentation.randaugment_magnitude > 0:
+        image_layers.append(keras.layers.RandAugment(
+            value_range=(0, 255), num_ops=augmentation.randaugment_ops,
+            factor=augmentation.randaugment_magnitude / 10, seed=seed))
+    if augmentation.random_erasing > 0:
+        image_layers.append(keras.layers.RandomErasing(
+            factor=augmentation.random_erasing, value_range=(0, 255), seed=seed))
+    mix_layers = []
+    if augmentation.mixup_alpha > 0:
+        mix_layers.append(keras.layers.MixUp(alpha=augmentation.mixup_alpha, seed=seed))
+    if augmentation.cutmix > 0:
+        mix_layers.append(keras.layers.CutMix(factor=augmentation.cutmix, seed=seed))
+    if not image_layers and not mix_layers:
+        return None
+    image_pipeline = keras.layers.Pipeline(image_layers) if image_layers else None
+    mix_pipeline = keras.layers.Pipeline(mix_layers) if mix_layers else None
+
+    def augment(images, labels):
+        if image_pipeline is not None:
+            images = image_pipeline(images, training=True)
+        if mix_pipeline is not None:
+            labels = tf.one_hot(labels, num_classes)
+            mixed = mix_pipeline({"images": images, "labels": labels}, training=True)
+            images, labels = mixed["images"], mixed["labels"]
+        return images, labels
+    return augment
+
+
+# ---------------------------------------------------------------------------- sources
+def _array_dataset(images, labels, training, seed, shuffle_buffer, input_context):
+    """Examples of in-memory arrays, shuffled by index (so no copy of the images is held
+    in a shuffle buffer)."""
+    count = len(images)
+    indices = tf.data.Dataset.range(count)
+    if input_context is not None:
+        indices = indices.shard(input_context.num_input_pipelines,
+                                input_context.input_pipeline_id)
+    if training:
+        indices = indices.shuffle(min(count, shuffle_buffer), seed=seed,
+                                  reshuffle_each_iteration=True)
+    images, labels = tf.constant(images), tf.constant(labels)
+    return indices.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
+                       num_parallel_calls=AUTOTUNE)
+
+
+def _file_examples(paths, labels, training, seed, input_context):
+    """(file contents, label, path) of image files. File lists are shuffled whole: they are
+    only strings, and folders are sorted by class, which a bounded buffer would not undo."""
+    dataset = tf.data.Dataset.from_tensor_slices((list(paths), labels))
+    if input_context is not None:
+        dataset = dataset.shard(input_context.num_input_pipelines,
+                                input_context.input_pipeline_id)
+    if training:
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    return dataset.map(lambda path, label: (tf.io.read_file(path), label, path),
+                       num_parallel_calls=AUTOTUNE)
+
+
+def _tfrecord_examples(shards, training, seed, shuffle_buffer, input_context):
+    """(encoded image, label, shard path) from TFRecord shards in ImageNet's format."""
+    dataset = tf.data.Dataset.from_tensor_slices(shards)
+    if input_context is not None:
+        dataset = dataset.shard(input_context.num_input_pipelines,
+                                input_context.input_pipeline_id)
+    if training:
+        dataset = dataset.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(
+        lambda shard: tf.data.TFRecordDataset(shard).map(lambda record: (record, shard)),
+        cycle_length=min(16, len(shards)), num_parallel_calls=AUTOTUNE)
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    features = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
+                "image/class/label": tf.io.FixedLenFeature([], tf.int64)}
+
+    def parse(record, shard):
+        example = tf.io.parse_single_example(record, features)
+        return example["image/encoded"], example["image/class/label"], shard
+    return dataset.map(parse, num_parallel_calls=AUTOTUNE)
+
+
+def _check_or_skip(examples, skip_corrupt):
+    """Stop on the first corrupt image with an error naming its file, or skip it with a
+    warning that names it and counts the skipped files."""
+    if not skip_corrupt:
+        def checked(contents, label, path):
+            check = tf.debugging.Assert(image_is_valid(contents), [
+                "ghostnet_tf: corrupt, truncated or non-image file (pass skip_corrupt=True "
+                "to skip such files):", path])
+            with tf.control_dependencies([check]):
+                return tf.identity(contents), label, path
+        return examples.map(checked, num_parallel_calls=AUTOTUNE)
+    skipped = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def keep(contents, label, path):
+        valid = image_is_valid(contents)
+
+        def warn():
+            count = skipped.assign_add(1)
+            tf.print("ghostnet_tf: warning: skipped corrupt image", count, "so far:", path,
+                     output_stream=sys.stderr)
+            return valid
+        return tf.cond(valid, lambda: valid, warn)
+    return examples.filter(keep)
+
+
+def _folder_source(data_dir, split, labels_file, class_names):
+    """(kind, paths or shards, labels, class names) of an image-folder or TFRecord dataset."""
+    data_dir = os.fspath(data_dir)
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"--data-dir {data_dir} does not exist.")
+    split_dirs = ("train",) if split == "train" else ("val", "validation")
+    split_dir = next((os.path.join(data_dir, d) for d in split_dirs
+                      if os.path.isdir(os.path.join(data_dir, d))), None)
+    if split_dir is None:
+        shards = files.list_tfrecord_shards(data_dir, split)
+        return "tfrecord", shards, None, tuple(class_names or ())
+    train_dir = os.path.join(data_dir, "train")
+    if class_names is None and os.path.isdir(train_dir) and split_dir != train_dir:
+        # Validation labels follow the training classes' order.
+        class_names = sorted(e.name for e in os.scandir(train_dir) if e.is_dir())
+    has_subfolders = any(entry.is_dir() for entry in os.scandir(split_dir))
+    if has_subfolders:
+        paths, labels, class_names = files.list_image_folder(split_dir, class_names)
+        return "files", paths, labels, class_names
+    if labels_file is None:
+        raise ValueError(f"{split_dir} is a flat folder of images: pass labels_file "
+                         "(--labels-file) with one label per image.")
+    if not class_names:
+        raise ValueError(f"{split_dir} needs the class names, from {train_dir}/<class>/ "
+                         "folders or class_names.")
+    paths, labels = files.list_flat_folder(split_dir, labels_file, class_names)
+    return "files", paths, labels, tuple(class_names)
+
+
+def _tfds_builder(name, data_dir, download):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(f"Unknown TFDS dataset {name!r} (--dataset tfds:{name}), neither "
+                         f"registered nor prepared in {data_dir}: {error}") from None
+    if builder.is_prepared():
+        return builder
+    if name.startswith("imagenet2012"):
+        manual_dir = os.path.join(os.fspath(data_dir or tfds.core.constants.DATA_DIR),
+                                  "downloads", "manual")
+        missing = [f for f in IMAGENET_MANUAL_FILES
+                   if not os.path.isfile(os.path.join(manual_dir, f))]
+        if missing:
+            raise FileNotFoundError(
+                f"tfds:{name} is not prepared and its manual download is incomplete: put "
+                f"{' and '.join(IMAGENET_MANUAL_FILES)} (from image-net.org) in {manual_dir} "
+                f"(missing: {', '.join(missing)}); TFDS then builds the dataset once.")
+        builder.download_and_prepare()
+        return builder
+    if not download:
+        raise FileNotFoundError(f"tfds:{name} is not prepared in {builder.data_dir}.")
+    builder.download_and_prepare()
+    return builder
+
+
+def _tfds_examples(builder, split, training, seed, input_context):
+    """Either decoded (image, label) examples (fixed-size datasets) or (bytes, label, name)."""
+    import tensorflow_datasets as tfds
+
+    splits = builder.info.splits
+    tfds_split = split if split in splits else {"test": "validation"}.get(split, split)
+    if tfds_split not in splits:
+        raise ValueError(f"tfds:{builder.name} has no split {split!r}; it has {list(splits)}.")
+    image_key, label_key = builder.info.supervised_keys or ("image", "label")
+    image_feature = builder.info.features[image_key]
+    read_config = tfds.ReadConfig(input_context=input_context, shuffle_seed=seed)
+    fixed_size = None not in image_feature.shape
+    decoders = None if fixed_size else {image_key: tfds.decode.SkipDecoding()}
+    dataset = builder.as_dataset(split=tfds_split, shuffle_files=training, decoders=decoders,
+                                 read_config=read_config)
+    dataset = dataset.map(lambda example: (example[image_key], example[label_key]),
+                          num_parallel_calls=AUTOTUNE)
+    return dataset, fixed_size, splits[tfds_split].num_examples
+
+
+# ---------------------------------------------------------------------------- entry point
+def make_dataset(name, split="train", data_dir=None, batch_size=128, training=None,
+                 image_size=None, crop_pct=0.875, min_scale=0.08, augmentation=None,
+                 shuffle_buffer=10_000, seed=None, deterministic=False, input_context=None,
+                 skip_corrupt=False, labels_file=None, class_names=None, download=True,
+                 drop_remainder=None):
+    """A batched, prefetched `tf.data.Dataset` of (images, labels), and its `DatasetInfo`.
+
+    Args:
+        name: "cifar10", "cifar100", "mnist", "fashion_mnist", "folder" (or "imagenet"), or
+            "tfds:<name>".
+        split: "train" or "test" (the validation split of ImageNet-style datasets).
+        data_dir: where the files are (see the module docstring); a TFDS data_dir for tfds.
+        batch_size: batch size (per input pipeline, under multi-worker training).
+        training: shuffle and augment; defaults to `split == "train"`.
+        image_size: output size of image-file datasets (default 224); array datasets keep
+            their own size.
+        crop_pct: evaluation center-crop fraction (resize the short side to
+            image_size / crop_pct).
+        min_scale: smallest crop area of the training random-resized crop (0.08; the official
+            recipe uses 0.49 below width 1.0).
+        augmentation: an `Augmentation` (RandAugment, random erasing, MixUp, CutMix).
+        shuffle_buffer: bound of the example shuffle buffer.
+        seed: random seed of shuffling and augmentation.
+        deterministic: reproducible training order (slower); with no seed, seed 0 is used.
+            Evaluation always keeps the files' order.
+        input_context: a `tf.distribute.InputContext`, to shard per worker.
+        skip_corrupt: skip corrupt image files with a warning instead of stopping.
+        labels_file: labels of a flat validation folder.
+        class_names: class order of an image folder (default: sorted train folders).
+        download: allow TFDS to download a small dataset that is not on disk.
+        drop_remainder: drop the last partial batch; defaults to `training`.
+    """
+    training = split == "train" if training is None else training
+    drop_remainder = training if drop_remainder is None else drop_remainder
+    augmentation = augmentation or Augmentation()
+    if deterministic and seed is None:
+        seed = 0
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    if split not in files.SPLITS:
+        raise ValueError(f"`split` must be one of {files.SPLITS}, got {split!r}.")
+    image_size = image_size or 224
+
+    if name in ARRAY_SOURCES:
+        dataset, info = _small_dataset(name, split, data_dir, training, seed, shuffle_buffer,
+                                       input_context, download)
+    elif name in FOLDER_SOURCES:
+        kind, items, labels, names = _folder_source(data_dir, split, labels_file, class_names)
+        examples = (_file_examples(items, labels, training, seed, input_context)
+                    if kind == "files" else
+                    _tfrecord_examples(items, training, seed, shuffle_buffer, input_context))
+        dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size,
+                          crop_pct, min_scale, seed)
+        count = len(items) if kind == "files" else None
+        info = DatasetInfo(name, split, len(names) or None, tuple(names), count,
+                           (image_size, image_size, 3))
+    elif name.startswith(TFDS_PREFIX):
+        tfds_name = name[len(TFDS_PREFIX):]
+        builder = _tfds_builder(tfds_name, data_dir, download)
+        dataset, info = _tfds_dataset(builder, name, split, training, seed, shuffle_buffer,
+                                      input_context, image_size, crop_pct, min_scale,
+                                      skip_corrupt)
+    else:
+        raise ValueError(f"Unknown dataset {name!r}: use one of "
+                         f"{', '.join(ARRAY_SOURCES + FOLDER_SOURCES)} or tfds:<name>.")
+
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder,
+                            num_parallel_calls=AUTOTUNE)
+    if training:
+        if augmentation.mixes_labels and not info.num_classes:
+            raise ValueError("MixUp/CutMix need the number of classes: pass class_names.")
+        augment = make_batch_augmenter(augmentation, info.num_classes, seed)
+        if augment is not None:
+            dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE)
+    options = tf.data.Options()
+    # Evaluation keeps the files' order; training trades order for speed unless asked.
+    options.deterministic = deterministic or not training
+    return dataset.with_options(options).prefetch(AUTOTUNE), info
+
+
+def _decode(examples, training, image_size, crop_pct, min_scale, seed):
+    def decode(contents, label, _path):
+        image = (decode_train_image(contents, image_size, min_scale=min_scale, seed=seed)
+                 if training else decode_eval_image(contents, image_size, crop_pct=crop_pct))
+        return image, label
+    return examples.map(decode, num_parallel_calls=AUTOTUNE)
+
+
+def _small_dataset(name, split, data_dir, training, seed, shuffle_buffer, input_context,
+                   download):
+    """A small dataset from its standard files, or through TFDS when none are on disk."""
+    try:
+        images, labels, info = files.load_arrays(name, split, data_dir)
+    except FileNotFoundError as missing:
+        if not (download and is_online(_DOWNLOAD_HOSTS[name])):
+            raise FileNotFoundError(str(missing)) from None
+        builder = _tfds_builder(_TFDS_NAMES[name], None, download=True)
+        return _tfds_dataset(builder, name, split, training, seed, shuffle_buffer,
+                             input_context, None, None, None, False)
+    dataset = _array_dataset(images, labels, training, seed, shuffle_buffer, input_context)
+    return _augment_small(dataset, training, seed), info
+
+
+def _augment_small(dataset, training, seed):
+    def transform(image, label):
+        image = tf.cast(image, tf.float32)
+        return (pad_crop_flip(image, seed) if training else image), label
+    return dataset.map(transform, num_parallel_calls=AUTOTUNE)
+
+
+def _tfds_dataset(builder, name, split, training, seed, shuffle_buffer, input_context,
+                  image_size, crop_pct, min_scale, skip_corrupt):
+    dataset, fixed_size, count = _tfds_examples(builder, split, training, seed, input_context)
+    _, label_key = builder.info.supervised_keys or ("image", "label")
+    class_names = tuple(builder.info.features[label_key].names)
+    if fixed_size:
+        if builder.info.dataset_size and builder.info.dataset_size < _CACHE_LIMIT_BYTES:
+            dataset = dataset.cache()
+        if training:
+            dataset = dataset.shuffle(min(shuffle_buffer, count), seed=seed,
+                                      reshuffle_each_iteration=True)
+        image_key, _ = builder.info.supervised_keys or ("image", "label")
+        shape = tuple(builder.info.features[image_key].shape)
+        info = DatasetInfo(name, split, len(class_names), class_names, count, shape)
+        return _augment_small(dataset, training, seed), info
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    examples = dataset.map(lambda image, label: (image, label, tf.constant(f"tfds:{builder.name}")))
+    dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size or 224,
+                      crop_pct or 0.875, min_scale or 0.08, seed)
+    size = image_size or 224
+    return dataset, DatasetInfo(name, split, len(class_names), class_names, count,
+                                (size, size, 3))
+
+
+def make_synthetic_dataset(image_shape, num_classes, batch_size, steps, seed=0):
+    """Random in-memory batches, repeated: the model's own speed, free of any input cost."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, (batch_size,) + tuple(image_shape)).astype("float32")
+    labels = rng.integers(0, num_classes, batch_size).astype("int64")
+    return tf.data.Dataset.from_tensors((images, labels)).repeat(steps)
