@@ -8,7 +8,7 @@ inside the model), any number of input channels, and images of 32x32 (CIFAR) or 
 import keras
 from keras import layers, ops
 
-from ghostnet_tf.layers import _SERIALIZATION_PACKAGE
+from ghostnet_tf.layers import _SERIALIZATION_PACKAGE, batch_norm
 from ghostnet_tf.models.ghostify import ghostify
 
 RESNET_DEPTHS = (20, 32, 44, 56, 110)
@@ -59,7 +59,7 @@ def _check_arguments(input_shape, classes, min_size):
 def _conv_bn(x, filters, strides, name, relu=True):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
                       kernel_initializer="he_normal", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = batch_norm(f"{name}_bn", None)(x)  # PyTorch's constants, as the reproductions
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 

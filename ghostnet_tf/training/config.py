@@ -1,0 +1,205 @@
+"""Training configuration: YAML recipes under configs/, overridable key by key.
+
+A config has five sections; `DEFAULTS` lists every key with its default. A recipe file sets
+some of them, `--set section.key=value` overrides any of them (values are parsed as YAML), and
+the resolved config is written beside the checkpoints. Unknown keys and bad values stop before
+anything is built, with the valid keys or values in the message. No TensorFlow here.
+"""
+import copy
+import os
+
+import yaml
+
+DEFAULTS = {
+    "run_name": None,  # default: the config file's name
+    "model": {
+        "name": "ghost_resnet56",
+        "ratio": 2,  # Ghost models built by ghostify: s
+        "dw_size": 3,  # ... and d
+        "dropout": None,  # GhostNet only; None = the model's default (0.2)
+        "sync_bn": False,  # batch statistics over all replicas
+    },
+    "data": {
+        "name": "cifar10",  # see ghostnet_tf.data.make_dataset; "synthetic" = random in-memory
+        "data_dir": None,
+        "labels_file": None,
+        "image_size": None,  # image-file datasets; default 224
+        "batch_size": 128,  # per replica
+        "min_scale": 0.08,
+        "crop_pct": 0.875,
+        "randaugment_magnitude": 0.0,
+        "random_erasing": 0.0,
+        "mixup_alpha": 0.0,
+        "cutmix": 0.0,
+        "skip_corrupt": False,
+        "shuffle_buffer": 10000,
+        "seed": 0,
+        "deterministic": False,
+    },
+    "optimizer": {
+        "name": "sgd",  # sgd, rmsprop, adamw
+        "lr": 0.1,  # at a global batch of lr_batch_size; scaled linearly to the real one
+        "lr_batch_size": 128,
+        "momentum": 0.9,
+        "nesterov": False,
+        # sgd/rmsprop: L2 added to the gradients of convolution and dense kernels, as
+        # PyTorch's weight_decay; adamw: decoupled decay. Never on BN parameters or biases.
+        "weight_decay": 1e-4,
+        "ema_decay": 0.0,  # > 0: keep an EMA of the weights, used for evaluation and export
+    },
+    "schedule": {
+        "name": "step",  # step (divide at iterations), cosine (with linear warm-up), constant
+        "iterations": None,  # length of training in steps; or give epochs
+        "epochs": None,
+        "boundaries": [32000, 48000],  # step: iterations where lr is multiplied by decay
+        "decay": 0.1,
+        "warmup_epochs": 0.0,  # cosine
+    },
+    "training": {
+        "strategy": "auto",  # auto, mirrored, multi_worker, one_device, tpu, default
+        "precision": "float32",  # float32, mixed_float16, mixed_bfloat16
+        "jit_compile": "auto",  # auto, true, false
+        "label_smoothing": 0.0,
+        "checkpoint_dir": "checkpoints",
+        "steps_per_epoch": None,  # default: training examples // global batch
+        "validation_batch_size": None,  # default: 2 x batch_size
+        "validation_limit": None,  # evaluate on the first N validation batches only
+        "backup_every_steps": None,  # also save the resume state every N steps
+        # Split the CPU into N logical devices and mirror over them: distribution without GPUs.
+        "cpu_devices": None,
+    },
+}
+
+CHOICES = {
+    ("optimizer", "name"): ("sgd", "rmsprop", "adamw"),
+    ("schedule", "name"): ("step", "cosine", "constant"),
+    ("training", "strategy"): ("auto", "mirrored", "multi_worker", "one_device", "tpu",
+                               "default"),
+    ("training", "precision"): ("float32", "mixed_float16", "mixed_bfloat16"),
+    ("training", "jit_compile"): ("auto", True, False),
+}
+NON_NEGATIVE = {("optimizer", "weight_decay"), ("optimizer", "momentum"),
+                ("optimizer", "ema_decay"), ("schedule", "warmup_epochs"),
+                ("training", "label_smoothing"), ("data", "randaugment_magnitude"),
+                ("data", "random_erasing"), ("data", "mixup_alpha"), ("data", "cutmix")}
+POSITIVE = {("optimizer", "lr"), ("optimizer", "lr_batch_size"), ("data", "batch_size"),
+            ("schedule", "iterations"), ("schedule", "epochs"), ("data", "shuffle_buffer"),
+            ("training", "steps_per_epoch"), ("training", "validation_batch_size"),
+            ("training", "validation_limit"), ("training", "backup_every_steps"),
+            ("data", "image_size"), ("training", "cpu_devices")}
+
+
+class ConfigError(ValueError):
+    """A bad recipe or override; the message says what is valid."""
+
+
+def _valid_keys(section=None):
+    if section is None:
+        return ", ".join(DEFAULTS)
+    return ", ".join(f"{section}.{key}" for key in DEFAULTS[section])
+
+
+def _merge(config, updates, source):
+    for key, value in updates.items():
+        if key not in DEFAULTS:
+            raise ConfigError(f"{source}: unknown key {key!r}; valid keys: {_valid_keys()}.")
+        if isinstance(DEFAULTS[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {key!r} must be a section of keys "
+                                  f"({_valid_keys(key)}), got {value!r}.")
+            for sub_key, sub_value in value.items():
+                if sub_key not in DEFAULTS[key]:
+                    raise ConfigError(f"{source}: unknown key {key}.{sub_key}; valid keys: "
+                                      f"{_valid_keys(key)}.")
+                config[key][sub_key] = sub_value
+        else:
+            config[key] = value
+
+
+def parse_override(text):
+    """"section.key=value" -> {"section": {"key": value}}, the value parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. optimizer.lr=0.2.")
+    path, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {text!r}: cannot parse the value: {error}") from None
+    keys = path.strip().split(".")
+    if len(keys) == 1:
+        return {keys[0]: value}
+    if len(keys) == 2:
+        return {keys[0]: {keys[1]: value}}
+    raise ConfigError(f"--set {text!r}: keys have the form section.key.")
+
+
+def load_config(path=None, overrides=()):
+    """The resolved config: defaults, then the recipe file at `path`, then `overrides`
+    ("section.key=value" strings)."""
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        if not os.path.isfile(path):
+            raise ConfigError(f"--config {path}: no such file.")
+        try:
+            with open(path) as handle:
+                recipe = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--config {path}: not valid YAML: {error}") from None
+        if not isinstance(recipe, dict):
+            raise ConfigError(f"--config {path}: expected a mapping of sections.")
+        _merge(config, recipe, path)
+        if config["run_name"] is None:
+            config["run_name"] = os.path.splitext(os.path.basename(path))[0]
+    for override in overrides:
+        _merge(config, parse_override(override), f"--set {override}")
+    validate(config)
+    return config
+
+
+def _check_number(where, value, positive):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} must be a number, got {value!r}.")
+    if value < 0 or (positive and value == 0):
+        raise ConfigError(f"{where} must be {'positive' if positive else '>= 0'}, got {value!r}.")
+
+
+def validate(config):
+    """Check types and ranges; raise ConfigError naming the key and the valid values."""
+    for (section, key), choices in CHOICES.items():
+        if config[section][key] not in choices:
+            raise ConfigError(f"{section}.{key} must be one of {list(choices)}, got "
+                              f"{config[section][key]!r}.")
+    for section, key in NON_NEGATIVE | POSITIVE:
+        value = config[section][key]
+        if value is not None:
+            _check_number(f"{section}.{key}", value, (section, key) in POSITIVE)
+    for section, key in (("data", "batch_size"), ("schedule", "iterations"),
+                         ("training", "steps_per_epoch")):
+        value = config[section][key]
+        if value is not None and not isinstance(value, int):
+            raise ConfigError(f"{section}.{key} must be an integer, got {value!r}.")
+    schedule = config["schedule"]
+    if (schedule["iterations"] is None) == (schedule["epochs"] is None):
+        raise ConfigError("Give exactly one of schedule.iterations and schedule.epochs, got "
+                          f"{schedule['iterations']!r} and {schedule['epochs']!r}.")
+    if schedule["name"] == "step":
+        boundaries = schedule["boundaries"]
+        if not isinstance(boundaries, list) or any(
+                isinstance(b, bool) or not isinstance(b, int) or b <= 0 for b in boundaries) \
+                or boundaries != sorted(boundaries):
+            raise ConfigError("schedule.boundaries must be a rising list of positive "
+                              f"iteration counts, got {boundaries!r}.")
+        if not 0 < schedule["decay"] < 1:
+            raise ConfigError(f"schedule.decay must be in (0, 1), got {schedule['decay']!r}.")
+    if not 0 <= config["training"]["label_smoothing"] < 1:
+        raise ConfigError("training.label_smoothing must be in [0, 1), got "
+                          f"{config['training']['label_smoothing']!r}.")
+    if not isinstance(config["run_name"], str) or not config["run_name"] or \
+            os.sep in config["run_name"]:
+        raise ConfigError(f"run_name must be a non-empty name without {os.sep!r}, got "
+                          f"{config['run_name']!r}.")
+    return config
+
+
+def dump_config(config):
+    return yaml.safe_dump(config, sort_keys=False)
