@@ -11,8 +11,9 @@ import tensorflow as tf
 RNG = np.random.default_rng(7)
 
 
-def write_cifar(root, name="cifar10", per_batch=6, archive=True):
-    """cifar-10-python.tar.gz (or the extracted folder) with `per_batch` images per batch."""
+def write_cifar(root, name="cifar10", per_batch=6, archive=True, learnable=False):
+    """cifar-10-python.tar.gz (or the extracted folder) with `per_batch` images per batch.
+    `learnable`: four classes whose images differ in colour, which any model learns fast."""
     folder = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
     label_key = b"labels" if name == "cifar10" else b"fine_labels"
     classes = 10 if name == "cifar10" else 100
@@ -21,7 +22,12 @@ def write_cifar(root, name="cifar10", per_batch=6, archive=True):
     contents, expected = {}, {}
     for member in members:
         data = RNG.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-        labels = [int(v) for v in RNG.integers(0, classes, per_batch)]
+        labels = [int(v) for v in RNG.integers(0, 4 if learnable else classes, per_batch)]
+        if learnable:
+            images = RNG.integers(0, 60, (per_batch, 3, 32, 32))
+            for image, label in zip(images, labels):
+                image[label % 3] += 120 + 60 * (label // 3)
+            data = images.reshape(per_batch, 3072).astype(np.uint8)
         contents[member] = pickle.dumps({b"data": data, label_key: labels})
         expected[member] = (data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels)
     if name == "cifar100":

@@ -7,8 +7,27 @@ anything is built, with the valid keys or values in the message. No TensorFlow h
 """
 import copy
 import os
+import re
 
 import yaml
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads 1e-4 (no dot) as a string; read it as a float, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+               |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+               |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+               |[-+]?\.(?:inf|Inf|INF)
+               |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def _parse_yaml(text):
+    return yaml.load(text, Loader=_Loader)
 
 DEFAULTS = {
     "run_name": None,  # default: the config file's name
@@ -122,7 +141,7 @@ def parse_override(text):
         raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. optimizer.lr=0.2.")
     path, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else None
+        value = _parse_yaml(raw) if raw != "" else None
     except yaml.YAMLError as error:
         raise ConfigError(f"--set {text!r}: cannot parse the value: {error}") from None
     keys = path.strip().split(".")
@@ -142,7 +161,7 @@ def load_config(path=None, overrides=()):
             raise ConfigError(f"--config {path}: no such file.")
         try:
             with open(path) as handle:
-                recipe = yaml.safe_load(handle) or {}
+                recipe = _parse_yaml(handle) or {}
         except yaml.YAMLError as error:
             raise ConfigError(f"--config {path}: not valid YAML: {error}") from None
         if not isinstance(recipe, dict):

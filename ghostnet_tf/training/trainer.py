@@ -16,6 +16,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import time
 
 import keras
@@ -328,6 +329,11 @@ class RunCheckpoints(keras.callbacks.Callback):
     def save(self, name):
         if self.write_files:
             write_atomically(os.path.join(self.run_dir, name), self.model.save)
+            return
+        # Other workers save too, then throw the file away: reading the synchronized
+        # variables is a collective operation that every worker must join.
+        with tempfile.TemporaryDirectory() as scratch:
+            self.model.save(os.path.join(scratch, name))
 
     def on_epoch_end(self, epoch, logs=None):
         self.save("last.keras")
@@ -441,6 +447,28 @@ def save_curves(csv_path, png_path):
     plt.close(figure)
 
 
+def _prepare_multi_worker_fit(model, strategy, train_data):
+    """Work around two bugs of Keras 3's fit under MultiWorkerMirroredStrategy
+    (tensorflow/tensorflow#72388, closed unfixed; its only advice is to go back to Keras 2):
+
+    1. fit's first step averages a distributed batch with `strategy.reduce`, which this
+       strategy cannot do eagerly, only to build the model, metrics and optimizer
+       symbolically: build them here from one local batch, and let fit (run inside the
+       strategy's scope, which still distributes it) skip that step.
+    2. the logs of each step are reduced with `strategy.reduce("MEAN", v, axis=0)`, which
+       fails on scalars. The logs are metric results, whose variables are synchronized on
+       read across all workers, so the local reduction Keras uses for one machine gives the
+       same global values: use it. (It would make `predict` local to each worker; the
+       trainer never calls `predict`.)
+    """
+    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+
+    with strategy.scope():
+        model._symbolic_build(data_batch=next(iter(train_data)))
+    model._distribute_strategy = None
+    keras_tf_trainer._collective_all_reduce_multi_worker = lambda strategy: False
+
+
 # ---------------------------------------------------------------------------- train
 def train(config, log=print):
     """Train as `config` says; return the results dict (also written to results.json)."""
@@ -457,9 +485,9 @@ def train(config, log=print):
     if _is_tensorflow():
         strategy = make_strategy(training["strategy"], training["cpu_devices"])
         replicas = strategy.num_replicas_in_sync
-        scope = strategy.scope()
+        scope = strategy.scope
     else:
-        replicas, scope = _jax_distribution(), contextlib.nullcontext()
+        replicas, scope = _jax_distribution(), contextlib.nullcontext
     global_batch = config["data"]["batch_size"] * replicas
     learning_rate = config["optimizer"]["lr"] * global_batch / config["optimizer"]["lr_batch_size"]
 
@@ -469,7 +497,7 @@ def train(config, log=print):
     total_steps = schedule_config["iterations"] or math.ceil(
         schedule_config["epochs"] * steps_per_epoch)
 
-    with scope:
+    with scope():
         model = build_model(config, info)
         optimizer = make_optimizer(
             config, make_schedule(config, learning_rate, steps_per_epoch, total_steps), model)
@@ -514,10 +542,14 @@ def train(config, log=print):
         f"{epochs} epochs of {steps_per_epoch}; precision {training['precision']}; "
         f"jit_compile {model.jit_compile}; backend {keras.backend.backend()}")
 
-    model.fit(train_data, validation_data=validation_data, epochs=epochs,
-              steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-              # A progress bar on a terminal, one line per epoch in a log file.
-              verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
+    if training["strategy"] == "multi_worker":
+        _prepare_multi_worker_fit(model, strategy, train_data)
+    with scope():
+        model.fit(train_data, validation_data=validation_data, epochs=epochs,
+                  steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                  shuffle=False,  # the input pipeline shuffles
+                  # A progress bar on a terminal, one line per epoch in a log file.
+                  verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
 
     if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
         save_curves(os.path.join(run_dir, "log.csv"), os.path.join(run_dir, "curves.png"))

@@ -1,0 +1,221 @@
+"""train.py: config errors, schedules, tf.distribute, resuming after a crash."""
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+
+from ghostnet_tf.cli import train as train_cli
+from ghostnet_tf.training.config import ConfigError, load_config
+from ghostnet_tf.training.trainer import make_schedule, train
+from tests.datasets import write_cifar
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, "configs")
+
+
+def tiny_run(tmp_path, *extra, per_batch=64):
+    """Overrides for a quick run on a learnable CIFAR-format dataset in tmp_path."""
+    data = tmp_path / "data"
+    if not data.exists():
+        data.mkdir()
+        write_cifar(data, "cifar10", per_batch=per_batch, learnable=True)
+    return [f"data.data_dir={data}", f"training.checkpoint_dir={tmp_path / 'runs'}",
+            "model.name=ghost_resnet20", "data.batch_size=32", "optimizer.lr=0.05",
+            "run_name=tiny", *extra]
+
+
+def read_log(run_dir):
+    with open(os.path.join(run_dir, "log.csv")) as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---------------------------------------------------------------------------- config
+def test_every_recipe_loads():
+    recipes = sorted(f for f in os.listdir(CONFIGS) if f.endswith(".yaml"))
+    assert len(recipes) >= 10
+    for recipe in recipes:
+        config = load_config(os.path.join(CONFIGS, recipe))
+        assert config["run_name"] == recipe[:-5]
+    cifar = load_config(os.path.join(CONFIGS, "cifar10_ghost_resnet56.yaml"))
+    assert cifar["schedule"]["iterations"] == 64000
+    assert cifar["schedule"]["boundaries"] == [32000, 48000]
+    assert cifar["optimizer"]["weight_decay"] == 1e-4
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optimizer.learning_rate=0.1", "unknown key optimizer.learning_rate; valid keys: "
+                                    "optimizer.name, optimizer.lr"),
+    ("traning.strategy=auto", "unknown key 'traning'"),
+    ("optimizer.name=adam", r"optimizer.name must be one of \['sgd', 'rmsprop', 'adamw'\]"),
+    ("optimizer.lr=-1", "optimizer.lr must be positive"),
+    ("data.batch_size=12.5", "data.batch_size must be an integer"),
+    ("schedule.boundaries=[48000, 32000]", "rising list"),
+    ("schedule.epochs=10", "exactly one of schedule.iterations and schedule.epochs"),
+    ("training.precision=fp8", "training.precision must be one of"),
+    ("optimizer.lr", "expected section.key=value"),
+])
+def test_bad_keys_and_values_fail_fast(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(os.path.join(CONFIGS, "cifar10_resnet56.yaml"), [override])
+
+
+def test_exponent_floats_parse_as_numbers():
+    config = load_config(None, ["run_name=x", "optimizer.weight_decay=4e-5", "optimizer.lr=1E-3",
+                                "schedule.iterations=10"])
+    assert config["optimizer"]["weight_decay"] == 4e-5 and config["optimizer"]["lr"] == 1e-3
+
+
+def test_cli_reports_config_errors_before_training(tmp_path, capsys):
+    assert train_cli.main(["--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert train_cli.main(["--config", os.path.join(CONFIGS, "cifar10_resnet56.yaml"),
+                           "--set", "model.depth=56"]) == 2
+    assert "valid keys: model.name" in capsys.readouterr().err
+    assert train_cli.main(["--config", os.path.join(CONFIGS, "cifar10_resnet56.yaml"),
+                           "--set", "optimizer.lr=0.2", "--print-config"]) == 0
+    assert "lr: 0.2" in capsys.readouterr().out
+
+
+def test_step_schedule_changes_the_lr_at_the_right_iterations():
+    config = load_config(os.path.join(CONFIGS, "cifar10_resnet56.yaml"))
+    schedule = make_schedule(config, 0.1, steps_per_epoch=390, total_steps=64000)
+    lr = lambda step: float(schedule(step))  # noqa: E731
+    assert lr(0) == pytest.approx(0.1) and lr(31999) == pytest.approx(0.1)
+    assert lr(32001) == pytest.approx(0.01) and lr(47999) == pytest.approx(0.01)
+    assert lr(48001) == pytest.approx(0.001) and lr(63999) == pytest.approx(0.001)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    config = load_config(os.path.join(CONFIGS, "imagenet_ghostnet_100.yaml"))
+    schedule = make_schedule(config, 0.4, steps_per_epoch=100, total_steps=40000)
+    assert float(schedule(0)) == pytest.approx(0.0)
+    assert float(schedule(250)) == pytest.approx(0.2, rel=1e-3)  # half-way through warm-up
+    assert float(schedule(500)) == pytest.approx(0.4, rel=1e-3)
+    assert float(schedule(40000)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_schedule_follows_the_optimizer_steps_in_a_real_run(tmp_path):
+    config = load_config(None, tiny_run(
+        tmp_path, "schedule.iterations=6", "schedule.boundaries=[2, 4]",
+        "training.steps_per_epoch=3", "optimizer.weight_decay=0"))
+    results = train(config, log=lambda *_: None)
+    assert results["steps"] == 6 and results["epochs"] == 2
+    model = keras.saving.load_model(tmp_path / "runs" / "tiny" / "last.keras")
+    assert int(model.optimizer.iterations) == 6
+    # lr 0.05 at a global batch of 128, scaled to 32, divided by 10 twice.
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.05 * 32 / 128 * 0.01)
+
+
+# ---------------------------------------------------------------------------- training
+def test_mirrored_strategy_on_two_cpus_learns(tmp_path):
+    config = load_config(None, tiny_run(
+        tmp_path, "training.strategy=mirrored", "training.cpu_devices=2",
+        "schedule.iterations=40", "schedule.boundaries=[30]", "training.steps_per_epoch=5",
+        "data.batch_size=16"))
+    results = train(config, log=lambda *_: None)
+    assert results["replicas"] == 2 and results["global_batch"] == 32
+    losses = [float(row["loss"]) for row in read_log(tmp_path / "runs" / "tiny")]
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert results["top1"] > 0.5  # 4 classes: chance is 0.25
+    run = tmp_path / "runs" / "tiny"
+    for name in ("config.yaml", "best.keras", "last.keras", "best.json", "curves.png",
+                 "results.json", "log.csv"):
+        assert (run / name).exists(), name
+    assert not (run / "backup").exists()  # a finished run leaves no resume state
+    saved = json.loads((run / "results.json").read_text())
+    assert saved["params"] == results["params"] and saved["macs"] > 0
+    with pytest.raises(ValueError, match="is complete"):
+        train(config, log=lambda *_: None)
+
+
+def run_train(overrides, env=None, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, os.path.join(REPO, "train.py"),
+         *[arg for override in overrides for arg in ("--set", override)]],
+        cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def wait_for_first_epoch(process, run):
+    """Return once log.csv has its first row, i.e. as epoch 2 starts."""
+    deadline = time.time() + 300
+    while not (run / "log.csv").exists() or len(read_log(run)) < 1:
+        assert process.poll() is None and time.time() < deadline, process.stdout.read()
+        time.sleep(0.05)
+
+
+def test_sigkill_during_epoch_two_resumes_at_epoch_two(tmp_path):
+    overrides = tiny_run(tmp_path, "schedule.iterations=120", "schedule.boundaries=[90]",
+                         "training.steps_per_epoch=30", "data.batch_size=16",
+                         per_batch=80)
+    run = tmp_path / "runs" / "tiny"
+    process = run_train(overrides)
+    wait_for_first_epoch(process, run)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "results.json").exists()
+    saved = json.loads((run / "backup" / "training_metadata.json").read_text())
+    assert saved == {"epoch": 1, "batch": 0, "iterations": 30}  # killed during epoch 2
+    resumed = run_train(overrides)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    assert "resuming tiny after epoch 1 (step 30 of 120)" in output
+    assert "Epoch 2/4" in output and "Epoch 1/4" not in output
+    epochs = [int(row["epoch"]) for row in read_log(run)]
+    assert epochs == [0, 1, 2, 3]
+    assert json.loads((run / "results.json").read_text())["steps"] == 120
+
+
+def test_sigterm_saves_the_state_and_exits_cleanly(tmp_path):
+    overrides = tiny_run(tmp_path, "schedule.iterations=400", "schedule.boundaries=[300]",
+                         "training.steps_per_epoch=10", "data.batch_size=16", per_batch=80)
+    run = tmp_path / "runs" / "tiny"
+    process = run_train(overrides)
+    wait_for_first_epoch(process, run)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert "rerun the same command to resume" in output and "Traceback" not in output
+    assert (run / "backup" / "latest.weights.h5").exists()
+
+
+def test_nan_loss_stops_with_a_message(tmp_path, capsys):
+    overrides = tiny_run(tmp_path, "optimizer.lr=1e12", "schedule.iterations=30",
+                         "schedule.boundaries=[20]", "training.steps_per_epoch=30")
+    assert train_cli.main(sum((["--set", o] for o in overrides), [])) == 3
+    assert "NaN" in capsys.readouterr().err
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def test_multi_worker_mirrored_strategy_on_two_processes(tmp_path):
+    ports = [free_port(), free_port()]
+    overrides = tiny_run(tmp_path, "training.strategy=multi_worker", "schedule.iterations=8",
+                         "schedule.boundaries=[6]", "training.steps_per_epoch=4",
+                         "data.batch_size=16")
+    workers = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": [f"localhost:{port}" for port in ports]},
+                     "task": {"type": "worker", "index": index}}
+        workers.append(run_train(overrides, env={"TF_CONFIG": json.dumps(tf_config)}))
+    outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output
+    finals = [[line for line in output.splitlines() if line.startswith("top-1")]
+              for output in outputs]
+    assert finals[0] and finals[0][0].split(";")[0] == finals[1][0].split(";")[0]
+    assert "replicas 2 x batch 16 = global batch 32" in outputs[0]
+    run = tmp_path / "runs" / "tiny"
+    assert (run / "results.json").exists() and (run / "last.keras").exists()
+    assert json.loads((run / "results.json").read_text())["replicas"] == 2
