@@ -219,3 +219,15 @@ def test_multi_worker_mirrored_strategy_on_two_processes(tmp_path):
     run = tmp_path / "runs" / "tiny"
     assert (run / "results.json").exists() and (run / "last.keras").exists()
     assert json.loads((run / "results.json").read_text())["replicas"] == 2
+
+
+def test_the_same_command_trains_on_the_jax_backend(tmp_path):
+    overrides = tiny_run(tmp_path, "schedule.iterations=6", "schedule.boundaries=[4]",
+                         "training.steps_per_epoch=3", "training.label_smoothing=0.1")
+    process = run_train(overrides, env={"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    assert "backend jax" in output
+    results = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())
+    assert results["backend"] == "jax" and results["steps"] == 6
+    assert 0 <= results["top1"] <= 1 and results["top5"] > 0
