@@ -179,17 +179,16 @@ def make_batch_augmenter(augmentation, num_classes, seed=None):
 
 
 # ---------------------------------------------------------------------------- sources
-def _array_dataset(images, labels, training, seed, shuffle_buffer, input_context):
-    """Examples of in-memory arrays, shuffled by index (so no copy of the images is held
-    in a shuffle buffer)."""
+def _array_dataset(images, labels, training, seed, input_context):
+    """Examples of in-memory arrays, shuffled by index: a full permutation each epoch that
+    holds only integers, never a copy of the images."""
     count = len(images)
     indices = tf.data.Dataset.range(count)
     if input_context is not None:
         indices = indices.shard(input_context.num_input_pipelines,
                                 input_context.input_pipeline_id)
     if training:
-        indices = indices.shuffle(min(count, shuffle_buffer), seed=seed,
-                                  reshuffle_each_iteration=True)
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     images, labels = tf.constant(images), tf.constant(labels)
     return indices.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
                        num_parallel_calls=AUTOTUNE)
@@ -432,7 +431,7 @@ def _small_dataset(name, split, data_dir, training, seed, shuffle_buffer, input_
         builder = _tfds_builder(_TFDS_NAMES[name], None, download=True)
         return _tfds_dataset(builder, name, split, training, seed, shuffle_buffer,
                              input_context, None, None, None, False)
-    dataset = _array_dataset(images, labels, training, seed, shuffle_buffer, input_context)
+    dataset = _array_dataset(images, labels, training, seed, input_context)
     return _augment_small(dataset, training, seed), info
 
 

@@ -321,10 +321,11 @@ class RunCheckpoints(keras.callbacks.Callback):
         super().__init__()
         self.run_dir, self.write_files, self.monitor = run_dir, write_files, monitor
         self.best_path = os.path.join(run_dir, "best.json")
-        self.best = None
+        self.best = self.best_epoch = None
         if os.path.exists(self.best_path):
             with open(self.best_path) as handle:
-                self.best = json.load(handle)["value"]
+                saved = json.load(handle)
+            self.best, self.best_epoch = saved["value"], saved["epoch"]
 
     def save(self, name):
         if self.write_files:
@@ -339,11 +340,11 @@ class RunCheckpoints(keras.callbacks.Callback):
         self.save("last.keras")
         value = (logs or {}).get(self.monitor)
         if value is not None and (self.best is None or value > self.best):
-            self.best = float(value)
+            self.best, self.best_epoch = float(value), epoch + 1
             self.save("best.keras")
             if self.write_files:
                 write_json(self.best_path, {"monitor": self.monitor, "value": self.best,
-                                            "epoch": epoch + 1})
+                                            "epoch": self.best_epoch})
 
 
 class Progress(keras.callbacks.Callback):
@@ -523,8 +524,9 @@ def train(config, log=print):
     if config["optimizer"]["ema_decay"] > 0:
         # Validation and the checkpoints use the EMA weights.
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    callbacks += [RunCheckpoints(run_dir, is_chief),
-                  Progress(os.path.join(run_dir, "progress.json"), global_batch, is_chief)]
+    checkpoints = RunCheckpoints(run_dir, is_chief)
+    progress = Progress(os.path.join(run_dir, "progress.json"), global_batch, is_chief)
+    callbacks += [checkpoints, progress]
     if is_chief:
         callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"),
                                                    append=True))
@@ -563,19 +565,16 @@ def train(config, log=print):
             "stopped. Lower optimizer.lr, or check the data.")
 
     evaluation = model.evaluate(validation_data, verbose=0, return_dict=True)
-    with open(os.path.join(run_dir, "progress.json")) as handle:
-        progress = json.load(handle)
-    with open(os.path.join(run_dir, "best.json")) as handle:
-        best = json.load(handle)
+    seconds = progress.state["train_seconds"]
     results = {
         "run_name": config["run_name"], "model": model.name, "dataset": info.name,
         "top1": float(evaluation["accuracy"]), "top5": float(evaluation["top5"]),
-        "loss": float(evaluation["loss"]), "best_top1": best["value"],
-        "best_epoch": best["epoch"], "params": counts.params, "macs": counts.macs,
+        "loss": float(evaluation["loss"]), "best_top1": checkpoints.best,
+        "best_epoch": checkpoints.best_epoch, "params": counts.params, "macs": counts.macs,
         "steps": total_steps, "epochs": epochs, "global_batch": global_batch,
         "learning_rate": learning_rate, "schedule": config["schedule"],
-        "wall_seconds": progress["train_seconds"],
-        "images_per_second": progress["train_images"] / max(progress["train_seconds"], 1e-9),
+        "wall_seconds": seconds,
+        "images_per_second": progress.state["train_images"] / max(seconds, 1e-9),
         "replicas": replicas, "backend": keras.backend.backend(),
     }
     if is_chief:
