@@ -9,6 +9,7 @@ import sys
 import time
 
 import keras
+import numpy as np
 import pytest
 
 from ghostnet_tf.cli import train as train_cli
@@ -111,6 +112,21 @@ def test_schedule_follows_the_optimizer_steps_in_a_real_run(tmp_path):
     assert int(model.optimizer.iterations) == 6
     # lr 0.05 at a global batch of 128, scaled to 32, divided by 10 twice.
     assert float(model.optimizer.learning_rate) == pytest.approx(0.05 * 32 / 128 * 0.01)
+
+
+def test_weight_ema_is_what_the_run_ends_with(tmp_path):
+    config = load_config(None, tiny_run(
+        tmp_path, "optimizer.ema_decay=0.5", "schedule.iterations=6",
+        "schedule.boundaries=[4]", "training.steps_per_epoch=3"))
+    results = train(config, log=lambda *_: None)
+    model = keras.saving.load_model(tmp_path / "runs" / "tiny" / "last.keras")
+    assert model.optimizer.use_ema and results["steps"] == 6
+    # At the end the EMA is swapped into the model and copied into the optimizer's averages;
+    # without the swap the model would keep its raw weights, which differ from the averages.
+    average = next(v for v in model.optimizer._model_variables_moving_average
+                   if v.path.endswith("fc_kernel_average"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("fc").kernel),
+                               keras.ops.convert_to_numpy(average), rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------- training

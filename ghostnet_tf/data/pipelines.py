@@ -33,8 +33,6 @@ TFDS_PREFIX = "tfds:"
 _DOWNLOAD_HOSTS = {"cifar10": "www.cs.toronto.edu", "cifar100": "www.cs.toronto.edu",
                    "mnist": "storage.googleapis.com",
                    "fashion_mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com"}
-_TFDS_NAMES = {"cifar10": "cifar10", "cifar100": "cifar100", "mnist": "mnist",
-               "fashion_mnist": "fashion_mnist"}
 IMAGENET_MANUAL_FILES = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
 _CACHE_LIMIT_BYTES = 2 * 1024 ** 3  # TFDS datasets smaller than this are cached decoded
 
@@ -428,7 +426,7 @@ def _small_dataset(name, split, data_dir, training, seed, shuffle_buffer, input_
     except FileNotFoundError as missing:
         if not (download and is_online(_DOWNLOAD_HOSTS[name])):
             raise FileNotFoundError(str(missing)) from None
-        builder = _tfds_builder(_TFDS_NAMES[name], None, download=True)
+        builder = _tfds_builder(name, None, download=True)  # TFDS uses the same names
         return _tfds_dataset(builder, name, split, training, seed, shuffle_buffer,
                              input_context, None, None, None, False)
     dataset = _array_dataset(images, labels, training, seed, input_context)
