@@ -129,6 +129,26 @@ def test_weight_ema_is_what_the_run_ends_with(tmp_path):
                                keras.ops.convert_to_numpy(average), rtol=1e-6)
 
 
+def test_sync_bn_and_mixed_precision_options(tmp_path):
+    from ghostnet_tf.data.files import DatasetInfo
+    from ghostnet_tf.training.trainer import build_model, compile_model, make_optimizer
+
+    info = DatasetInfo("cifar10", "train", 10, tuple("abcdefghij"), 100, (32, 32, 3))
+    config = load_config(None, ["run_name=x", "schedule.iterations=10",
+                                "model.name=ghost_resnet20", "model.sync_bn=true"])
+    model = build_model(config, info)
+    norms = [l for l in model._flatten_layers()
+             if isinstance(l, keras.layers.BatchNormalization)]
+    assert norms and all(layer.synchronized for layer in norms)
+    keras.config.set_dtype_policy("mixed_float16")
+    config["model"]["sync_bn"] = False
+    model = build_model(config, info)
+    compile_model(model, config, make_optimizer(config, 0.1, model))
+    assert model.get_layer("stem_conv").compute_dtype == "float16"
+    assert model.output.dtype == "float32"  # the predictions layer stays float32
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
 # ---------------------------------------------------------------------------- training
 def test_mirrored_strategy_on_two_cpus_learns(tmp_path):
     config = load_config(None, tiny_run(
