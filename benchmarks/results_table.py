@@ -9,7 +9,7 @@ import sys
 
 def main(run_dirs):
     print("| run | model | params | MACs | test top-1 | test top-5 | best top-1 (epoch) "
-          "| steps (epochs) | global batch | wall time | images/s |")
+          "| steps (epochs) | global batch | wall time | train images/s (validation included) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for run_dir in run_dirs:
         path = os.path.join(run_dir, "results.json")
