@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from ghostnet_tf.cli import train as train_cli
+from ghostnet_tf.models import get_model
+from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training.config import ConfigError, load_config
 from ghostnet_tf.training.trainer import make_schedule, train
 from tests.datasets import write_cifar
@@ -150,33 +152,39 @@ def test_sync_bn_and_mixed_precision_options(tmp_path):
 
 
 # ---------------------------------------------------------------------------- training
-def test_mirrored_strategy_on_two_cpus_learns(tmp_path):
-    config = load_config(None, tiny_run(
-        tmp_path, "training.strategy=mirrored", "training.cpu_devices=2",
-        "schedule.iterations=40", "schedule.boundaries=[30]", "training.steps_per_epoch=5",
-        "data.batch_size=16"))
-    results = train(config, log=lambda *_: None)
-    assert results["replicas"] == 2 and results["global_batch"] == 32
-    losses = [float(row["loss"]) for row in read_log(tmp_path / "runs" / "tiny")]
-    assert len(losses) == 8 and losses[-1] < losses[0]
-    assert results["top1"] > 0.5  # 4 classes: chance is 0.25
-    run = tmp_path / "runs" / "tiny"
-    for name in ("config.yaml", "best.keras", "last.keras", "best.json", "curves.png",
-                 "results.json", "log.csv"):
-        assert (run / name).exists(), name
-    assert not (run / "backup").exists()  # a finished run leaves no resume state
-    saved = json.loads((run / "results.json").read_text())
-    assert saved["params"] == results["params"] and saved["macs"] > 0
-    with pytest.raises(ValueError, match="is complete"):
-        train(config, log=lambda *_: None)
-
-
 def run_train(overrides, env=None, **kwargs):
     return subprocess.Popen(
         [sys.executable, os.path.join(REPO, "train.py"),
          *[arg for override in overrides for arg in ("--set", override)]],
         cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_mirrored_strategy_on_two_cpus_learns(tmp_path):
+    # A process of its own: two MirroredStrategies in one process share collective keys.
+    overrides = tiny_run(
+        tmp_path, "training.strategy=mirrored", "training.cpu_devices=2",
+        "schedule.iterations=40", "schedule.boundaries=[30]", "training.steps_per_epoch=5",
+        "data.batch_size=16")
+    process = run_train(overrides)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    run = tmp_path / "runs" / "tiny"
+    results = json.loads((run / "results.json").read_text())
+    assert results["replicas"] == 2 and results["global_batch"] == 32
+    assert "replicas 2 x batch 16 = global batch 32" in output
+    losses = [float(row["loss"]) for row in read_log(run)]
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert results["top1"] > 0.5  # 4 classes: chance is 0.25
+    for name in ("config.yaml", "best.keras", "last.keras", "best.json", "curves.png",
+                 "log.csv", "tensorboard"):
+        assert (run / name).exists(), name
+    assert not (run / "backup").exists()  # a finished run leaves no resume state
+    expected = profile_model(get_model("ghost_resnet20"))
+    assert (results["params"], results["macs"]) == (expected.params, expected.macs)
+    again = run_train(overrides)
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 2 and "is complete" in output
 
 
 def wait_for_first_epoch(process, run):
