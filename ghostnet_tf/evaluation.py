@@ -1,0 +1,92 @@
+"""Top-1/top-5 evaluation of any predictor on a validation set.
+
+A predictor is a function from a batch of float32 [0, 255] images (numpy) to class
+probabilities (numpy), so a Keras model, and later a SavedModel or a LiteRT interpreter, are
+evaluated by the same code.
+"""
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Evaluation:
+    images: int
+    top1: float
+    top5: float
+    loss: float  # mean cross-entropy of the probabilities
+    per_class_accuracy: list
+    confusion: list  # confusion[true][predicted]
+    images_per_second: float  # the predictor's own speed, input pipeline excluded
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def evaluate_predictor(predict, batches, num_classes, limit=None):
+    """Run `predict` over `batches` of (images, labels) and score it.
+
+    Args:
+        predict: numpy images (N, H, W, C) -> numpy probabilities (N, num_classes).
+        batches: iterable of (images, labels), labels as class indices or one-hot.
+        num_classes: number of classes.
+        limit: stop after this many images.
+    """
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    top5_hits = count = 0
+    loss_sum = seconds = 0.0
+    for images, labels in batches:
+        images, labels = np.asarray(images, dtype=np.float32), np.asarray(labels)
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=1)
+        if limit is not None:
+            images, labels = images[: limit - count], labels[: limit - count]
+        start = time.perf_counter()
+        probabilities = np.asarray(predict(images), dtype=np.float64)
+        seconds += time.perf_counter() - start
+        if probabilities.shape != (len(images), num_classes):
+            raise ValueError(f"The model gives outputs of shape {probabilities.shape}, "
+                             f"expected ({len(images)}, {num_classes}): does it have "
+                             f"{num_classes} classes?")
+        np.add.at(confusion, (labels, probabilities.argmax(axis=1)), 1)
+        top5 = np.argsort(-probabilities, axis=1)[:, :5]
+        top5_hits += int((top5 == labels[:, None]).any(axis=1).sum())
+        picked = probabilities[np.arange(len(labels)), labels]
+        loss_sum += float(-np.log(np.clip(picked, 1e-12, 1.0)).sum())
+        count += len(labels)
+        if limit is not None and count >= limit:
+            break
+    if count == 0:
+        raise ValueError("The validation set gave no images.")
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    return Evaluation(
+        images=count, top1=float(confusion.trace() / count), top5=top5_hits / count,
+        loss=loss_sum / count, per_class_accuracy=[float(a) for a in per_class],
+        confusion=confusion.tolist(), images_per_second=count / max(seconds, 1e-9))
+
+
+def save_confusion_png(confusion, class_names, path):
+    """The confusion matrix (rows: true class, columns: predicted), normalized per row."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(confusion, dtype=np.float64)
+    matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.35 * len(class_names) + 2)
+    figure, axis = plt.subplots(figsize=(size + 1, size))
+    image = axis.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    ticks = range(len(class_names))
+    axis.set_xticks(ticks, class_names, rotation=90, fontsize=7)
+    axis.set_yticks(ticks, class_names, fontsize=7)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    directory, name = os.path.split(os.fspath(path))
+    partial = os.path.join(directory, f".{name}.partial.png")
+    figure.savefig(partial, dpi=100, format="png")
+    os.replace(partial, path)
+    plt.close(figure)
