@@ -52,7 +52,8 @@ def pad_like_torch(x, kernel_size):
     return ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
 
 
-def batch_norm(name, dtype):
+def batch_norm(name, dtype=None):
+    """BatchNormalization with PyTorch's constants."""
     return layers.BatchNormalization(
         epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name, dtype=dtype)
 

@@ -59,7 +59,7 @@ def _check_arguments(input_shape, classes, min_size):
 def _conv_bn(x, filters, strides, name, relu=True):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
                       kernel_initializer="he_normal", name=f"{name}_conv")(x)
-    x = batch_norm(f"{name}_bn", None)(x)  # PyTorch's constants, as the reproductions
+    x = batch_norm(f"{name}_bn")(x)  # PyTorch's constants, as the reproductions
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 

@@ -9,7 +9,7 @@ import os
 import keras
 from keras import layers
 
-from ghostnet_tf.layers import BN_EPSILON, BN_MOMENTUM, GhostBottleneck, make_divisible
+from ghostnet_tf.layers import GhostBottleneck, batch_norm, make_divisible
 
 # One row per bottleneck: dw kernel, expansion (mid) channels, output channels, SE ratio,
 # stride. One tuple per stage, as `blocks.<stage>.<block>` in the official release.
@@ -153,7 +153,7 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
     stem_channels = make_divisible(STEM_CHANNELS * width, 4)
     x = layers.ZeroPadding2D(1, name="conv_stem_pad")(x)
     x = layers.Conv2D(stem_channels, 3, strides=2, use_bias=False, name="conv_stem")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name="bn1")(x)
+    x = batch_norm("bn1")(x)
     x = layers.ReLU(name="act1")(x)
 
     for stage_index, stage in enumerate(GHOSTNET_STAGES):
@@ -166,8 +166,7 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
     prefix = f"blocks_{LAST_STAGE}"
     x = layers.Conv2D(make_divisible(last_expansion * width, 4), 1, use_bias=False,
                       name=f"{prefix}_conv")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
-                                  name=f"{prefix}_bn")(x)
+    x = batch_norm(f"{prefix}_bn")(x)
     x = layers.ReLU(name=f"{prefix}_act")(x)
 
     if include_top:
