@@ -5,10 +5,11 @@ probabilities (numpy), so a Keras model, and later a SavedModel or a LiteRT inte
 evaluated by the same code.
 """
 import dataclasses
-import os
 import time
 
 import numpy as np
+
+from ghostnet_tf.atomic import write_atomically
 
 
 @dataclasses.dataclass
@@ -85,8 +86,5 @@ def save_confusion_png(confusion, class_names, path):
     axis.set_ylabel("true")
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
-    directory, name = os.path.split(os.fspath(path))
-    partial = os.path.join(directory, f".{name}.partial.png")
-    figure.savefig(partial, dpi=100, format="png")
-    os.replace(partial, path)
+    write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
     plt.close(figure)

@@ -1,6 +1,5 @@
 """`eval.py` / `ghostnet-eval`: top-1/top-5 of a trained model on a validation set."""
 import argparse
-import json
 import os
 import sys
 
@@ -78,6 +77,7 @@ def main(argv=None):
 def run(args):
     import keras
 
+    from ghostnet_tf.atomic import write_json
     from ghostnet_tf.data import make_dataset
     from ghostnet_tf.evaluation import evaluate_predictor, save_confusion_png
 
@@ -108,10 +108,7 @@ def run(args):
     output = args.output or f"{stem}.eval.json"
     report = {"model": args.model, "dataset": args.dataset, "split": args.split,
               "class_names": list(info.class_names), **result.to_dict()}
-    partial = f"{output}.partial"
-    with open(partial, "w") as handle:
-        json.dump(report, handle, indent=2)
-    os.replace(partial, output)
+    write_json(output, report)
     if info.num_classes <= 100:
         png = os.path.splitext(output)[0] + ".confusion.png"
         save_confusion_png(result.confusion, info.class_names, png)

@@ -22,6 +22,7 @@ import time
 import keras
 import numpy as np
 
+from ghostnet_tf.atomic import write_atomically, write_json
 from ghostnet_tf.data import files
 from ghostnet_tf.models import MODELS, get_model
 from ghostnet_tf.profile import profile_model
@@ -31,22 +32,6 @@ MONITOR = "val_accuracy"
 
 
 # ---------------------------------------------------------------------------- helpers
-def write_atomically(path, write):
-    """Call `write(temporary_path)`, then rename over `path`: a crash never leaves half a file."""
-    directory, name = os.path.split(path)
-    stem, extension = os.path.splitext(name)
-    temporary = os.path.join(directory, f".{stem}.partial{extension}")
-    write(temporary)
-    os.replace(temporary, path)
-
-
-def write_json(path, data):
-    def write(temporary):
-        with open(temporary, "w") as handle:
-            json.dump(data, handle, indent=2)
-    write_atomically(path, write)
-
-
 def _is_tensorflow():
     return keras.backend.backend() == "tensorflow"
 

@@ -1,0 +1,20 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename over it, so
+that a crash never leaves half a file where a complete one was."""
+import json
+import os
+
+
+def write_atomically(path, write):
+    """Call `write(temporary_path)`, then rename the result to `path`."""
+    directory, name = os.path.split(os.fspath(path))
+    stem, extension = os.path.splitext(name)
+    temporary = os.path.join(directory, f".{stem}.partial{extension}")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def write_json(path, data):
+    def write(temporary):
+        with open(temporary, "w") as handle:
+            json.dump(data, handle, indent=2)
+    write_atomically(path, write)
