@@ -309,7 +309,7 @@ def _tfds_builder(name, data_dir, download):
     return builder
 
 
-def _tfds_examples(builder, split, training, seed, input_context):
+def _tfds_examples(builder, split, training, seed, input_context, image_key, label_key):
     """Either decoded (image, label) examples (fixed-size datasets) or (bytes, label, name)."""
     import tensorflow_datasets as tfds
 
@@ -317,7 +317,6 @@ def _tfds_examples(builder, split, training, seed, input_context):
     tfds_split = split if split in splits else {"test": "validation"}.get(split, split)
     if tfds_split not in splits:
         raise ValueError(f"tfds:{builder.name} has no split {split!r}; it has {list(splits)}.")
-    image_key, label_key = builder.info.supervised_keys or ("image", "label")
     image_feature = builder.info.features[image_key]
     read_config = tfds.ReadConfig(input_context=input_context, shuffle_seed=seed)
     fixed_size = None not in image_feature.shape
@@ -372,10 +371,11 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
     if split not in files.SPLITS:
         raise ValueError(f"`split` must be one of {files.SPLITS}, got {split!r}.")
     image_size = image_size or 224
+    decode_options = (image_size, crop_pct, min_scale, skip_corrupt)
 
     if name in ARRAY_SOURCES:
         dataset, info = _small_dataset(name, split, data_dir, training, seed, shuffle_buffer,
-                                       input_context, download)
+                                       input_context, download, decode_options)
     elif name in FOLDER_SOURCES:
         kind, items, labels, names = _folder_source(data_dir, split, labels_file, class_names)
         examples = (_file_examples(items, labels, training, seed, input_context)
@@ -390,8 +390,7 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
         tfds_name = name[len(TFDS_PREFIX):]
         builder = _tfds_builder(tfds_name, data_dir, download)
         dataset, info = _tfds_dataset(builder, name, split, training, seed, shuffle_buffer,
-                                      input_context, image_size, crop_pct, min_scale,
-                                      skip_corrupt)
+                                      input_context, *decode_options)
     else:
         raise ValueError(f"Unknown dataset {name!r}: use one of "
                          f"{', '.join(ARRAY_SOURCES + FOLDER_SOURCES)} or tfds:<name>.")
@@ -419,7 +418,7 @@ def _decode(examples, training, image_size, crop_pct, min_scale, seed):
 
 
 def _small_dataset(name, split, data_dir, training, seed, shuffle_buffer, input_context,
-                   download):
+                   download, decode_options):
     """A small dataset from its standard files, or through TFDS when none are on disk."""
     try:
         images, labels, info = files.load_arrays(name, split, data_dir)
@@ -428,7 +427,7 @@ def _small_dataset(name, split, data_dir, training, seed, shuffle_buffer, input_
             raise FileNotFoundError(str(missing)) from None
         builder = _tfds_builder(name, None, download=True)  # TFDS uses the same names
         return _tfds_dataset(builder, name, split, training, seed, shuffle_buffer,
-                             input_context, None, None, None, False)
+                             input_context, *decode_options)
     dataset = _array_dataset(images, labels, training, seed, input_context)
     return _augment_small(dataset, training, seed), info
 
@@ -442,8 +441,9 @@ def _augment_small(dataset, training, seed):
 
 def _tfds_dataset(builder, name, split, training, seed, shuffle_buffer, input_context,
                   image_size, crop_pct, min_scale, skip_corrupt):
-    dataset, fixed_size, count = _tfds_examples(builder, split, training, seed, input_context)
-    _, label_key = builder.info.supervised_keys or ("image", "label")
+    image_key, label_key = builder.info.supervised_keys or ("image", "label")
+    dataset, fixed_size, count = _tfds_examples(builder, split, training, seed, input_context,
+                                                image_key, label_key)
     class_names = tuple(builder.info.features[label_key].names)
     if fixed_size:
         if builder.info.dataset_size and builder.info.dataset_size < _CACHE_LIMIT_BYTES:
@@ -451,18 +451,16 @@ def _tfds_dataset(builder, name, split, training, seed, shuffle_buffer, input_co
         if training:
             dataset = dataset.shuffle(min(shuffle_buffer, count), seed=seed,
                                       reshuffle_each_iteration=True)
-        image_key, _ = builder.info.supervised_keys or ("image", "label")
         shape = tuple(builder.info.features[image_key].shape)
         info = DatasetInfo(name, split, len(class_names), class_names, count, shape)
         return _augment_small(dataset, training, seed), info
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     examples = dataset.map(lambda image, label: (image, label, tf.constant(f"tfds:{builder.name}")))
-    dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size or 224,
-                      crop_pct or 0.875, min_scale or 0.08, seed)
-    size = image_size or 224
+    dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size, crop_pct,
+                      min_scale, seed)
     return dataset, DatasetInfo(name, split, len(class_names), class_names, count,
-                                (size, size, 3))
+                                (image_size, image_size, 3))
 
 
 def make_synthetic_dataset(image_shape, num_classes, batch_size, steps, seed=0):
