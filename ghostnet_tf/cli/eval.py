@@ -11,7 +11,8 @@ def build_parser():
                     "validation set; writes them as JSON, and a confusion-matrix PNG for up "
                     "to 100 classes.")
     parser.add_argument("--model", required=True,
-                        help="a .keras file, or a .weights.h5 file with --arch")
+                        help="a .keras file, a .weights.h5 file with --arch, a SavedModel folder "
+                             "or a .tflite file")
     parser.add_argument("--arch", help="model name for a .weights.h5 file (e.g. ghost_resnet56)")
     parser.add_argument("--dataset", required=True,
                         help="cifar10, cifar100, mnist, fashion_mnist, folder/imagenet, tfds:NAME")
@@ -34,22 +35,54 @@ def load_keras_model(path, arch, info):
     from ghostnet_tf.models import MODELS, get_model
     from ghostnet_tf.models.ghostnet import load_model_weights
 
-    if not os.path.isfile(path):
-        raise ValueError(f"--model {path}: no such file.")
     if path.endswith(".keras"):
         try:
             return keras.saving.load_model(path, compile=False)
         except Exception as error:  # Keras raises several kinds for unreadable files
             raise ValueError(f"--model {path} is not a readable .keras file: {error}") from None
-    if path.endswith(".weights.h5"):
-        if arch not in MODELS:
-            raise ValueError(f"--model {path} holds weights only: give --arch, one of "
-                             f"{', '.join(MODELS)}.")
-        model = get_model(arch, classes=info.num_classes, input_shape=info.image_shape)
-        load_model_weights(model, path)
-        return model
-    raise ValueError(f"--model {path}: expected a .keras file, or a .weights.h5 file with "
-                     "--arch.")
+    if arch not in MODELS:
+        raise ValueError(f"--model {path} holds weights only: give --arch, one of "
+                         f"{', '.join(MODELS)}.")
+    size = {"classes": info.num_classes} if info.num_classes else {}
+    if info.image_shape and None not in info.image_shape:
+        size["input_shape"] = tuple(info.image_shape)
+    model = get_model(arch, **size)
+    load_model_weights(model, path)
+    return model
+
+
+def needs_dataset_info(path):
+    """Whether the model at `path` can only be built once the dataset is known."""
+    return path.endswith(".weights.h5")
+
+
+def load_predictor(path, arch=None, info=None):
+    """(predict, input shape) of any model file: predict maps float32 [0, 255] images
+    (numpy) to probabilities (numpy).
+
+    `path` is a .keras file, a .weights.h5 file with `arch` (built for `info`, the dataset's
+    DatasetInfo), a SavedModel folder, or a .tflite file.
+    """
+    from ghostnet_tf.export import TFLitePredictor, load_saved_model_predictor
+
+    if os.path.isdir(path):
+        predict = load_saved_model_predictor(path)
+        return predict, predict.input_shape
+    if not os.path.isfile(path):
+        raise ValueError(f"--model {path}: no such file or folder.")
+    if path.endswith(".tflite"):
+        predict = TFLitePredictor(path)
+        return predict, predict.input_shape
+    if not path.endswith((".keras", ".weights.h5")):
+        raise ValueError(f"--model {path}: expected a .keras file, a .weights.h5 file with "
+                         "--arch, a SavedModel folder or a .tflite file.")
+    import keras
+    model = load_keras_model(path, arch, info)
+
+    def predict(images):
+        return keras.ops.convert_to_numpy(model(images, training=False))
+
+    return predict, tuple(model.input_shape[1:])
 
 
 def main(argv=None):
@@ -75,37 +108,28 @@ def main(argv=None):
 
 
 def run(args):
-    import keras
-
     from ghostnet_tf.atomic import write_json
     from ghostnet_tf.data import make_dataset
     from ghostnet_tf.evaluation import evaluate_predictor, save_confusion_png
 
-    image_size = None
-    model = None
-    if args.model.endswith(".keras"):
+    image_size = predict = None
+    if not needs_dataset_info(args.model):
         # Image-file datasets are cropped to the model's own input size.
-        model = load_keras_model(args.model, args.arch, None)
-        image_size = model.input_shape[1]
+        predict, input_shape = load_predictor(args.model)
+        image_size = input_shape[0]
     dataset, info = make_dataset(
         args.dataset, args.split, data_dir=args.data_dir, batch_size=args.batch_size,
         training=False, image_size=image_size, crop_pct=args.crop_pct,
         labels_file=args.labels_file)
-    if model is None:
-        model = load_keras_model(args.model, args.arch, info)
-    expected = tuple(model.input_shape[1:])
-    if None not in expected and expected != tuple(info.image_shape):
-        raise ValueError(f"--model {args.model} takes images of shape {expected} but "
-                         f"--dataset {args.dataset} gives {tuple(info.image_shape)}.")
-
-    def predict(images):
-        return keras.ops.convert_to_numpy(model(images, training=False))
+    if predict is None:
+        predict, input_shape = load_predictor(args.model, args.arch, info)
+    if None not in input_shape and tuple(input_shape) != tuple(info.image_shape):
+        raise ValueError(f"--model {args.model} takes images of shape {tuple(input_shape)} "
+                         f"but --dataset {args.dataset} gives {tuple(info.image_shape)}.")
 
     batches = ((images.numpy(), labels.numpy()) for images, labels in dataset)
     result = evaluate_predictor(predict, batches, info.num_classes, limit=args.limit)
-    stem = args.model[: -len(".weights.h5")] if args.model.endswith(".weights.h5") \
-        else os.path.splitext(args.model)[0]
-    output = args.output or f"{stem}.eval.json"
+    output = args.output or f"{model_stem(args.model)}.eval.json"
     report = {"model": args.model, "dataset": args.dataset, "split": args.split,
               "class_names": list(info.class_names), **result.to_dict()}
     write_json(output, report)
@@ -114,6 +138,14 @@ def run(args):
         save_confusion_png(result.confusion, info.class_names, png)
         output = f"{output}, {png}"
     return result, info, output
+
+
+def model_stem(path):
+    """`path` without its extension (.weights.h5 counted whole), for files written beside it."""
+    path = path.rstrip("/")
+    if path.endswith(".weights.h5"):
+        return path[: -len(".weights.h5")]
+    return os.path.splitext(path)[0]
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def make_batch_augmenter(augmentation, num_classes, seed=None):
 
 
 # ---------------------------------------------------------------------------- sources
-def _array_dataset(images, labels, training, seed, input_context):
+def _array_dataset(images, labels, shuffle, seed, input_context):
     """Examples of in-memory arrays, shuffled by index: a full permutation each epoch that
     holds only integers, never a copy of the images."""
     count = len(images)
@@ -185,38 +185,38 @@ def _array_dataset(images, labels, training, seed, input_context):
     if input_context is not None:
         indices = indices.shard(input_context.num_input_pipelines,
                                 input_context.input_pipeline_id)
-    if training:
+    if shuffle:
         indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     images, labels = tf.constant(images), tf.constant(labels)
     return indices.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
                        num_parallel_calls=AUTOTUNE)
 
 
-def _file_examples(paths, labels, training, seed, input_context):
+def _file_examples(paths, labels, shuffle, seed, input_context):
     """(file contents, label, path) of image files. File lists are shuffled whole: they are
     only strings, and folders are sorted by class, which a bounded buffer would not undo."""
     dataset = tf.data.Dataset.from_tensor_slices((list(paths), labels))
     if input_context is not None:
         dataset = dataset.shard(input_context.num_input_pipelines,
                                 input_context.input_pipeline_id)
-    if training:
+    if shuffle:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     return dataset.map(lambda path, label: (tf.io.read_file(path), label, path),
                        num_parallel_calls=AUTOTUNE)
 
 
-def _tfrecord_examples(shards, training, seed, shuffle_buffer, input_context):
+def _tfrecord_examples(shards, shuffle, seed, shuffle_buffer, input_context):
     """(encoded image, label, shard path) from TFRecord shards in ImageNet's format."""
     dataset = tf.data.Dataset.from_tensor_slices(shards)
     if input_context is not None:
         dataset = dataset.shard(input_context.num_input_pipelines,
                                 input_context.input_pipeline_id)
-    if training:
+    if shuffle:
         dataset = dataset.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.interleave(
         lambda shard: tf.data.TFRecordDataset(shard).map(lambda record: (record, shard)),
         cycle_length=min(16, len(shards)), num_parallel_calls=AUTOTUNE)
-    if training:
+    if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     features = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
                 "image/class/label": tf.io.FixedLenFeature([], tf.int64)}
@@ -309,7 +309,7 @@ def _tfds_builder(name, data_dir, download):
     return builder
 
 
-def _tfds_examples(builder, split, training, seed, input_context, image_key, label_key):
+def _tfds_examples(builder, split, shuffle, seed, input_context, image_key, label_key):
     """Either decoded (image, label) examples (fixed-size datasets) or (bytes, label, name)."""
     import tensorflow_datasets as tfds
 
@@ -321,7 +321,7 @@ def _tfds_examples(builder, split, training, seed, input_context, image_key, lab
     read_config = tfds.ReadConfig(input_context=input_context, shuffle_seed=seed)
     fixed_size = None not in image_feature.shape
     decoders = None if fixed_size else {image_key: tfds.decode.SkipDecoding()}
-    dataset = builder.as_dataset(split=tfds_split, shuffle_files=training, decoders=decoders,
+    dataset = builder.as_dataset(split=tfds_split, shuffle_files=shuffle, decoders=decoders,
                                  read_config=read_config)
     dataset = dataset.map(lambda example: (example[image_key], example[label_key]),
                           num_parallel_calls=AUTOTUNE)
@@ -333,7 +333,7 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
                  image_size=None, crop_pct=0.875, min_scale=0.08, augmentation=None,
                  shuffle_buffer=10_000, seed=None, deterministic=False, input_context=None,
                  skip_corrupt=False, labels_file=None, class_names=None, download=True,
-                 drop_remainder=None):
+                 drop_remainder=None, shuffle=None):
     """A batched, prefetched `tf.data.Dataset` of (images, labels), and its `DatasetInfo`.
 
     Args:
@@ -360,9 +360,13 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
         class_names: class order of an image folder (default: sorted train folders).
         download: allow TFDS to download a small dataset that is not on disk.
         drop_remainder: drop the last partial batch; defaults to `training`.
+        shuffle: shuffle the examples; defaults to `training`. `training=False,
+            shuffle=True` gives evaluation-preprocessed images of every class early on, as
+            int8 calibration needs (image folders are sorted by class).
     """
     training = split == "train" if training is None else training
     drop_remainder = training if drop_remainder is None else drop_remainder
+    shuffle = training if shuffle is None else shuffle
     augmentation = augmentation or Augmentation()
     if deterministic and seed is None:
         seed = 0
@@ -374,13 +378,13 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
     decode_options = (image_size, crop_pct, min_scale, skip_corrupt)
 
     if name in ARRAY_SOURCES:
-        dataset, info = _small_dataset(name, split, data_dir, training, seed, shuffle_buffer,
-                                       input_context, download, decode_options)
+        dataset, info = _small_dataset(name, split, data_dir, training, shuffle, seed,
+                                       shuffle_buffer, input_context, download, decode_options)
     elif name in FOLDER_SOURCES:
         kind, items, labels, names = _folder_source(data_dir, split, labels_file, class_names)
-        examples = (_file_examples(items, labels, training, seed, input_context)
+        examples = (_file_examples(items, labels, shuffle, seed, input_context)
                     if kind == "files" else
-                    _tfrecord_examples(items, training, seed, shuffle_buffer, input_context))
+                    _tfrecord_examples(items, shuffle, seed, shuffle_buffer, input_context))
         dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size,
                           crop_pct, min_scale, seed)
         count = len(items) if kind == "files" else None
@@ -389,8 +393,8 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
     elif name.startswith(TFDS_PREFIX):
         tfds_name = name[len(TFDS_PREFIX):]
         builder = _tfds_builder(tfds_name, data_dir, download)
-        dataset, info = _tfds_dataset(builder, name, split, training, seed, shuffle_buffer,
-                                      input_context, *decode_options)
+        dataset, info = _tfds_dataset(builder, name, split, training, shuffle, seed,
+                                      shuffle_buffer, input_context, *decode_options)
     else:
         raise ValueError(f"Unknown dataset {name!r}: use one of "
                          f"{', '.join(ARRAY_SOURCES + FOLDER_SOURCES)} or tfds:<name>.")
@@ -405,7 +409,7 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
             dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     # Evaluation keeps the files' order; training trades order for speed unless asked.
-    options.deterministic = deterministic or not training
+    options.deterministic = deterministic or not shuffle
     return dataset.with_options(options).prefetch(AUTOTUNE), info
 
 
@@ -417,8 +421,8 @@ def _decode(examples, training, image_size, crop_pct, min_scale, seed):
     return examples.map(decode, num_parallel_calls=AUTOTUNE)
 
 
-def _small_dataset(name, split, data_dir, training, seed, shuffle_buffer, input_context,
-                   download, decode_options):
+def _small_dataset(name, split, data_dir, training, shuffle, seed, shuffle_buffer,
+                   input_context, download, decode_options):
     """A small dataset from its standard files, or through TFDS when none are on disk."""
     try:
         images, labels, info = files.load_arrays(name, split, data_dir)
@@ -426,9 +430,9 @@ def _small_dataset(name, split, data_dir, training, seed, shuffle_buffer, input_
         if not (download and is_online(_DOWNLOAD_HOSTS[name])):
             raise FileNotFoundError(str(missing)) from None
         builder = _tfds_builder(name, None, download=True)  # TFDS uses the same names
-        return _tfds_dataset(builder, name, split, training, seed, shuffle_buffer,
+        return _tfds_dataset(builder, name, split, training, shuffle, seed, shuffle_buffer,
                              input_context, *decode_options)
-    dataset = _array_dataset(images, labels, training, seed, input_context)
+    dataset = _array_dataset(images, labels, shuffle, seed, input_context)
     return _augment_small(dataset, training, seed), info
 
 
@@ -439,22 +443,22 @@ def _augment_small(dataset, training, seed):
     return dataset.map(transform, num_parallel_calls=AUTOTUNE)
 
 
-def _tfds_dataset(builder, name, split, training, seed, shuffle_buffer, input_context,
-                  image_size, crop_pct, min_scale, skip_corrupt):
+def _tfds_dataset(builder, name, split, training, shuffle, seed, shuffle_buffer,
+                  input_context, image_size, crop_pct, min_scale, skip_corrupt):
     image_key, label_key = builder.info.supervised_keys or ("image", "label")
-    dataset, fixed_size, count = _tfds_examples(builder, split, training, seed, input_context,
+    dataset, fixed_size, count = _tfds_examples(builder, split, shuffle, seed, input_context,
                                                 image_key, label_key)
     class_names = tuple(builder.info.features[label_key].names)
     if fixed_size:
         if builder.info.dataset_size and builder.info.dataset_size < _CACHE_LIMIT_BYTES:
             dataset = dataset.cache()
-        if training:
+        if shuffle:
             dataset = dataset.shuffle(min(shuffle_buffer, count), seed=seed,
                                       reshuffle_each_iteration=True)
         shape = tuple(builder.info.features[image_key].shape)
         info = DatasetInfo(name, split, len(class_names), class_names, count, shape)
         return _augment_small(dataset, training, seed), info
-    if training:
+    if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     examples = dataset.map(lambda image, label: (image, label, tf.constant(f"tfds:{builder.name}")))
     dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size, crop_pct,

@@ -1,0 +1,351 @@
+"""Export to SavedModel and TFLite (float32, float16, dynamic-range int8, full int8).
+
+Everything goes through a SavedModel (`keras.export.ExportArchive`) and
+`tf.lite.TFLiteConverter.from_saved_model`: `from_keras_model` fails on some Keras 3 models.
+The SavedModel has two signatures: `serving_default` takes uint8 images, the form a camera or
+a decoded JPEG gives, and `serve_float` takes float32 images in [0, 255], which the converter
+reads. Both return class probabilities; preprocessing is inside the model.
+"""
+import collections
+import os
+import shutil
+import tempfile
+import warnings
+
+import numpy as np
+
+from ghostnet_tf.atomic import write_atomically, write_json
+
+TFLITE_KINDS = ("float32", "float16", "dynamic_int8", "int8")
+FORMATS = ("saved_model",) + TFLITE_KINDS
+# Float exports must pick the same class as the Keras model on at least this share of images.
+FLOAT_AGREEMENT_GOAL = 0.995
+
+
+def _is_augmentation(layer):
+    """Keras' random augmentation layers, which are the identity at inference."""
+    import keras
+    return type(layer).__name__.startswith("Random") or isinstance(
+        layer, (keras.layers.RandAugment, keras.layers.AugMix, keras.layers.MixUp,
+                keras.layers.CutMix))
+
+
+def inference_copy(model):
+    """A float32 copy of a functional `model`, with augmentation layers removed.
+
+    Mixed-precision models are exported in float32 (the converter makes float16 itself), and
+    augmentation layers, which do nothing at inference, are not carried into the graph.
+    """
+    import keras
+
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    def call(layer, *args, **kwargs):
+        return args[0] if _is_augmentation(layer) else layer(*args, **kwargs)
+
+    copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    originals = {layer.name: layer for layer in model.layers}
+    for layer in copy.layers:
+        if layer.weights:
+            layer.set_weights(originals[layer.name].get_weights())
+    return copy
+
+
+def _replace_directory(build, path):
+    """Write a directory through `build(temporary_path)`, then move it into place, so that a
+    failed export leaves any earlier one at `path` untouched."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    temporary = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        build(os.path.join(temporary, "new"))
+        if os.path.exists(path):
+            os.replace(path, os.path.join(temporary, "old"))
+        os.replace(os.path.join(temporary, "new"), path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def export_saved_model(model, path):
+    """A SavedModel of `model` (float32 [0, 255] images -> probabilities) at `path`."""
+    import keras
+    import tensorflow as tf
+
+    shape = tuple(model.input_shape)
+    if None in shape[1:]:
+        raise ValueError(f"The model's input shape {shape} is not fixed: export needs a "
+                         "height, width and channel count.")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def from_uint8(images):
+        return model(tf.cast(images, tf.float32), training=False)
+
+    def from_float(images):
+        return model(images, training=False)
+
+    archive.add_endpoint("serving_default", from_uint8,
+                         input_signature=[tf.TensorSpec((None,) + shape[1:], tf.uint8, "images")])
+    archive.add_endpoint("serve_float", from_float,
+                         input_signature=[tf.TensorSpec((None,) + shape[1:], tf.float32,
+                                                        "images")])
+    _replace_directory(lambda temporary: archive.write_out(temporary, verbose=False), path)
+
+
+def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8",
+                   float_ops=(), per_channel=True):
+    """The bytes of a `.tflite` of the SavedModel's `serve_float` signature.
+
+    Args:
+        kind: "float32", "float16" (float16 weights), "dynamic_int8" (int8 weights, float
+            activations) or "int8" (everything int8, calibrated on `calibration_images`).
+        calibration_images: float32 images in [0, 255], for "int8".
+        int8_io: input and output type of "int8" models, "int8" or "uint8".
+        float_ops: for "int8", names of ops (as the quantization debugger lists them, e.g.
+            "model/stage1/ghost1/cheap_conv/...") kept in float: selective quantization.
+        per_channel: for "int8", one scale per output channel of each convolution (the
+            converter's default) or one per tensor.
+    """
+    import tensorflow as tf
+
+    if kind not in TFLITE_KINDS:
+        raise ValueError(f"Unknown TFLite kind {kind!r}: expected one of {', '.join(TFLITE_KINDS)}.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
+                                                         signature_keys=["serve_float"])
+    # Builtin ops only: a model with Flex (select TF) ops would need the large Flex delegate.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if kind == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif kind == "dynamic_int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif kind == "int8":
+        if calibration_images is None or len(calibration_images) == 0:
+            raise ValueError("Full-integer int8 needs calibration images: give --dataset "
+                             "(and --data-dir) to calibrate on its train split.")
+        if int8_io not in ("int8", "uint8"):
+            raise ValueError(f"--int8-io must be int8 or uint8, got {int8_io!r}.")
+        images = np.asarray(calibration_images, dtype=np.float32)
+
+        def representative():
+            for image in images:
+                yield [image[None]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = getattr(tf, int8_io)
+        converter.inference_output_type = getattr(tf, int8_io)
+        if not per_channel:
+            converter._experimental_disable_per_channel = True
+        if float_ops:
+            return _selectively_quantized(converter, representative, float_ops, int8_io)
+    return converter.convert()
+
+
+def _selectively_quantized(converter, representative, float_ops, int8_io):
+    """Full int8 except `float_ops`, through TensorFlow's quantization debugger (the
+    documented way to keep chosen ops in float). Inputs and outputs stay int8/uint8."""
+    import tensorflow as tf
+
+    # Mixed int8/float graphs need the float builtins too.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                           tf.lite.OpsSet.TFLITE_BUILTINS]
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(float_ops))
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative, debug_options=options)
+    return debugger.get_nondebug_quantized_model()
+
+
+def tflite_op_counts(model_content):
+    """{op name: count} of a `.tflite` (bytes)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content)
+    return dict(sorted(collections.Counter(
+        op["op_name"] for op in interpreter._get_ops_details()).items()))
+
+
+def flex_ops(model_content):
+    """Names of the Flex (select TF) ops in a `.tflite`; these need TensorFlow on the phone."""
+    return sorted(name for name in tflite_op_counts(model_content)
+                  if name.startswith("Flex") or name == "DELEGATE")
+
+
+class TFLitePredictor:
+    """Runs a `.tflite` on float32 [0, 255] images, batch by batch, and returns float
+    probabilities: quantized inputs and outputs are converted with the file's own scales."""
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not os.path.isfile(path):
+            raise ValueError(f"--model {path}: no such file.")
+        try:
+            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(f"--model {path} is not a readable .tflite file: {error}") from None
+        self.path = path
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
+        self._batch = None
+
+    def _resize(self, batch):
+        if batch != self._batch:
+            self.interpreter.resize_tensor_input(self.input["index"],
+                                                 (batch,) + self.input_shape)
+            self.interpreter.allocate_tensors()
+            self._batch = batch
+
+    def __call__(self, images):
+        images = np.asarray(images, dtype=np.float32)
+        if tuple(images.shape[1:]) != self.input_shape:
+            raise ValueError(f"{self.path} takes images of shape {self.input_shape}, "
+                             f"got {tuple(images.shape[1:])}.")
+        self._resize(len(images))
+        dtype = self.input["dtype"]
+        if dtype != np.float32:
+            scale, zero_point = self.input["quantization"]
+            info = np.iinfo(dtype)
+            images = np.clip(np.round(images / scale + zero_point), info.min, info.max)
+        self.interpreter.set_tensor(self.input["index"], images.astype(dtype))
+        self.interpreter.invoke()
+        outputs = self.interpreter.get_tensor(self.output["index"])
+        if outputs.dtype != np.float32:
+            scale, zero_point = self.output["quantization"]
+            outputs = (outputs.astype(np.float32) - zero_point) * scale
+        return outputs
+
+
+def load_saved_model_predictor(path):
+    """A float32 [0, 255] images -> probabilities function of a SavedModel folder."""
+    import tensorflow as tf
+
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"--model {path}: a folder, but not a SavedModel (no saved_model.pb).")
+    loaded = tf.saved_model.load(path)
+    signature = loaded.signatures.get("serve_float") or loaded.signatures["serving_default"]
+    name, spec = next(iter(signature.structured_input_signature[1].items()))
+    shape = tuple(spec.shape[1:])
+
+    def predict(images):
+        images = np.asarray(images)
+        if tuple(images.shape[1:]) != shape:
+            raise ValueError(f"{path} takes images of shape {shape}, got {tuple(images.shape[1:])}.")
+        outputs = signature(**{name: tf.cast(images, spec.dtype)})
+        return next(iter(outputs.values())).numpy()
+
+    predict.input_shape = shape
+    return predict
+
+
+def compare(reference, candidate, images, batch_size=64):
+    """Top-1 agreement and largest probability difference of two predictors on `images`."""
+    agree, largest = 0, 0.0
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        expected, actual = np.asarray(reference(batch)), np.asarray(candidate(batch))
+        agree += int((expected.argmax(axis=1) == actual.argmax(axis=1)).sum())
+        largest = max(largest, float(np.abs(expected - actual).max()))
+    return {"images": len(images), "top1_agreement": agree / len(images),
+            "max_probability_difference": largest}
+
+
+def balanced_images(batches, num_classes, count):
+    """Up to `count` images from `batches` of (images, labels), every class represented:
+    at most ceil(count / num_classes) of each class, in the order they come."""
+    quota = -(-count // num_classes)
+    taken = np.zeros(num_classes, dtype=np.int64)
+    chosen = []
+    for images, labels in batches:
+        labels = np.asarray(labels)
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=1)
+        for image, label in zip(np.asarray(images), labels):
+            if taken[label] < quota:
+                taken[label] += 1
+                chosen.append(image)
+        if len(chosen) >= count or taken.min() >= quota:
+            break
+    return np.stack(chosen[:count]) if chosen else np.zeros((0,), np.float32)
+
+
+def write_labels(class_names, path):
+    """One class name per line, the labels file LiteRT's image classifiers read."""
+    text = "".join(f"{name}\n" for name in class_names)
+    write_atomically(path, lambda temporary: open(temporary, "w").write(text))
+
+
+def export(model, output_dir, formats=FORMATS, class_names=None, calibration_images=None,
+           check_images=None, int8_io="int8", float_ops=(), per_channel=True):
+    """Export `model` to `output_dir` in each of `formats` and check each against it.
+
+    Writes `saved_model/`, `model_<kind>.tflite` for each TFLite kind, `labels.txt`, a
+    `<file>.check.json` beside each export and `export.json` with all of them.
+
+    Returns the report (dict) written to `export.json`.
+    """
+    import keras
+
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"--formats: unknown {', '.join(unknown)}; expected some of "
+                         f"{', '.join(FORMATS)}.")
+    if "int8" in formats and (calibration_images is None or len(calibration_images) == 0):
+        raise ValueError("--formats int8 needs calibration images: give --dataset (and "
+                         "--data-dir) to calibrate on its train split.")
+    os.makedirs(output_dir, exist_ok=True)
+    model = inference_copy(model)
+
+    def keras_predict(images):
+        return keras.ops.convert_to_numpy(model(images, training=False))
+
+    report = {"input_shape": list(model.input_shape[1:]), "exports": {}}
+    if class_names is not None:
+        write_labels(class_names, os.path.join(output_dir, "labels.txt"))
+    saved_model_dir = os.path.join(output_dir, "saved_model")
+    with tempfile.TemporaryDirectory() as scratch:
+        # TFLite needs a SavedModel even when none is asked for.
+        source = saved_model_dir if "saved_model" in formats else os.path.join(scratch, "sm")
+        export_saved_model(model, source)
+        for kind in formats:
+            if kind == "saved_model":
+                path, predict = source, load_saved_model_predictor(source)
+                entry = {"path": path}
+            else:
+                content = convert_tflite(source, kind, calibration_images, int8_io,
+                                         float_ops, per_channel)
+                found = flex_ops(content)
+                if found:
+                    raise RuntimeError(f"The {kind} .tflite needs Flex ops {found}, which "
+                                       "plain LiteRT cannot run.")
+                path = os.path.join(output_dir, f"model_{kind}.tflite")
+                write_atomically(path, lambda temporary: open(temporary, "wb").write(content))
+                predict = TFLitePredictor(path)
+                entry = {"path": path, "bytes": len(content), "ops": tflite_op_counts(content)}
+            if check_images is not None and len(check_images):
+                entry["check"] = compare(keras_predict, predict, check_images)
+                if kind != "int8" and entry["check"]["top1_agreement"] < FLOAT_AGREEMENT_GOAL:
+                    warnings.warn(f"{path} agrees with the Keras model on only "
+                                  f"{entry['check']['top1_agreement']:.2%} of images.")
+            check_path = (os.path.join(path, "..", "saved_model.check.json")
+                          if kind == "saved_model" else path + ".check.json")
+            write_json(os.path.normpath(check_path), {"kind": kind, **entry})
+            report["exports"][kind] = entry
+    write_json(os.path.join(output_dir, "export.json"), report)
+    return report
+
+
+def describe(report):
+    """A table of an export report: file, size, top-1 agreement, largest difference."""
+    lines = [f"{'format':<13} {'MB':>7} {'top-1 agree':>11} {'max |dp|':>9}  file"]
+    for kind, entry in report["exports"].items():
+        size = f"{entry['bytes'] / 2**20:7.2f}" if "bytes" in entry else f"{'-':>7}"
+        check = entry.get("check")
+        agree = f"{check['top1_agreement']:11.2%}" if check else f"{'-':>11}"
+        diff = f"{check['max_probability_difference']:9.2e}" if check else f"{'-':>9}"
+        lines.append(f"{kind:<13} {size} {agree} {diff}  {entry['path']}")
+    return "\n".join(lines)
+

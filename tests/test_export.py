@@ -1,0 +1,188 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ghostnet_tf.cli import eval as eval_cli
+from ghostnet_tf.cli import export as export_cli
+from ghostnet_tf.cli import predict as predict_cli
+from ghostnet_tf.data import load_arrays
+from ghostnet_tf.export import (
+    TFLitePredictor, balanced_images, flex_ops, inference_copy, tflite_op_counts)
+from ghostnet_tf.layers import GhostModule
+from ghostnet_tf.models import get_model
+from tests.datasets import write_cifar, write_idx
+
+KINDS = ("float32", "float16", "dynamic_int8", "int8")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A Ghost-ResNet-20 on tiny CIFAR-10 files, exported by the CLI in every format."""
+    root = tmp_path_factory.mktemp("export")
+    data = root / "data"
+    data.mkdir()
+    write_cifar(data, "cifar10", per_batch=20)
+    keras.utils.set_random_seed(1)
+    model = get_model("ghost_resnet20")
+    # Random BN statistics, so that the exports are checked with non-trivial folding.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.random.default_rng(0).normal(0, 0.1, layer.moving_mean.shape))
+    model.save(root / "model.keras")
+    code = export_cli.main(["--model", str(root / "model.keras"), "--dataset", "cifar10",
+                            "--data-dir", str(data), "--calibration-images", "40",
+                            "--check-images", "20", "-o", str(root / "out")])
+    assert code == 0
+    return root, data, model
+
+
+def test_every_export_is_written_checked_and_free_of_flex_ops(exported):
+    root, _, _ = exported
+    out = root / "out"
+    report = json.loads((out / "export.json").read_text())
+    assert list(report["exports"]) == ["saved_model", *KINDS]
+    assert (out / "labels.txt").read_text().splitlines()[:2] == ["airplane", "automobile"]
+    for kind in KINDS:
+        content = (out / f"model_{kind}.tflite").read_bytes()
+        assert flex_ops(content) == []
+        check = json.loads((out / f"model_{kind}.tflite.check.json").read_text())["check"]
+        assert check["images"] == 20
+        if kind in ("float32", "float16"):
+            assert check["top1_agreement"] >= 0.995
+    checks = {kind: entry["check"] for kind, entry in report["exports"].items()}
+    assert checks["float32"]["max_probability_difference"] < 1e-5
+    assert checks["float16"]["max_probability_difference"] < 1e-2
+    # Quantized weights shrink the file: int8 to well under half the float32 size.
+    sizes = {kind: entry["bytes"] for kind, entry in report["exports"].items() if "bytes" in entry}
+    assert sizes["int8"] < 0.4 * sizes["float32"] and sizes["float16"] < 0.6 * sizes["float32"]
+    assert report["exports"]["float32"]["ops"]["DEPTHWISE_CONV_2D"] == 18
+
+
+def test_full_int8_has_integer_io_and_tracks_the_keras_model(exported):
+    root, data, model = exported
+    predictor = TFLitePredictor(str(root / "out" / "model_int8.tflite"))
+    assert predictor.input["dtype"] == np.int8 and predictor.output["dtype"] == np.int8
+    images, _, _ = load_arrays("cifar10", "test", data)
+    images = images.astype("float32")
+    expected = keras.ops.convert_to_numpy(model(images))
+    assert np.abs(predictor(images) - expected).max() < 0.1
+
+
+def test_saved_model_serving_signature_takes_uint8_and_returns_probabilities(exported):
+    root, data, model = exported
+    loaded = tf.saved_model.load(str(root / "out" / "saved_model"))
+    serve = loaded.signatures["serving_default"]
+    images, _, _ = load_arrays("cifar10", "test", data)
+    assert serve.structured_input_signature[1]["images"].dtype == tf.uint8
+    outputs = next(iter(serve(images=tf.constant(images)).values())).numpy()
+    np.testing.assert_allclose(outputs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(outputs, model(images.astype("float32")), atol=1e-5)
+
+
+def test_eval_cli_gives_the_same_top1_for_keras_savedmodel_and_tflite(exported):
+    root, data, _ = exported
+    out = root / "out"
+    common = ["--dataset", "cifar10", "--data-dir", str(data)]
+    results = {}
+    for name, path in (("keras", root / "model.keras"), ("saved_model", out / "saved_model"),
+                       ("float32", out / "model_float32.tflite"),
+                       ("int8", out / "model_int8.tflite")):
+        target = root / f"{name}.eval.json"
+        assert eval_cli.main(["--model", str(path), "--output", str(target), *common]) == 0
+        results[name] = json.loads(target.read_text())
+    assert results["saved_model"]["confusion"] == results["keras"]["confusion"]
+    assert results["float32"]["confusion"] == results["keras"]["confusion"]
+    assert results["int8"]["images"] == 20
+
+
+def test_predict_prints_top5_with_the_labels_beside_the_model(exported, capsys):
+    root, data, model = exported
+    images, _, _ = load_arrays("cifar10", "test", data)
+    path = root / "image.png"
+    path.write_bytes(tf.io.encode_png(images[3]).numpy())
+    for model_path in (root / "out" / "model_float32.tflite", root / "out" / "saved_model"):
+        assert predict_cli.main(["--model", str(model_path), str(path)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0] == str(path) and len(lines) == 6
+        expected = keras.ops.convert_to_numpy(model(images[3:4].astype("float32")))[0]
+        names = (root / "out" / "labels.txt").read_text().splitlines()
+        assert lines[1].split(maxsplit=1)[1] == names[int(expected.argmax())]
+        assert float(lines[1].split("%")[0]) == pytest.approx(100 * expected.max(), abs=0.01)
+
+
+def test_bad_inputs_get_errors_naming_the_file_or_flag(exported, tmp_path, capsys):
+    root, data, _ = exported
+    keras_file = str(root / "model.keras")
+    # int8 calibration with no data.
+    assert export_cli.main(["--model", keras_file, "--formats", "int8",
+                            "-o", str(tmp_path / "x")]) == 2
+    assert "--dataset" in capsys.readouterr().err
+    assert export_cli.main(["--model", str(tmp_path / "none.keras")]) == 2
+    assert "--model" in capsys.readouterr().err
+    # A file that is not a model.
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(b"not a flatbuffer at all")
+    assert eval_cli.main(["--model", str(garbage), "--dataset", "cifar10",
+                          "--data-dir", str(data)]) == 2
+    assert "garbage.tflite is not a readable .tflite" in capsys.readouterr().err
+    # A .tflite whose input (32x32x3) differs from the dataset's (28x28x1).
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    write_idx(mnist, split="test")
+    assert eval_cli.main(["--model", str(root / "out" / "model_float32.tflite"),
+                          "--dataset", "fashion_mnist", "--data-dir", str(mnist)]) == 2
+    assert "takes images of shape (32, 32, 3)" in capsys.readouterr().err
+    # An image file that is not an image.
+    text = tmp_path / "notes.jpg"
+    text.write_text("hello")
+    assert predict_cli.main(["--model", str(root / "out" / "model_float32.tflite"),
+                             str(text)]) == 2
+    assert "notes.jpg is not a complete JPEG" in capsys.readouterr().err
+    assert export_cli.main(["--model", keras_file, "--formats", "float32,onnx",
+                            "--dataset", "cifar10", "--data-dir", str(data),
+                            "-o", str(tmp_path / "y")]) == 2
+    assert "--formats: unknown onnx" in capsys.readouterr().err
+
+
+def test_inference_copy_is_float32_without_augmentation():
+    keras.config.set_dtype_policy("mixed_float16")
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.RandomFlip(name="flip")(inputs)
+    x = GhostModule(8, name="ghost")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(4, activation="softmax", dtype="float32")(x)
+    model = keras.Model(inputs, outputs)
+    keras.config.set_dtype_policy("float32")
+    copy = inference_copy(model)
+    assert "flip" not in [layer.name for layer in copy.layers]
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    assert copy.get_layer("ghost").primary_conv.compute_dtype == "float32"
+    images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(copy(images), model(images, training=False), atol=2e-3)
+    # Inference leaves the batch-norm statistics alone.
+    np.testing.assert_array_equal(copy.get_layer("ghost").primary_bn.moving_mean,
+                                  model.get_layer("ghost").primary_bn.moving_mean)
+
+
+def test_balanced_images_takes_every_class():
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 3)
+    images = np.arange(len(labels), dtype=np.float32)[:, None, None, None]
+    batches = [(images[i:i + 4], labels[i:i + 4]) for i in range(0, len(labels), 4)]
+    chosen = balanced_images(batches, num_classes=3, count=9)
+    # Three of each class: the first three 0s, the first three 1s, all three 2s.
+    assert chosen[:, 0, 0, 0].tolist() == [0, 1, 2, 10, 11, 12, 20, 21, 22]
+
+
+def test_op_counts_of_a_converted_ghost_module(tmp_path):
+    from ghostnet_tf.export import convert_tflite, export_saved_model
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, GhostModule(6, ratio=3)(inputs))
+    export_saved_model(model, str(tmp_path / "sm"))
+    ops = tflite_op_counts(convert_tflite(str(tmp_path / "sm"), "float32"))
+    # 2 intrinsic maps, 4 ghost maps: nothing to cut, so no slice op.
+    assert ops == {"CONCATENATION": 1, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 1}
+    assert os.listdir(tmp_path) == ["sm"]  # the temporary folder is gone
