@@ -102,8 +102,9 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8
             activations) or "int8" (everything int8, calibrated on `calibration_images`).
         calibration_images: float32 images in [0, 255], for "int8".
         int8_io: input and output type of "int8" models, "int8" or "uint8".
-        float_ops: for "int8", names of ops (as the quantization debugger lists them, e.g.
-            "model/stage1/ghost1/cheap_conv/...") kept in float: selective quantization.
+        float_ops: for "int8", ops kept in float (selective quantization): op types such as
+            "DEPTHWISE_CONV_2D" or "MEAN", or output tensor names of single ops, as
+            `tflite_op_outputs` lists them.
         per_channel: for "int8", one scale per output channel of each convolution (the
             converter's default) or one per tensor.
     """
@@ -146,13 +147,18 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8
 
 def _selectively_quantized(converter, representative, float_ops, int8_io):
     """Full int8 except `float_ops`, through TensorFlow's quantization debugger (the
-    documented way to keep chosen ops in float). Inputs and outputs stay int8/uint8."""
+    documented way to keep chosen ops in float). Names in capitals are op types
+    ("DEPTHWISE_CONV_2D"), others the output tensor names of single ops. The model then takes
+    and returns float32."""
     import tensorflow as tf
 
     # Mixed int8/float graphs need the float builtins too.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                            tf.lite.OpsSet.TFLITE_BUILTINS]
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(float_ops))
+    op_types = [name for name in float_ops if name.isupper() and "/" not in name]
+    nodes = [name for name in float_ops if name not in op_types]
+    options = tf.lite.experimental.QuantizationDebugOptions(
+        denylisted_ops=op_types or None, denylisted_nodes=nodes or None)
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=representative, debug_options=options)
     return debugger.get_nondebug_quantized_model()
@@ -165,6 +171,16 @@ def tflite_op_counts(model_content):
     interpreter = Interpreter(model_content=model_content)
     return dict(sorted(collections.Counter(
         op["op_name"] for op in interpreter._get_ops_details()).items()))
+
+
+def tflite_op_outputs(model_content):
+    """[(op name, output tensor name)] of a `.tflite` (bytes), in execution order: the
+    names `--float-ops` takes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content)
+    names = {tensor["index"]: tensor["name"] for tensor in interpreter.get_tensor_details()}
+    return [(op["op_name"], names[op["outputs"][0]]) for op in interpreter._get_ops_details()]
 
 
 def flex_ops(model_content):
@@ -272,10 +288,20 @@ def balanced_images(batches, num_classes, count):
     return np.stack(chosen[:count]) if chosen else np.zeros((0,), np.float32)
 
 
+def _write_file(path, content):
+    """Write bytes or text to `path` atomically."""
+    mode = "wb" if isinstance(content, bytes) else "w"
+
+    def write(temporary):
+        with open(temporary, mode) as file:
+            file.write(content)
+
+    write_atomically(path, write)
+
+
 def write_labels(class_names, path):
     """One class name per line, the labels file LiteRT's image classifiers read."""
-    text = "".join(f"{name}\n" for name in class_names)
-    write_atomically(path, lambda temporary: open(temporary, "w").write(text))
+    _write_file(path, "".join(f"{name}\n" for name in class_names))
 
 
 def export(model, output_dir, formats=FORMATS, class_names=None, calibration_images=None,
@@ -322,7 +348,10 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
                     raise RuntimeError(f"The {kind} .tflite needs Flex ops {found}, which "
                                        "plain LiteRT cannot run.")
                 path = os.path.join(output_dir, f"model_{kind}.tflite")
-                write_atomically(path, lambda temporary: open(temporary, "wb").write(content))
+                _write_file(path, content)
+                if kind == "float32":
+                    _write_file(path + ".ops.txt", "".join(
+                        f"{op}\t{output}\n" for op, output in tflite_op_outputs(content)))
                 predict = TFLitePredictor(path)
                 entry = {"path": path, "bytes": len(content), "ops": tflite_op_counts(content)}
             if check_images is not None and len(check_images):
@@ -330,9 +359,9 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
                 if kind != "int8" and entry["check"]["top1_agreement"] < FLOAT_AGREEMENT_GOAL:
                     warnings.warn(f"{path} agrees with the Keras model on only "
                                   f"{entry['check']['top1_agreement']:.2%} of images.")
-            check_path = (os.path.join(path, "..", "saved_model.check.json")
+            check_path = (os.path.join(output_dir, "saved_model.check.json")
                           if kind == "saved_model" else path + ".check.json")
-            write_json(os.path.normpath(check_path), {"kind": kind, **entry})
+            write_json(check_path, {"kind": kind, **entry})
             report["exports"][kind] = entry
     write_json(os.path.join(output_dir, "export.json"), report)
     return report

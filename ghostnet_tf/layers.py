@@ -144,13 +144,20 @@ class GhostModule(layers.Layer):
             x = bn(x, training=training)
         return self._activation_fn(x)
 
-    def call(self, inputs, training=None):
+    def intrinsic_and_ghost_maps(self, inputs, training=None):
+        """(intrinsic maps, ghost maps) before concatenation; ghost maps are None when
+        ratio is 1. Ghost map c * (ratio - 1) + k is made from intrinsic map c."""
         intrinsic = self.primary_conv(inputs)
         intrinsic = self._normalize_and_activate(intrinsic, self.primary_bn, training)
         if self.cheap_conv is None:
-            return intrinsic
+            return intrinsic, None
         ghost = self.cheap_conv(intrinsic)
-        ghost = self._normalize_and_activate(ghost, self.cheap_bn, training)
+        return intrinsic, self._normalize_and_activate(ghost, self.cheap_bn, training)
+
+    def call(self, inputs, training=None):
+        intrinsic, ghost = self.intrinsic_and_ghost_maps(inputs, training)
+        if ghost is None:
+            return intrinsic
         outputs = ops.concatenate([intrinsic, ghost], axis=-1)
         if self.primary_filters + self.cheap_filters == self.filters:
             return outputs  # no slice op in the graph when the channels divide evenly

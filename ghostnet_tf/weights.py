@@ -1,10 +1,16 @@
-"""Names of GhostNet's Keras variables in the official PyTorch state_dict (and timm's).
+"""GhostNet's weights in the official PyTorch state_dict (and timm's), and their conversion.
 
 The official release (`ghostnet_pytorch/ghostnet.py`) and timm's `ghostnet_050/100/130` share
 their keys. Every Keras variable of `GhostNet` has exactly one official key; BN's
-`num_batches_tracked` counters have no Keras counterpart. Keras and numpy only.
+`num_batches_tracked` counters have no Keras counterpart. Reading `.safetensors` needs only
+numpy (the `safetensors` package); `.pth` and `.bin` files are pickles that need torch.
 """
+import os
 import re
+
+import numpy as np
+
+from ghostnet_tf.atomic import write_atomically
 
 # Keras sublayer name -> official module path.
 SUBLAYER_TO_MODULE = {
@@ -26,6 +32,8 @@ VARIABLE_TO_PARAMETER = {
     "moving_mean": "running_mean",
     "moving_variance": "running_var",
 }
+# Keras sublayers that are DepthwiseConv2D (grouped convolutions in PyTorch).
+DEPTHWISE_SUBLAYERS = ("cheap_conv", "conv_dw", "shortcut_dw")
 _BLOCK = re.compile(r"^blocks_(\d+)_(\d+)$")
 _LAST_STAGE = {"blocks_9_conv": "blocks.9.0.conv", "blocks_9_bn": "blocks.9.0.bn1"}
 
@@ -58,3 +66,131 @@ def official_keys(model):
             raise ValueError(f"Two variables map to {key!r}: {keys[key].path} and {variable.path}.")
         keys[key] = variable
     return keys
+
+
+# The counters of PyTorch's BatchNorm, which Keras does not keep.
+_IGNORED_SUFFIX = ".num_batches_tracked"
+# Prefixes that wrappers add to every key: DataParallel ("module.") and some trainers ("model.").
+_WRAPPER_PREFIXES = ("module.", "model.")
+
+
+def read_state_dict(path):
+    """{key: float32 numpy array} of a PyTorch checkpoint: `.safetensors` (numpy only), or a
+    `.pth`/`.pt`/`.bin` pickle (needs torch). Nested checkpoints ({"state_dict": ...},
+    {"model": ...}) and DataParallel's "module." prefixes are unwrapped."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"SRC {path}: no such file.")
+    if path.endswith(".safetensors"):
+        from safetensors.numpy import load_file
+        try:
+            state = load_file(path)
+        except Exception as error:  # safetensors raises its own error types
+            raise ValueError(f"SRC {path} is not a readable .safetensors file: {error}") from None
+    elif path.endswith((".pth", ".pt", ".bin", ".pth.tar")):
+        state = _read_torch_pickle(path)
+    else:
+        raise ValueError(f"SRC {path}: expected a .safetensors, .pth, .pt or .bin file.")
+    for wrapper in ("state_dict_ema", "state_dict", "model"):
+        if isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+            break
+    for prefix in _WRAPPER_PREFIXES:
+        if state and all(key.startswith(prefix) for key in state):
+            state = {key[len(prefix):]: value for key, value in state.items()}
+    return {key: np.asarray(value, dtype=np.float32) for key, value in state.items()
+            if not key.endswith(_IGNORED_SUFFIX)}
+
+
+def _read_torch_pickle(path):
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(f"SRC {path}: .pth/.bin files are PyTorch pickles and need torch "
+                         '(pip install "ghostnet-tf[torch]"); .safetensors files do not.') from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for unreadable files
+        raise ValueError(f"SRC {path} is not a readable PyTorch checkpoint: {error}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"SRC {path} holds a {type(state).__name__}, not a state_dict.")
+    return {key: value.float().numpy() if hasattr(value, "numpy") else value
+            for key, value in state.items()}
+
+
+def to_keras_layout(array, keras_shape, depthwise=False):
+    """A PyTorch parameter in the layout of a Keras variable of `keras_shape`: convolution
+    (out, in, kh, kw) -> (kh, kw, in, out); depthwise (in * m, 1, kh, kw) -> (kh, kw, in, m),
+    output channel c * m + k of PyTorch's grouped convolution being Keras' (c, k); dense
+    (out, in) -> (in, out). A parameter that cannot fit comes back in the plain layout, for
+    the caller's shape check to report."""
+    if depthwise and array.ndim == 4 and len(keras_shape) == 4:
+        channels, multiplier = keras_shape[2], keras_shape[3]
+        if array.shape[:2] == (channels * multiplier, 1):
+            return array.reshape(channels, multiplier, *array.shape[2:]).transpose(2, 3, 0, 1)
+    if array.ndim == 4:
+        return array.transpose(2, 3, 1, 0)
+    if array.ndim == 2:
+        return array.T
+    return array
+
+
+def _is_depthwise(variable_path):
+    *layers, variable = variable_path.split("/")
+    return variable == "kernel" and layers[-1] in DEPTHWISE_SUBLAYERS
+
+
+def load_state_dict(model, state_dict, source="the checkpoint"):
+    """Assign a PyTorch GhostNet state_dict to `model` by key names: every key used exactly
+    once and every shape checked, or a ValueError listing all that does not match."""
+    variables = official_keys(model)
+    missing = sorted(set(variables) - set(state_dict))
+    unused = sorted(set(state_dict) - set(variables))
+    converted, wrong_shapes = {}, []
+    for key, variable in variables.items():
+        if key not in state_dict:
+            continue
+        array = to_keras_layout(state_dict[key], tuple(variable.shape),
+                                _is_depthwise(variable.path))
+        if tuple(array.shape) != tuple(variable.shape):
+            wrong_shapes.append(f"{key}: {tuple(state_dict[key].shape)} in {source}, "
+                                f"Keras {variable.path} needs {tuple(variable.shape)}")
+        converted[key] = array
+    problems = []
+    if wrong_shapes:
+        problems.append(f"{len(wrong_shapes)} shape(s) differ (another width or number of "
+                        "classes?):\n  " + "\n  ".join(wrong_shapes[:20]))
+    if missing:
+        problems.append(f"{len(missing)} key(s) of {model.name} missing from {source}:\n  "
+                        + "\n  ".join(missing[:20]))
+    if unused:
+        problems.append(f"{len(unused)} key(s) of {source} that {model.name} has no place "
+                        "for:\n  " + "\n  ".join(unused[:20]))
+    if problems:
+        raise ValueError(f"{source} does not fit {model.name}:\n" + "\n".join(problems))
+    for key, variable in variables.items():
+        variable.assign(converted[key])
+
+
+def infer_classes(state_dict):
+    """The number of classes of a GhostNet state_dict (its classifier's rows)."""
+    weight = state_dict.get("classifier.weight")
+    if weight is None:
+        raise ValueError("The checkpoint has no classifier.weight: is it a GhostNet?")
+    return int(weight.shape[0])
+
+
+def convert_checkpoint(source, width, output):
+    """Convert the PyTorch GhostNet checkpoint `source` (official or timm) of `width` to a
+    Keras `.weights.h5` file at `output`, written atomically. Returns the model."""
+    from ghostnet_tf.models.ghostnet import GhostNet
+
+    output = os.fspath(output)
+    if not output.endswith(".weights.h5"):
+        raise ValueError(f"-o {output}: Keras weights files must end in .weights.h5.")
+    state_dict = read_state_dict(source)
+    model = GhostNet(width=width, classes=infer_classes(state_dict), weights=None)
+    load_state_dict(model, state_dict, source=os.fspath(source))
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    write_atomically(output, model.save_weights)
+    return model

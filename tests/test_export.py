@@ -1,3 +1,4 @@
+import collections
 import json
 import os
 
@@ -186,3 +187,44 @@ def test_op_counts_of_a_converted_ghost_module(tmp_path):
     # 2 intrinsic maps, 4 ghost maps: nothing to cut, so no slice op.
     assert ops == {"CONCATENATION": 1, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 1}
     assert os.listdir(tmp_path) == ["sm"]  # the temporary folder is gone
+
+
+def test_selective_quantization_keeps_the_named_ops_in_float(exported, tmp_path):
+    from ghostnet_tf.export import convert_tflite
+    root, data, _ = exported
+    saved_model = str(root / "out" / "saved_model")
+    images, _, _ = load_arrays("cifar10", "train", data)
+    images = images[:16].astype("float32")
+    listed = (root / "out" / "model_float32.tflite.ops.txt").read_text().splitlines()
+    first_concat = next(line.split("\t")[1] for line in listed if line.startswith("CONCAT"))
+    content = convert_tflite(saved_model, "int8", images,
+                             float_ops=["DEPTHWISE_CONV_2D", first_concat])
+    path = tmp_path / "selective.tflite"
+    path.write_bytes(content)
+    predictor = TFLitePredictor(str(path))
+    interpreter = predictor.interpreter
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    dtypes = collections.defaultdict(set)
+    for op in interpreter._get_ops_details():
+        dtypes[op["op_name"]].add(tensors[op["outputs"][0]]["dtype"])
+    assert dtypes["DEPTHWISE_CONV_2D"] == {np.float32}
+    assert dtypes["CONV_2D"] == {np.int8}
+    assert np.float32 in dtypes["CONCATENATION"] and np.int8 in dtypes["CONCATENATION"]
+
+
+def test_per_tensor_weights_have_one_scale_per_convolution(exported):
+    from ghostnet_tf.export import convert_tflite
+    root, data, _ = exported
+    images, _, _ = load_arrays("cifar10", "train", data)
+    images = images[:16].astype("float32")
+
+    def weight_scales(content):
+        from ai_edge_litert.interpreter import Interpreter
+        interpreter = Interpreter(model_content=content)
+        tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+        conv = next(op for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D")
+        return len(tensors[conv["inputs"][1]]["quantization_parameters"]["scales"])
+
+    saved_model = str(root / "out" / "saved_model")
+    assert weight_scales(convert_tflite(saved_model, "int8", images)) == 16
+    assert weight_scales(convert_tflite(saved_model, "int8", images, per_channel=False)) == 1

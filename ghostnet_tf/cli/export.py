@@ -31,8 +31,9 @@ def build_parser():
     parser.add_argument("--int8-io", default="int8", choices=("int8", "uint8"),
                         help="input and output type of the full-int8 model")
     parser.add_argument("--float-ops", action="append", default=[], metavar="NAME",
-                        help="full int8: keep this op in float (repeatable; names as the "
-                             "quantization debugger lists them)")
+                        help="full int8: keep ops in float (repeatable): an op type such as "
+                             "DEPTHWISE_CONV_2D, or an op's output tensor name (listed in "
+                             "model_float32.tflite.ops.txt); the model then has float I/O")
     parser.add_argument("--per-tensor", action="store_true",
                         help="full int8: one weight scale per tensor instead of per channel")
     parser.add_argument("--crop-pct", type=float, default=0.875,

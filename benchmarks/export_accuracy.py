@@ -1,0 +1,65 @@
+"""Test accuracy of every export of a model, each through eval.py, in one table.
+
+    python benchmarks/export_accuracy.py --model checkpoints/RUN/best.keras \
+        --dataset fashion_mnist --data-dir /usr/share/datasets/fashion-mnist
+
+Exports with export.py's defaults (1000 calibration images, every class) into
+<model>_export/, then evaluates the Keras model and each export on the whole test split.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ghostnet_tf.cli import eval as eval_cli  # noqa: E402
+from ghostnet_tf.cli import export as export_cli  # noqa: E402
+
+
+def _read_json(path):
+    with open(path) as file:
+        return json.load(file)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="a .keras file")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--data-dir")
+    parser.add_argument("-o", "--output-dir")
+    parser.add_argument("--per-tensor", action="store_true", help="int8 with per-tensor weights")
+    parser.add_argument("--float-ops", action="append", default=[],
+                        help="int8 ops kept in float (see export.py --float-ops)")
+    args = parser.parse_args()
+
+    data = ["--dataset", args.dataset] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    output_dir = args.output_dir or f"{eval_cli.model_stem(args.model)}_export"
+    export_args = ["--model", args.model, "-o", output_dir, *data]
+    export_args += ["--per-tensor"] if args.per_tensor else []
+    for name in args.float_ops:
+        export_args += ["--float-ops", name]
+    if export_cli.main(export_args) != 0:
+        return 1
+    report = _read_json(os.path.join(output_dir, "export.json"))
+    targets = [("keras", args.model, None)] + [
+        (kind, entry["path"], entry.get("bytes")) for kind, entry in report["exports"].items()]
+    rows = []
+    for kind, path, size in targets:
+        output = os.path.join(output_dir, f"{kind}.eval.json")
+        if eval_cli.main(["--model", path, "--output", output, *data]) != 0:
+            return 1
+        result = _read_json(output)
+        rows.append((kind, size, result["top1"], result["top5"]))
+    keras_top1 = rows[0][2]
+    print("\n| export | size (MB) | test top-1 | test top-5 | top-1 vs Keras |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for kind, size, top1, top5 in rows:
+        megabytes = f"{size / 2**20:.2f}" if size else "-"
+        print(f"| {kind} | {megabytes} | {top1:.2%} | {top5:.2%} | "
+              f"{100 * (top1 - keras_top1):+.2f} pt |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
