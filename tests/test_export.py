@@ -228,3 +228,25 @@ def test_per_tensor_weights_have_one_scale_per_convolution(exported):
     saved_model = str(root / "out" / "saved_model")
     assert weight_scales(convert_tflite(saved_model, "int8", images)) == 16
     assert weight_scales(convert_tflite(saved_model, "int8", images, per_channel=False)) == 1
+
+
+def test_converted_ghostnet_is_one_xnnpack_graph_without_slices():
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ghostnet_tf.export import convert_tflite, export_saved_model
+    from ghostnet_tf.models import GhostNet
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        export_saved_model(GhostNet(0.5, input_shape=(64, 64, 3), classes=10), folder + "/sm")
+        content = convert_tflite(folder + "/sm", "float32")
+    ops = tflite_op_counts(content)
+    # BN folded into the convolutions, every Ghost module's channels even (no slice), the
+    # head a static reshape (no SHAPE/PACK).
+    assert ops == {"ADD": 17, "CONCATENATION": 32, "CONV_2D": 54, "DEPTHWISE_CONV_2D": 41,
+                   "FULLY_CONNECTED": 1, "MEAN": 8, "MUL": 15, "PAD": 9, "RESHAPE": 1,
+                   "SOFTMAX": 1}
+    interpreter = Interpreter(model_content=content, num_threads=1)
+    interpreter.allocate_tensors()
+    nodes = [interpreter._interpreter.NodeName(i)
+             for i in range(interpreter._interpreter.NumNodes())]
+    assert nodes.count("DELEGATE") == 1

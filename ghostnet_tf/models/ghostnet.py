@@ -10,6 +10,7 @@ import keras
 from keras import layers
 
 from ghostnet_tf.layers import GhostBottleneck, batch_norm, make_divisible
+from ghostnet_tf.models.transfer import copy_weights_by_name
 
 # One row per bottleneck: dw kernel, expansion (mid) channels, output channels, SE ratio,
 # stride. One tuple per stage, as `blocks.<stage>.<block>` in the official release.
@@ -76,12 +77,16 @@ def _check_input_shape(input_shape, include_preprocessing):
             "include_preprocessing=True normalizes RGB images, so it needs 3.")
 
 
+def imagenet_weights_path(width):
+    """Where `GhostNet(weights="imagenet")` looks for converted ImageNet weights:
+    `$KERAS_HOME/models/ghostnet_<100 * width>_imagenet.weights.h5` (KERAS_HOME defaults to
+    ~/.keras), the file `ghostnet-convert-weights` writes by default."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models", f"ghostnet_{round(width * 100):03d}_imagenet.weights.h5")
+
+
 def load_model_weights(model, weights):
     """Load a `.weights.h5` file into `model`, with errors that name the file."""
-    if weights == "imagenet":
-        raise ValueError(
-            'weights="imagenet": no converted ImageNet weights are available yet; pass the '
-            "path of a `.weights.h5` file, or weights=None.")
     weights = os.fspath(weights)
     if not os.path.exists(weights):
         raise ValueError(f"`weights` file {weights!r} does not exist. Pass None, or the path "
@@ -93,6 +98,50 @@ def load_model_weights(model, weights):
             f"`weights` file {weights!r} does not fit {model.name} "
             f"({model.count_params():,} parameters): it was saved from another "
             f"architecture, width or number of classes. Keras said: {error}") from error
+
+
+def _weights_file_classes(path):
+    """The number of classes of a GhostNet `.weights.h5` file (its classifier's columns)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            # Keras files name layers by class ("dense"); GhostNet's one Dense is its classifier.
+            return int(file["layers"]["dense"]["vars"]["0"].shape[1])
+    except (OSError, KeyError):
+        raise ValueError(f"`weights` file {path!r} is not the .weights.h5 file of a "
+                         "GhostNet with its classifier.") from None
+
+
+def _load_backbone_weights(model, weights, width):
+    """Load a full GhostNet's weights file into `model`, which has no top or another
+    classifier: every layer but the classifier is copied by name."""
+    full = GhostNet(width=width, classes=_weights_file_classes(weights),
+                    include_preprocessing=False, input_shape=(224, 224, 3))
+    load_model_weights(full, weights)
+    copy_weights_by_name(full, model, skip=("classifier",))
+
+
+def _resolve_weights(weights, width, include_top, classes):
+    """The path of an existing weights file for `weights` ("imagenet" or a path)."""
+    if weights != "imagenet":
+        weights = os.fspath(weights)
+        if not os.path.exists(weights):
+            raise ValueError(f"`weights` file {weights!r} does not exist. Pass None, "
+                             '"imagenet", or the path of a `.weights.h5` file.')
+        return weights
+    if include_top and classes != 1000:
+        raise ValueError(f'weights="imagenet" with include_top=True needs classes=1000, got '
+                         f"{classes}; for another number of classes use include_top=False "
+                         "and add a classifier (see the README's fine-tuning recipe).")
+    path = imagenet_weights_path(width)
+    if not os.path.exists(path):
+        raise ValueError(
+            f'weights="imagenet" reads {path}, which does not exist. Convert the official '
+            f"or timm checkpoint once: ghostnet-convert-weights SRC --width {width} (SRC: "
+            "state_dict_73.98.pth of huawei-noah/Efficient-AI-Backbones for width 1.0, or "
+            "timm's ghostnet_050/100/130 .pth, .bin or .safetensors); it writes that file.")
+    return path
 
 
 def imagenet_preprocessing(name="preprocessing"):
@@ -111,7 +160,10 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
     Args:
         width: width multiplier; the paper's models are 0.5, 1.0 and 1.3.
         include_top: whether to include the head (1x1 convolution to 1280, classifier).
-        weights: None (random initialization) or the path of a `.weights.h5` file.
+        weights: None (random initialization), "imagenet" (the converted official weights,
+            read from `imagenet_weights_path(width)`), or the path of a `.weights.h5` file.
+            Without the top, or with another number of classes, every layer but the
+            classifier is loaded (fine-tuning).
         input_shape: (height, width, 3); defaults to (224, 224, 3) with the top and
             (None, None, 3) without. Height and width must be at least 32.
         input_tensor: optional Keras tensor to use as the image input.
@@ -173,7 +225,9 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
         x = layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
         x = layers.Conv2D(HEAD_CHANNELS, 1, use_bias=True, name="conv_head")(x)
         x = layers.ReLU(name="act2")(x)
-        x = layers.Flatten(name="flatten")(x)
+        # Squeeze, not Flatten: Flatten (and Reshape) convert to SHAPE/STRIDED_SLICE/PACK
+        # ops, which XNNPACK does not take, splitting the LiteRT graph in two.
+        x = keras.ops.squeeze(x, axis=(1, 2))
         if dropout > 0:
             x = layers.Dropout(dropout, name="dropout")(x)
         x = layers.Dense(classes, name="classifier")(x)
@@ -186,7 +240,11 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
 
     model = keras.Model(inputs, x, name=name or f"ghostnet_{round(width * 100):03d}")
     if weights is not None:
-        load_model_weights(model, weights)
+        weights = _resolve_weights(weights, width, include_top, classes)
+        if include_top and _weights_file_classes(weights) == classes:
+            load_model_weights(model, weights)
+        else:  # fine-tuning: everything but the classifier
+            _load_backbone_weights(model, weights, width)
     return model
 
 
