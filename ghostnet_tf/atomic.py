@@ -7,8 +7,9 @@ import os
 def write_atomically(path, write):
     """Call `write(temporary_path)`, then rename the result to `path`."""
     directory, name = os.path.split(os.fspath(path))
-    stem, extension = os.path.splitext(name)
-    temporary = os.path.join(directory, f".{stem}.partial{extension}")
+    # The whole extension stays at the end (Keras insists on ".weights.h5").
+    stem, dot, extension = name.partition(".")
+    temporary = os.path.join(directory, f".{stem}.partial{dot}{extension}")
     write(temporary)
     os.replace(temporary, path)
 

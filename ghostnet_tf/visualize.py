@@ -65,14 +65,15 @@ def layer_feature_maps(model, image, layer_name):
 
 def mosaic(maps, columns=8, count=16, pad=2):
     """The first `count` maps (h, w, channels), each scaled to [0, 1] on its own, tiled
-    `columns` wide with `pad` pixels of white between them: (H, W) float32."""
+    `columns` wide with `pad` pixels of NaN (drawn white) between them: (H, W) float32."""
     maps = maps[..., :count]
     height, width, channels = maps.shape
     low = maps.min(axis=(0, 1), keepdims=True)
     span = np.maximum(maps.max(axis=(0, 1), keepdims=True) - low, 1e-12)
     maps = (maps - low) / span
     rows = -(-channels // columns)
-    grid = np.ones((rows * (height + pad) - pad, columns * (width + pad) - pad), np.float32)
+    grid = np.full((rows * (height + pad) - pad, columns * (width + pad) - pad), np.nan,
+                   np.float32)
     for index in range(channels):
         top, left = (index // columns) * (height + pad), (index % columns) * (width + pad)
         grid[top:top + height, left:left + width] = maps[..., index]
@@ -98,9 +99,12 @@ def save_png(panels, path, title):
 
     from ghostnet_tf.atomic import write_atomically
 
-    figure, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 * len(panels)), squeeze=False)
+    heights = [8 * grid.shape[0] / grid.shape[1] + 0.4 for grid in panels.values()]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(8, sum(heights) + 0.4), squeeze=False,
+                                gridspec_kw={"height_ratios": heights})
+    colors = matplotlib.colormaps["viridis"].with_extremes(bad="white")
     for axis, (name, grid) in zip(axes[:, 0], panels.items()):
-        axis.imshow(grid, cmap="viridis", vmin=0, vmax=1)
+        axis.imshow(grid, cmap=colors, vmin=0, vmax=1)
         axis.set_title(name, fontsize=9)
         axis.axis("off")
     figure.suptitle(title, fontsize=10)

@@ -63,6 +63,8 @@ def test_every_recipe_loads():
     ("schedule.epochs=10", "exactly one of schedule.iterations and schedule.epochs"),
     ("training.precision=fp8", "training.precision must be one of"),
     ("optimizer.lr", "expected section.key=value"),
+    ("model.weights=ghostnet.pth", "model.weights must be \"imagenet\", a .weights.h5"),
+    ("model.freeze_backbone=maybe", "model.freeze_backbone must be true or false"),
 ])
 def test_bad_keys_and_values_fail_fast(override, message):
     with pytest.raises(ConfigError, match=message):
@@ -275,3 +277,45 @@ def test_the_same_command_trains_on_the_jax_backend(tmp_path):
     results = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())
     assert results["backend"] == "jax" and results["steps"] == 6
     assert 0 <= results["top1"] <= 1 and results["top5"] > 0
+
+
+def test_fine_tuning_recipe_frozen_backbone_then_all(tmp_path):
+    """The two phases of configs/finetune_ghostnet_100_*.yaml, on a folder of class subfolders
+    and a small GhostNet: phase 1 trains only the classifier (the backbone, BN statistics
+    included, stays as loaded), phase 2 starts from phase 1's checkpoint and trains it all."""
+    from ghostnet_tf.models import GhostNet
+    from tests.datasets import write_image_folder
+    pretrained = GhostNet(width=0.5, input_shape=(64, 64, 3), classes=1000)
+    weights = tmp_path / "pretrained.weights.h5"
+    pretrained.save_weights(weights)
+    for split in ("train", "val"):
+        write_image_folder(tmp_path / "images", classes=("cat", "dog", "fox"), per_class=8,
+                           split=split)
+    common = [f"data.data_dir={tmp_path / 'images'}", "model.name=ghostnet_050",
+              "data.image_size=64", "data.batch_size=8", "schedule.epochs=2",
+              f"training.checkpoint_dir={tmp_path / 'runs'}"]
+    head = load_config(os.path.join(CONFIGS, "finetune_ghostnet_100_head.yaml"),
+                       common + [f"model.weights={weights}", "run_name=head"])
+    train(head, log=lambda *_: None)
+    phase1 = keras.saving.load_model(tmp_path / "runs" / "head" / "last.keras", compile=False)
+    for name in ("conv_stem", "bn1", "blocks_6_3", "conv_head"):
+        for before, after in zip(pretrained.get_layer(name).weights,
+                                 phase1.get_layer(name).weights):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(before),
+                                          keras.ops.convert_to_numpy(after))
+    assert phase1.get_layer("classifier").kernel.shape == (1280, 3)
+
+    full = load_config(os.path.join(CONFIGS, "finetune_ghostnet_100_full.yaml"),
+                       common + [f"model.weights={tmp_path / 'runs' / 'head' / 'last.keras'}",
+                                 "run_name=full", "schedule.epochs=1"])
+    from ghostnet_tf.data.files import DatasetInfo
+    from ghostnet_tf.training.trainer import build_model
+    info = DatasetInfo("folder", "train", 3, ("cat", "dog", "fox"), 24, (64, 64, 3))
+    start = build_model(full, info)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(start.get_layer("classifier").kernel),
+                                  keras.ops.convert_to_numpy(phase1.get_layer("classifier").kernel))
+    assert len(start.trainable_weights) == len(pretrained.trainable_weights)
+    train(full, log=lambda *_: None)
+    phase2 = keras.saving.load_model(tmp_path / "runs" / "full" / "last.keras", compile=False)
+    assert not np.array_equal(keras.ops.convert_to_numpy(phase2.get_layer("conv_stem").kernel),
+                              keras.ops.convert_to_numpy(pretrained.get_layer("conv_stem").kernel))

@@ -11,9 +11,9 @@ def test_mosaic_scales_each_map_and_tiles_in_order():
     maps = np.stack([np.full((2, 3), 5.0), np.arange(6.0).reshape(2, 3)], axis=-1)
     grid = visualize.mosaic(maps, columns=2, count=2, pad=1)
     assert grid.shape == (2, 7)
-    # A constant map becomes zeros, the other spans 0..1, the padding column stays white.
+    # A constant map becomes zeros, the other spans 0..1, the padding column is blank (NaN).
     np.testing.assert_allclose(grid[:, :3], 0.0)
-    np.testing.assert_allclose(grid[:, 3], 1.0)
+    assert np.isnan(grid[:, 3]).all()
     np.testing.assert_allclose(grid[:, 4:], np.arange(6.0).reshape(2, 3) / 5)
 
 

@@ -37,6 +37,11 @@ DEFAULTS = {
         "dw_size": 3,  # ... and d
         "dropout": None,  # GhostNet only; None = the model's default (0.2)
         "sync_bn": False,  # batch statistics over all replicas
+        # Start from: "imagenet" (GhostNet, see ghostnet-convert-weights), a GhostNet
+        # .weights.h5 file (classifier left out when the classes differ), or a .keras file
+        # of an earlier run (every layer whose name and shapes match).
+        "weights": None,
+        "freeze_backbone": False,  # train only the classifier (fine-tuning's first phase)
     },
     "data": {
         "name": "cifar10",  # see ghostnet_tf.data.make_dataset; "synthetic" = random in-memory
@@ -197,6 +202,15 @@ def validate(config):
         value = config[section][key]
         if value is not None and not isinstance(value, int):
             raise ConfigError(f"{section}.{key} must be an integer, got {value!r}.")
+    for section, key in (("model", "freeze_backbone"), ("model", "sync_bn")):
+        if not isinstance(config[section][key], bool):
+            raise ConfigError(f"{section}.{key} must be true or false, got "
+                              f"{config[section][key]!r}.")
+    weights = config["model"]["weights"]
+    if weights is not None and not (weights == "imagenet" or (
+            isinstance(weights, str) and weights.endswith((".weights.h5", ".keras")))):
+        raise ConfigError('model.weights must be "imagenet", a .weights.h5 file or a .keras '
+                          f"file, got {weights!r}.")
     schedule = config["schedule"]
     if (schedule["iterations"] is None) == (schedule["epochs"] is None):
         raise ConfigError("Give exactly one of schedule.iterations and schedule.epochs, got "

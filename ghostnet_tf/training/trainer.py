@@ -25,6 +25,7 @@ import numpy as np
 from ghostnet_tf.atomic import write_atomically, write_json
 from ghostnet_tf.data import files
 from ghostnet_tf.models import MODELS, get_model
+from ghostnet_tf.models.transfer import copy_weights_by_name, freeze_all_but_classifier
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training.config import dump_config
 
@@ -224,7 +225,21 @@ def build_model(config, info):
     if name.startswith("ghostnet_") and info.image_shape[-1] != 3:
         raise ValueError(f"{name} takes RGB images; data.name {data['name']!r} has "
                          f"{info.image_shape[-1]} channel(s): use a CIFAR model.")
+    weights = model_config["weights"]
+    if weights is not None and not str(weights).endswith(".keras"):
+        if not name.startswith("ghostnet_"):
+            raise ValueError(f"model.weights {weights!r}: ImageNet and .weights.h5 weights are "
+                             f"for GhostNet; start {name} from a .keras file of a run.")
+        kwargs["weights"] = weights
     model = get_model(name, **kwargs)
+    if weights is not None and str(weights).endswith(".keras"):
+        if not os.path.isfile(weights):
+            raise ValueError(f"model.weights {weights}: no such file.")
+        source = keras.saving.load_model(weights, compile=False)
+        if not copy_weights_by_name(source, model):
+            raise ValueError(f"model.weights {weights}: no layer fits {name}.")
+    if model_config["freeze_backbone"]:
+        freeze_all_but_classifier(model)
     if model_config["sync_bn"]:
         for layer in model._flatten_layers():
             if isinstance(layer, keras.layers.BatchNormalization):

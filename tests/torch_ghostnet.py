@@ -1,0 +1,143 @@
+"""GhostNet in PyTorch, written for the tests from the paper's architecture with the module
+names of the official release (huawei-noah/Efficient-AI-Backbones) and timm, so that its
+state_dict has their keys. It is the reference the converted Keras model is checked against."""
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# (dw kernel, expansion, output channels, SE ratio, stride), grouped as the release's blocks.
+STAGES = [
+    [(3, 16, 16, 0, 1)],
+    [(3, 48, 24, 0, 2)],
+    [(3, 72, 24, 0, 1)],
+    [(5, 72, 40, 0.25, 2)],
+    [(5, 120, 40, 0.25, 1)],
+    [(3, 240, 80, 0, 2)],
+    [(3, 200, 80, 0, 1), (3, 184, 80, 0, 1), (3, 184, 80, 0, 1), (3, 480, 112, 0.25, 1),
+     (3, 672, 112, 0.25, 1)],
+    [(5, 672, 160, 0.25, 2)],
+    [(5, 960, 160, 0, 1), (5, 960, 160, 0.25, 1), (5, 960, 160, 0, 1), (5, 960, 160, 0.25, 1)],
+]
+
+
+def divisible(value, divisor=4):
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def conv_bn(in_channels, out_channels, kernel, stride=1, groups=1, relu=True):
+    layers = [nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups,
+                        bias=False), nn.BatchNorm2d(out_channels)]
+    return nn.Sequential(*layers, nn.ReLU() if relu else nn.Identity())
+
+
+class Ghost(nn.Module):
+    def __init__(self, in_channels, out_channels, relu=True):
+        super().__init__()
+        self.out_channels = out_channels
+        intrinsic = math.ceil(out_channels / 2)
+        self.primary_conv = conv_bn(in_channels, intrinsic, 1, relu=relu)
+        self.cheap_operation = conv_bn(intrinsic, intrinsic, 3, groups=intrinsic, relu=relu)
+
+    def forward(self, x):
+        intrinsic = self.primary_conv(x)
+        both = torch.cat([intrinsic, self.cheap_operation(intrinsic)], dim=1)
+        return both[:, :self.out_channels]
+
+
+class SE(nn.Module):
+    def __init__(self, channels, ratio):
+        super().__init__()
+        reduced = divisible(channels * ratio)
+        self.conv_reduce = nn.Conv2d(channels, reduced, 1)
+        self.conv_expand = nn.Conv2d(reduced, channels, 1)
+
+    def forward(self, x):
+        gate = self.conv_expand(F.relu(self.conv_reduce(x.mean((2, 3), keepdim=True))))
+        return x * F.relu6(gate + 3) / 6
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, in_channels, mid, out, kernel, stride, se_ratio):
+        super().__init__()
+        self.ghost1 = Ghost(in_channels, mid)
+        if stride > 1:
+            self.conv_dw = nn.Conv2d(mid, mid, kernel, stride, kernel // 2, groups=mid, bias=False)
+            self.bn_dw = nn.BatchNorm2d(mid)
+        self.stride = stride
+        self.se = SE(mid, se_ratio) if se_ratio else None
+        self.ghost2 = Ghost(mid, out, relu=False)
+        if in_channels == out and stride == 1:
+            self.shortcut = nn.Sequential()
+        else:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, in_channels, kernel, stride, kernel // 2,
+                          groups=in_channels, bias=False),
+                nn.BatchNorm2d(in_channels),
+                nn.Conv2d(in_channels, out, 1, bias=False),
+                nn.BatchNorm2d(out))
+
+    def forward(self, x):
+        y = self.ghost1(x)
+        if self.stride > 1:
+            y = self.bn_dw(self.conv_dw(y))
+        if self.se is not None:
+            y = self.se(y)
+        return self.ghost2(y) + self.shortcut(x)
+
+
+class LastStage(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        return F.relu(self.bn1(self.conv(x)))
+
+
+class TorchGhostNet(nn.Module):
+    def __init__(self, width=1.0, classes=1000):
+        super().__init__()
+        channels = divisible(16 * width)
+        self.conv_stem = nn.Conv2d(3, channels, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        stages = []
+        for stage in STAGES:
+            blocks = []
+            for kernel, expansion, out, se_ratio, stride in stage:
+                out = divisible(out * width)
+                blocks.append(Bottleneck(channels, divisible(expansion * width), out, kernel,
+                                         stride, se_ratio))
+                channels = out
+            stages.append(nn.Sequential(*blocks))
+        last = divisible(STAGES[-1][-1][1] * width)
+        stages.append(nn.Sequential(LastStage(channels, last)))
+        self.blocks = nn.Sequential(*stages)
+        self.conv_head = nn.Conv2d(last, 1280, 1, bias=True)
+        self.classifier = nn.Linear(1280, classes)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn1(self.conv_stem(x))))
+        x = F.relu(self.conv_head(x.mean((2, 3), keepdim=True)))
+        return self.classifier(x.flatten(1))
+
+
+def random_ghostnet(width, classes=1000, seed=0):
+    """A TorchGhostNet in eval mode with random weights and random BN statistics (so that a
+    wrong BN mapping cannot hide behind the defaults)."""
+    torch.manual_seed(seed)
+    model = TorchGhostNet(width, classes)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+        # PyTorch's default initialization gives logits of about 0.2; spread them over a few
+        # units, so that a 1e-4 tolerance is a tight relative one.
+        model.classifier.weight.mul_(25.0)
+    return model.eval()
