@@ -38,9 +38,20 @@ def test_converted_weights_give_pytorchs_logits(tmp_path, width, suffix):
     np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=0)
 
 
+def test_safetensors_are_read_without_torch(tmp_path):
+    import subprocess
+    import sys
+    _save(random_ghostnet(0.5), tmp_path / "g.safetensors")
+    code = ("import sys; from ghostnet_tf.weights import read_state_dict; "
+            f"state = read_state_dict({str(tmp_path / 'g.safetensors')!r}); "
+            "assert state['conv_stem.weight'].shape == (8, 3, 3, 3); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_reader_unwraps_nested_and_data_parallel_checkpoints(tmp_path):
     state = random_ghostnet(0.5).state_dict()
-    path = tmp_path / "wrapped.pth"
+    path = tmp_path / "wrapped.bin"
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}, path)
     read = read_state_dict(path)
     assert "conv_stem.weight" in read and not any("num_batches" in k for k in read)

@@ -250,3 +250,21 @@ def test_converted_ghostnet_is_one_xnnpack_graph_without_slices():
     nodes = [interpreter._interpreter.NodeName(i)
              for i in range(interpreter._interpreter.NumNodes())]
     assert nodes.count("DELEGATE") == 1
+
+
+def test_uint8_io_takes_camera_pixels_as_they_are(exported):
+    from ghostnet_tf.export import convert_tflite
+    root, data, model = exported
+    images, _, _ = load_arrays("cifar10", "train", data)
+    content = convert_tflite(str(root / "out" / "saved_model"), "int8",
+                             images[:32].astype("float32"), int8_io="uint8")
+    path = root / "uint8.tflite"
+    path.write_bytes(content)
+    predictor = TFLitePredictor(str(path))
+    assert predictor.input["dtype"] == np.uint8 and predictor.output["dtype"] == np.uint8
+    # Calibrated on [0, 255] pixels, the input scale is about 1: a pixel is its own code.
+    scale, zero_point = predictor.input["quantization"]
+    assert scale == pytest.approx(1.0, abs=0.01) and zero_point == 0
+    test_images, _, _ = load_arrays("cifar10", "test", data)
+    expected = keras.ops.convert_to_numpy(model(test_images.astype("float32")))
+    assert np.abs(predictor(test_images) - expected).max() < 0.1
