@@ -39,11 +39,16 @@ def inference_copy(model):
     import keras
 
     def clone(layer):
+        if not isinstance(layer, keras.layers.Layer):
+            return layer  # a keras.ops operation in the graph: no weights, no dtype policy
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
     def call(layer, *args, **kwargs):
         return args[0] if _is_augmentation(layer) else layer(*args, **kwargs)
 
+    if getattr(model, "inputs", None) is None:
+        raise ValueError(f"Export needs a functional or Sequential Keras model; {model.name} is "
+                         "a subclassed model: save it as one built with keras.Input.")
     copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
     originals = {layer.name: layer for layer in model.layers}
     for layer in copy.layers:

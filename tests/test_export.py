@@ -164,9 +164,29 @@ def test_inference_copy_is_float32_without_augmentation():
     assert copy.get_layer("ghost").primary_conv.compute_dtype == "float32"
     images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
     np.testing.assert_allclose(copy(images), model(images, training=False), atol=2e-3)
+    # GhostNet's graph holds a keras.ops operation (the squeeze of its head) besides layers.
+    from ghostnet_tf.models import GhostNet
+    ghostnet = GhostNet(0.5, input_shape=(32, 32, 3), classes=10)
+    images32 = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(inference_copy(ghostnet)(images32), ghostnet(images32), atol=1e-6)
     # Inference leaves the batch-norm statistics alone.
     np.testing.assert_array_equal(copy.get_layer("ghost").primary_bn.moving_mean,
                                   model.get_layer("ghost").primary_bn.moving_mean)
+
+
+def test_subclassed_models_are_refused_with_a_reason():
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = Subclassed()
+    model(np.ones((1, 4), "float32"))
+    with pytest.raises(ValueError, match="functional or Sequential"):
+        inference_copy(model)
 
 
 def test_balanced_images_takes_every_class():
