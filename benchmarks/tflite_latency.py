@@ -50,6 +50,17 @@ def convert(name, kinds, work_dir):
     return {kind: convert_tflite(saved_model, kind, calibration) for kind in kinds}
 
 
+def xnnpack_partitions(content):
+    """How many parts of the graph XNNPACK runs; ops it does not take run on TFLite's own
+    kernels between them, and each switch costs time."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content, num_threads=1)
+    interpreter.allocate_tensors()
+    nodes = interpreter._interpreter
+    return sum(nodes.NodeName(i) == "DELEGATE" for i in range(nodes.NumNodes()))
+
+
 def median_latency_ms(content, threads, runs, warmup=10):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -91,13 +102,16 @@ def main():
     print(f"LiteRT (ai_edge_litert, XNNPACK), 224x224, batch 1, median of {args.runs} runs; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
     header = " | ".join(f"{kind} {t} thr (ms)" for t in args.threads for kind in args.kinds)
-    print(f"| model | {header} | size fp32 (MB) | size int8 (MB) |")
-    print("| --- |" + " ---: |" * (len(args.threads) * len(args.kinds) + 2))
+    sizes = " | ".join(f"size {kind} (MB)" for kind in args.kinds)
+    partitions = " | ".join(f"XNNPACK parts {kind}" for kind in args.kinds)
+    print(f"| model | {header} | {sizes} | {partitions} |")
+    print("| --- |" + " ---: |" * (len(args.threads) + 2) * len(args.kinds))
     for name in names:
         cells = " | ".join(f"{latency[name, kind, t]:.2f}"
                            for t in args.threads for kind in args.kinds)
         sizes = " | ".join(f"{len(models[name][kind]) / 2**20:.2f}" for kind in args.kinds)
-        print(f"| {name} | {cells} | {sizes} |")
+        parts = " | ".join(str(xnnpack_partitions(models[name][kind])) for kind in args.kinds)
+        print(f"| {name} | {cells} | {sizes} | {parts} |")
 
     print(f"\n| ratio | {' | '.join(f'{t} thread(s)' for t in args.threads)} | goal |")
     print("| --- |" + " ---: |" * len(args.threads) + " --- |")
