@@ -288,3 +288,19 @@ def test_uint8_io_takes_camera_pixels_as_they_are(exported):
     test_images, _, _ = load_arrays("cifar10", "test", data)
     expected = keras.ops.convert_to_numpy(model(test_images.astype("float32")))
     assert np.abs(predictor(test_images) - expected).max() < 0.1
+
+
+def test_export_from_weights_and_arch(exported, tmp_path, capsys):
+    root, data, model = exported
+    model.save_weights(tmp_path / "model.weights.h5")
+    weights = str(tmp_path / "model.weights.h5")
+    assert export_cli.main(["--model", weights, "--formats", "float32"]) == 2
+    assert "give --arch and --dataset" in capsys.readouterr().err
+    assert export_cli.main(["--model", weights, "--arch", "ghost_resnet20", "--dataset",
+                            "cifar10", "--data-dir", str(data), "--formats", "float32",
+                            "--check-images", "8"]) == 0
+    # The default folder is beside the weights, named after them.
+    report = json.loads((tmp_path / "model_export" / "export.json").read_text())
+    assert report["exports"]["float32"]["check"] == {
+        "images": 8, "top1_agreement": 1.0,
+        "max_probability_difference": pytest.approx(0, abs=1e-5)}
