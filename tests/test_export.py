@@ -53,7 +53,7 @@ def test_every_export_is_written_checked_and_free_of_flex_ops(exported):
         check = json.loads((out / f"model_{kind}.tflite.check.json").read_text())["check"]
         assert check["images"] == 20
         if kind in ("float32", "float16"):
-            assert check["top1_agreement"] >= 0.995
+            assert check["top1_agreement"] >= 0.995 and check["meets_float_goal"]
     checks = {kind: entry["check"] for kind, entry in report["exports"].items()}
     assert checks["float32"]["max_probability_difference"] < 1e-5
     assert checks["float16"]["max_probability_difference"] < 1e-2
@@ -302,5 +302,19 @@ def test_export_from_weights_and_arch(exported, tmp_path, capsys):
     # The default folder is beside the weights, named after them.
     report = json.loads((tmp_path / "model_export" / "export.json").read_text())
     assert report["exports"]["float32"]["check"] == {
-        "images": 8, "top1_agreement": 1.0,
+        "images": 8, "top1_agreement": 1.0, "meets_float_goal": True,
         "max_probability_difference": pytest.approx(0, abs=1e-5)}
+
+
+def test_a_float_export_below_the_agreement_goal_fails_the_command(exported, tmp_path,
+                                                                   monkeypatch, capsys):
+    root, data, _ = exported
+    # No export can agree on more than 100% of images: every float export misses this goal.
+    monkeypatch.setattr("ghostnet_tf.export.FLOAT_AGREEMENT_GOAL", 1.01)
+    assert export_cli.main(["--model", str(root / "model.keras"), "--dataset", "cifar10",
+                            "--data-dir", str(data), "--formats", "float32,dynamic_int8",
+                            "--check-images", "8", "-o", str(tmp_path / "out")]) == 1
+    assert "float32 agree with the Keras model on fewer than" in capsys.readouterr().err
+    report = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert report["exports"]["float32"]["check"]["meets_float_goal"] is False
+    assert "meets_float_goal" not in report["exports"]["dynamic_int8"]["check"]

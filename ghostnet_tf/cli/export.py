@@ -123,9 +123,16 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as error:
         print(f"export.py: error: {error}", file=sys.stderr)
         return 2
-    from ghostnet_tf.export import describe
+    from ghostnet_tf.export import FLOAT_AGREEMENT_GOAL, describe
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")
+    missed = [kind for kind, entry in report["exports"].items()
+              if not entry.get("check", {}).get("meets_float_goal", True)]
+    if missed:
+        print(f"export.py: error: {', '.join(missed)} agree with the Keras model on fewer than "
+              f"{FLOAT_AGREEMENT_GOAL:.1%} of the check images (see export.json).",
+              file=sys.stderr)
+        return 1
     return 0
 
 
