@@ -279,15 +279,18 @@ def test_the_same_command_trains_on_the_jax_backend(tmp_path):
     assert 0 <= results["top1"] <= 1 and results["top5"] > 0
 
 
-def test_fine_tuning_recipe_frozen_backbone_then_all(tmp_path):
+def test_fine_tuning_recipe_frozen_backbone_then_all(tmp_path, monkeypatch):
     """The two phases of configs/finetune_ghostnet_100_*.yaml, on a folder of class subfolders
     and a small GhostNet: phase 1 trains only the classifier (the backbone, BN statistics
     included, stays as loaded), phase 2 starts from phase 1's checkpoint and trains it all."""
     from ghostnet_tf.models import GhostNet
+    from ghostnet_tf.models.ghostnet import imagenet_weights_path
     from tests.datasets import write_image_folder
+    # "ImageNet" weights in the cache that weights="imagenet" reads.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     pretrained = GhostNet(width=0.5, input_shape=(64, 64, 3), classes=1000)
-    weights = tmp_path / "pretrained.weights.h5"
-    pretrained.save_weights(weights)
+    os.makedirs(os.path.dirname(imagenet_weights_path(0.5)))
+    pretrained.save_weights(imagenet_weights_path(0.5))
     for split in ("train", "val"):
         write_image_folder(tmp_path / "images", classes=("cat", "dog", "fox"), per_class=8,
                            split=split)
@@ -295,7 +298,8 @@ def test_fine_tuning_recipe_frozen_backbone_then_all(tmp_path):
               "data.image_size=64", "data.batch_size=8", "schedule.epochs=2",
               f"training.checkpoint_dir={tmp_path / 'runs'}"]
     head = load_config(os.path.join(CONFIGS, "finetune_ghostnet_100_head.yaml"),
-                       common + [f"model.weights={weights}", "run_name=head"])
+                       common + ["run_name=head"])
+    assert head["model"]["weights"] == "imagenet"
     train(head, log=lambda *_: None)
     phase1 = keras.saving.load_model(tmp_path / "runs" / "head" / "last.keras", compile=False)
     for name in ("conv_stem", "bn1", "blocks_6_3", "conv_head"):

@@ -122,7 +122,7 @@ def _load_backbone_weights(model, weights, width):
     copy_weights_by_name(full, model, skip=("classifier",))
 
 
-def _resolve_weights(weights, width, include_top, classes):
+def _resolve_weights(weights, width):
     """The path of an existing weights file for `weights` ("imagenet" or a path)."""
     if weights != "imagenet":
         weights = os.fspath(weights)
@@ -130,10 +130,6 @@ def _resolve_weights(weights, width, include_top, classes):
             raise ValueError(f"`weights` file {weights!r} does not exist. Pass None, "
                              '"imagenet", or the path of a `.weights.h5` file.')
         return weights
-    if include_top and classes != 1000:
-        raise ValueError(f'weights="imagenet" with include_top=True needs classes=1000, got '
-                         f"{classes}; for another number of classes use include_top=False "
-                         "and add a classifier (see the README's fine-tuning recipe).")
     path = imagenet_weights_path(width)
     if not os.path.exists(path):
         raise ValueError(
@@ -240,7 +236,7 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
 
     model = keras.Model(inputs, x, name=name or f"ghostnet_{round(width * 100):03d}")
     if weights is not None:
-        weights = _resolve_weights(weights, width, include_top, classes)
+        weights = _resolve_weights(weights, width)
         if include_top and _weights_file_classes(weights) == classes:
             load_model_weights(model, weights)
         else:  # fine-tuning: everything but the classifier
