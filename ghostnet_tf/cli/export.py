@@ -41,31 +41,29 @@ def build_parser():
     return parser
 
 
-def _dataset(args, split):
+def _dataset(args, split, image_size=None):
     """Evaluation-preprocessed images of `split` in a fixed shuffled order (image folders
     are sorted by class), and the DatasetInfo."""
     from ghostnet_tf.data import make_dataset
 
     return make_dataset(
         args.dataset, split, data_dir=args.data_dir, batch_size=64, training=False,
-        shuffle=True, seed=0, image_size=args.image_size, crop_pct=args.crop_pct,
+        shuffle=True, seed=0, image_size=image_size, crop_pct=args.crop_pct,
         labels_file=args.labels_file)
 
 
-def _check_images(args, count):
-    """The first `count` images of the shuffled test split."""
+def _first_images(dataset, count):
+    """The first `count` images of `dataset`."""
     import numpy as np
 
-    dataset, _ = _dataset(args, "test")
     batches = [images.numpy() for images, _ in dataset.take(-(-count // 64))]
     return np.concatenate(batches)[:count]
 
 
-def _calibration_images(args, count, num_classes):
-    """`count` train images, every class represented."""
+def _calibration_images(dataset, count, num_classes):
+    """`count` images of `dataset`, every class represented."""
     from ghostnet_tf.export import balanced_images
 
-    dataset, _ = _dataset(args, "train")
     batches = ((images.numpy(), labels.numpy()) for images, labels in dataset)
     return balanced_images(batches, num_classes, count)
 
@@ -86,22 +84,24 @@ def run(args):
     if args.model.endswith(".weights.h5") and not args.dataset:
         raise ValueError(f"--model {args.model} holds weights only: give --arch and "
                          "--dataset, which set the classes and the input size.")
-    args.image_size = None
-    info = _dataset(args, "test")[1] if args.dataset else None
+    # Weights alone: the dataset sets the classes and input size of the model to build.
+    info = _dataset(args, "test")[1] if args.model.endswith(".weights.h5") else None
     model = load_keras_model(args.model, args.arch, info)
     calibration = check = class_names = None
     if args.dataset:
         # Image files are cropped to the model's input size.
-        args.image_size = model.input_shape[1]
-        info = _dataset(args, "test")[1]
+        image_size = model.input_shape[1]
+        test_set, info = _dataset(args, "test", image_size)
         class_names = info.class_names
         if tuple(model.input_shape[1:]) != tuple(info.image_shape):
             raise ValueError(f"--model {args.model} takes images of shape "
                              f"{tuple(model.input_shape[1:])} but --dataset {args.dataset} "
                              f"gives {tuple(info.image_shape)}.")
-        check = _check_images(args, args.check_images) if args.check_images else None
+        check = _first_images(test_set, args.check_images) if args.check_images else None
         if "int8" in formats:
-            calibration = _calibration_images(args, args.calibration_images, info.num_classes)
+            train_set, _ = _dataset(args, "train", image_size)
+            calibration = _calibration_images(train_set, args.calibration_images,
+                                              info.num_classes)
     else:
         print("export.py: no --dataset, so the exports are not checked against the model.",
               file=sys.stderr)
