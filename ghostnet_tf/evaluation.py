@@ -1,15 +1,18 @@
 """Top-1/top-5 evaluation of any predictor on a validation set.
 
 A predictor is a function from a batch of float32 [0, 255] images (numpy) to class
-probabilities (numpy), so a Keras model, and later a SavedModel or a LiteRT interpreter, are
-evaluated by the same code.
+probabilities (numpy), so a Keras model, a SavedModel and a LiteRT interpreter are evaluated
+by the same code (`evaluate_predictor`). `evaluate` does the whole of eval.py: load any model
+file, prepare the dataset as the model expects, score, write the report.
 """
 import dataclasses
+import os
 import time
 
 import numpy as np
 
-from ghostnet_tf.atomic import write_atomically
+from ghostnet_tf.atomic import write_atomically, write_json
+from ghostnet_tf.checks import ArgumentError
 
 
 @dataclasses.dataclass
@@ -88,3 +91,61 @@ def save_confusion_png(confusion, class_names, path):
     figure.tight_layout()
     write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
     plt.close(figure)
+
+
+def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch=None,
+             batch_size=256, limit=None, interpolation=None, crop_pct=None, output=None):
+    """Evaluate the model file `model` on `split` of `dataset` and write the report.
+
+    `model` is anything `ghostnet_tf.loading.load_predictor` reads (a `.weights.h5` file needs
+    `arch`, and is built for the dataset's classes and image shape). Image files are resized
+    and cropped to the model's input by its evaluation transform (its registry entry's;
+    `interpolation` and `crop_pct` override it). Writes `output` (default:
+    `<model>.eval.json`) and, for up to 100 classes, a confusion-matrix PNG beside it.
+
+    Returns (Evaluation, DatasetInfo, [paths written]).
+    """
+    from ghostnet_tf.data import make_dataset
+    from ghostnet_tf.loading import WEIGHTS_SUFFIX, load_predictor, model_stem
+    from ghostnet_tf.models import registry
+
+    path = os.fspath(model)
+    predictor = None
+    if path.endswith(WEIGHTS_SUFFIX):
+        # Weights alone: the dataset sets the classes and image shape of the model to build.
+        if arch is None:
+            raise ArgumentError("arch", f"is needed: {path} holds weights only; give its "
+                                        f"model name, one of {', '.join(registry.list_models())}.")
+        entry = registry.model_entry(arch, argument="arch")
+        image_size, transform = entry.input_shape[0], entry.eval_transform
+    else:
+        predictor = load_predictor(path)
+        image_size, transform = predictor.input_shape[0], predictor.eval_transform
+    transform = transform.overridden(interpolation, crop_pct)
+    data, info = make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
+                              training=False, image_size=image_size, eval_transform=transform,
+                              labels_file=labels_file)
+    if predictor is None:
+        predictor = load_predictor(path, arch, classes=info.num_classes,
+                                   input_shape=info.image_shape)
+    check_input_fits(predictor, info)
+    batches = ((images.numpy(), labels.numpy()) for images, labels in data)
+    result = evaluate_predictor(predictor, batches, info.num_classes, limit=limit)
+    output = os.fspath(output or f"{model_stem(path)}.eval.json")
+    report = {"model": path, "dataset": dataset, "split": split,
+              "eval_transform": dataclasses.asdict(transform),
+              "class_names": list(info.class_names), **result.to_dict()}
+    write_json(output, report)
+    written = [output]
+    if info.num_classes <= 100:
+        written.append(os.path.splitext(output)[0] + ".confusion.png")
+        save_confusion_png(result.confusion, info.class_names, written[-1])
+    return result, info, written
+
+
+def check_input_fits(predictor, info):
+    """An error naming both shapes when the dataset's images do not fit the model's input."""
+    shape = tuple(predictor.input_shape)
+    if None not in shape and shape != tuple(info.image_shape):
+        raise ArgumentError("model", f"{predictor.source} takes images of shape {shape} but "
+                                     f"dataset {info.name} gives {tuple(info.image_shape)}.")

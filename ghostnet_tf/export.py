@@ -14,6 +14,10 @@ import tempfile
 import numpy as np
 
 from ghostnet_tf.atomic import write_atomically, write_json
+from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.compat import disable_per_channel_quantization, tflite_ops
+from ghostnet_tf.loading import (
+    EXPORT_REPORT, LABELS_FILE, TFLitePredictor, saved_model_function)
 
 TFLITE_KINDS = ("float32", "float16", "dynamic_int8", "int8")
 FORMATS = ("saved_model",) + TFLITE_KINDS
@@ -47,8 +51,8 @@ def inference_copy(model):
         return args[0] if _is_augmentation(layer) else layer(*args, **kwargs)
 
     if getattr(model, "inputs", None) is None:
-        raise ValueError(f"Export needs a functional or Sequential Keras model; {model.name} is "
-                         "a subclassed model: save it as one built with keras.Input.")
+        raise ArgumentError("model", f"{model.name} is a subclassed model; export needs a "
+                                     "functional or Sequential one: build it with keras.Input.")
     copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
     originals = {layer.name: layer for layer in model.layers}
     for layer in copy.layers:
@@ -79,8 +83,8 @@ def export_saved_model(model, path):
 
     shape = tuple(model.input_shape)
     if None in shape[1:]:
-        raise ValueError(f"The model's input shape {shape} is not fixed: export needs a "
-                         "height, width and channel count.")
+        raise ArgumentError("model", f"{model.name} has the input shape {shape}, which is not "
+                                     "fixed: export needs a height, width and channel count.")
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -116,7 +120,8 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8
     import tensorflow as tf
 
     if kind not in TFLITE_KINDS:
-        raise ValueError(f"Unknown TFLite kind {kind!r}: expected one of {', '.join(TFLITE_KINDS)}.")
+        raise ArgumentError("kind", f"{kind!r} is not a TFLite kind: expected one of "
+                                    f"{', '.join(TFLITE_KINDS)}.")
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
                                                          signature_keys=["serve_float"])
     # Builtin ops only: a model with Flex (select TF) ops would need the large Flex delegate.
@@ -128,10 +133,10 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif kind == "int8":
         if calibration_images is None or len(calibration_images) == 0:
-            raise ValueError("Full-integer int8 needs calibration images: give --dataset "
-                             "(and --data-dir) to calibrate on its train split.")
+            raise ArgumentError("calibration_images", "are needed: full-integer int8 is "
+                                                      "calibrated on them.")
         if int8_io not in ("int8", "uint8"):
-            raise ValueError(f"--int8-io must be int8 or uint8, got {int8_io!r}.")
+            raise ArgumentError("int8_io", f"must be int8 or uint8, got {int8_io!r}.")
         images = np.asarray(calibration_images, dtype=np.float32)
 
         def representative():
@@ -144,7 +149,7 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8
         converter.inference_input_type = getattr(tf, int8_io)
         converter.inference_output_type = getattr(tf, int8_io)
         if not per_channel:
-            converter._experimental_disable_per_channel = True
+            disable_per_channel_quantization(converter)
         if float_ops:
             return _selectively_quantized(converter, representative, float_ops, int8_io)
     return converter.convert()
@@ -175,7 +180,7 @@ def tflite_op_counts(model_content):
 
     interpreter = Interpreter(model_content=model_content)
     return dict(sorted(collections.Counter(
-        op["op_name"] for op in interpreter._get_ops_details()).items()))
+        op["op_name"] for op in tflite_ops(interpreter)).items()))
 
 
 def tflite_op_outputs(model_content):
@@ -185,81 +190,13 @@ def tflite_op_outputs(model_content):
 
     interpreter = Interpreter(model_content=model_content)
     names = {tensor["index"]: tensor["name"] for tensor in interpreter.get_tensor_details()}
-    return [(op["op_name"], names[op["outputs"][0]]) for op in interpreter._get_ops_details()]
+    return [(op["op_name"], names[op["outputs"][0]]) for op in tflite_ops(interpreter)]
 
 
 def flex_ops(model_content):
     """Names of the Flex (select TF) ops in a `.tflite`; these need TensorFlow on the phone."""
     return sorted(name for name in tflite_op_counts(model_content)
                   if name.startswith("Flex") or name == "DELEGATE")
-
-
-class TFLitePredictor:
-    """Runs a `.tflite` on float32 [0, 255] images, batch by batch, and returns float
-    probabilities: quantized inputs and outputs are converted with the file's own scales."""
-
-    def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        if not os.path.isfile(path):
-            raise ValueError(f"--model {path}: no such file.")
-        try:
-            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
-        except (ValueError, RuntimeError) as error:
-            raise ValueError(f"--model {path} is not a readable .tflite file: {error}") from None
-        self.path = path
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
-        self._batch = None
-
-    def _resize(self, batch):
-        if batch != self._batch:
-            self.interpreter.resize_tensor_input(self.input["index"],
-                                                 (batch,) + self.input_shape)
-            self.interpreter.allocate_tensors()
-            self._batch = batch
-
-    def __call__(self, images):
-        images = np.asarray(images, dtype=np.float32)
-        if tuple(images.shape[1:]) != self.input_shape:
-            raise ValueError(f"{self.path} takes images of shape {self.input_shape}, "
-                             f"got {tuple(images.shape[1:])}.")
-        self._resize(len(images))
-        dtype = self.input["dtype"]
-        if dtype != np.float32:
-            scale, zero_point = self.input["quantization"]
-            info = np.iinfo(dtype)
-            images = np.clip(np.round(images / scale + zero_point), info.min, info.max)
-        self.interpreter.set_tensor(self.input["index"], images.astype(dtype))
-        self.interpreter.invoke()
-        outputs = self.interpreter.get_tensor(self.output["index"])
-        if outputs.dtype != np.float32:
-            scale, zero_point = self.output["quantization"]
-            outputs = (outputs.astype(np.float32) - zero_point) * scale
-        return outputs
-
-
-def load_saved_model_predictor(path):
-    """A float32 [0, 255] images -> probabilities function of a SavedModel folder."""
-    import tensorflow as tf
-
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"--model {path}: a folder, but not a SavedModel (no saved_model.pb).")
-    loaded = tf.saved_model.load(path)
-    signature = loaded.signatures.get("serve_float") or loaded.signatures["serving_default"]
-    name, spec = next(iter(signature.structured_input_signature[1].items()))
-    shape = tuple(spec.shape[1:])
-
-    def predict(images):
-        images = np.asarray(images)
-        if tuple(images.shape[1:]) != shape:
-            raise ValueError(f"{path} takes images of shape {shape}, got {tuple(images.shape[1:])}.")
-        outputs = signature(**{name: tf.cast(images, spec.dtype)})
-        return next(iter(outputs.values())).numpy()
-
-    predict.input_shape = shape
-    return predict
 
 
 def compare(reference, candidate, images, batch_size=64):
@@ -320,22 +257,20 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     """
     import keras
 
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ValueError(f"--formats: unknown {', '.join(unknown)}; expected some of "
-                         f"{', '.join(FORMATS)}.")
+    check_formats(formats)
     if "int8" in formats and (calibration_images is None or len(calibration_images) == 0):
-        raise ValueError("--formats int8 needs calibration images: give --dataset (and "
-                         "--data-dir) to calibrate on its train split.")
+        raise ArgumentError("calibration_images", "are needed: formats include int8, which is "
+                                                  "calibrated on them.")
     os.makedirs(output_dir, exist_ok=True)
     model = inference_copy(model)
 
     def keras_predict(images):
         return keras.ops.convert_to_numpy(model(images, training=False))
 
-    report = {"input_shape": list(model.input_shape[1:]), "exports": {}}
+    # The model's name lets the loading layer find its registry entry (eval transform).
+    report = {"model": model.name, "input_shape": list(model.input_shape[1:]), "exports": {}}
     if class_names is not None:
-        write_labels(class_names, os.path.join(output_dir, "labels.txt"))
+        write_labels(class_names, os.path.join(output_dir, LABELS_FILE))
     saved_model_dir = os.path.join(output_dir, "saved_model")
     with tempfile.TemporaryDirectory() as scratch:
         # TFLite needs a SavedModel even when none is asked for.
@@ -343,7 +278,7 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
         export_saved_model(model, source)
         for kind in formats:
             if kind == "saved_model":
-                path, predict = source, load_saved_model_predictor(source)
+                path, predict = source, saved_model_function(source)[0]
                 entry = {"path": path}
             else:
                 content = convert_tflite(source, kind, calibration_images, int8_io,
@@ -368,8 +303,109 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
                           if kind == "saved_model" else path + ".check.json")
             write_json(check_path, {"kind": kind, **entry})
             report["exports"][kind] = entry
-    write_json(os.path.join(output_dir, "export.json"), report)
+    write_json(os.path.join(output_dir, EXPORT_REPORT), report)
     return report
+
+
+def check_formats(formats):
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ArgumentError("formats", f"has unknown {', '.join(unknown)}; expected some of "
+                                       f"{', '.join(FORMATS)}.")
+    if not formats:
+        raise ArgumentError("formats", f"is empty; expected some of {', '.join(FORMATS)}.")
+
+
+def default_output_dir(model_path):
+    """Where an export of the model file at `model_path` goes by default: beside it."""
+    from ghostnet_tf.loading import model_stem
+    return f"{model_stem(model_path)}_export"
+
+
+def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, data_dir=None,
+                      labels_file=None, arch=None, calibration_images=1000,
+                      check_images=1000, int8_io="int8", float_ops=(), per_channel=True,
+                      interpolation=None, crop_pct=None):
+    """Export the model file `model` (`.keras`, or `.weights.h5` with `arch`) with `export`,
+    checked on `check_images` test images of `dataset` and calibrated on
+    `calibration_images` train images of it (every class represented). Images are prepared
+    with the model's evaluation transform (`interpolation` and `crop_pct` override it).
+    Without a dataset nothing is checked, and int8 cannot be calibrated.
+
+    Returns (report, output_dir).
+    """
+    from ghostnet_tf.evaluation import check_input_fits
+    from ghostnet_tf.loading import (
+        KERAS_SUFFIX, WEIGHTS_SUFFIX, keras_predictor, load_keras_model)
+
+    formats = list(formats)
+    check_formats(formats)
+    path = os.fspath(model)
+    if not os.path.isfile(path):
+        raise ArgumentError("model", f"{path}: no such file.")
+    if not path.endswith((KERAS_SUFFIX, WEIGHTS_SUFFIX)):
+        raise ArgumentError("model", f"{path}: expected a .keras file, or a .weights.h5 file "
+                                     "with its architecture.")
+    if path.endswith(WEIGHTS_SUFFIX) and arch is None:
+        raise ArgumentError("arch", f"is needed: {path} holds weights only; give its model "
+                                    "name (and a dataset, which sets its classes and input "
+                                    "size).")
+    if "int8" in formats and not dataset:
+        raise ArgumentError("dataset", "is needed: formats include int8, which is calibrated "
+                                       "on the dataset's train split.")
+    if "int8" in formats and calibration_images < 1:
+        raise ArgumentError("calibration_images", f"must be at least 1 for int8, got "
+                                                  f"{calibration_images}.")
+    if path.endswith(WEIGHTS_SUFFIX) and not dataset:
+        raise ArgumentError("dataset", f"is needed: {path} holds weights only, and the "
+                                       "dataset sets the classes and input size of the model.")
+    info = None
+    if path.endswith(WEIGHTS_SUFFIX):
+        info = _export_dataset(dataset, "test", data_dir, labels_file, arch=arch)[1]
+    keras_model = load_keras_model(
+        path, arch, classes=info and info.num_classes, input_shape=info and info.image_shape)
+    predictor = keras_predictor(keras_model, path)
+    calibration = check = class_names = None
+    if dataset:
+        transform = predictor.eval_transform.overridden(interpolation, crop_pct)
+        test_set, info = _export_dataset(dataset, "test", data_dir, labels_file,
+                                         predictor.input_shape[0], transform)
+        class_names = info.class_names
+        check_input_fits(predictor, info)
+        check = _first_images(test_set, check_images) if check_images else None
+        if "int8" in formats:
+            train_set, _ = _export_dataset(dataset, "train", data_dir, labels_file,
+                                           predictor.input_shape[0], transform)
+            batches = ((images.numpy(), labels.numpy()) for images, labels in train_set)
+            calibration = balanced_images(batches, info.num_classes, calibration_images)
+    output_dir = os.fspath(output_dir or default_output_dir(path))
+    report = export(keras_model, output_dir, formats, class_names=class_names,
+                    calibration_images=calibration, check_images=check, int8_io=int8_io,
+                    float_ops=float_ops, per_channel=per_channel)
+    return report, output_dir
+
+
+_EXPORT_BATCH = 64
+
+
+def _export_dataset(name, split, data_dir, labels_file, image_size=None, transform=None,
+                    arch=None):
+    """Evaluation-preprocessed images of `split` in a fixed shuffled order (image folders
+    are sorted by class, and calibration wants every class early), and the DatasetInfo."""
+    from ghostnet_tf.data import make_dataset
+    from ghostnet_tf.models import registry
+
+    if arch is not None:
+        entry = registry.model_entry(arch, argument="arch")
+        image_size, transform = entry.input_shape[0], entry.eval_transform
+    return make_dataset(name, split, data_dir=data_dir, batch_size=_EXPORT_BATCH,
+                        training=False, shuffle=True, seed=0, image_size=image_size,
+                        eval_transform=transform, labels_file=labels_file)
+
+
+def _first_images(dataset, count):
+    batches = [images.numpy() for images, _ in dataset.take(-(-count // _EXPORT_BATCH))]
+    return np.concatenate(batches)[:count]
 
 
 def describe(report):

@@ -14,6 +14,8 @@ import math
 import keras
 from keras import layers, ops
 
+from ghostnet_tf.checks import ArgumentError, check_positive_int
+
 # PyTorch's BatchNorm2d defaults: eps 1e-5, momentum 0.1 (Keras counts momentum the other way).
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -58,12 +60,6 @@ def batch_norm(name, dtype=None):
         epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name, dtype=dtype)
 
 
-def _check_positive_int(name, value, odd=False):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (odd and value % 2 == 0):
-        kind = "a positive odd integer" if odd else "a positive integer"
-        raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
-
-
 def _channels_shape(channels):
     return (None, None, None, channels)
 
@@ -94,13 +90,13 @@ class GhostModule(layers.Layer):
     def __init__(self, filters, kernel_size=1, ratio=2, dw_size=3, strides=1, padding="same",
                  activation=True, use_batch_norm=True, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("filters", filters)
-        _check_positive_int("kernel_size", kernel_size)
-        _check_positive_int("ratio", ratio)
-        _check_positive_int("dw_size", dw_size, odd=True)
-        _check_positive_int("strides", strides)
+        check_positive_int("filters", filters)
+        check_positive_int("kernel_size", kernel_size)
+        check_positive_int("ratio", ratio)
+        check_positive_int("dw_size", dw_size, odd=True)
+        check_positive_int("strides", strides)
         if padding not in ("same", "valid"):
-            raise ValueError(f'`padding` must be "same" or "valid", got {padding!r}.')
+            raise ArgumentError("padding", f'must be "same" or "valid", got {padding!r}.')
         self.filters = filters
         self.kernel_size = kernel_size
         self.ratio = ratio
@@ -189,8 +185,8 @@ class SqueezeExcite(layers.Layer):
     def __init__(self, se_ratio=0.25, divisor=4, **kwargs):
         super().__init__(**kwargs)
         if not 0 < se_ratio <= 1:
-            raise ValueError(f"`se_ratio` must be in (0, 1], got {se_ratio!r}.")
-        _check_positive_int("divisor", divisor)
+            raise ArgumentError("se_ratio", f"must be in (0, 1], got {se_ratio!r}.")
+        check_positive_int("divisor", divisor)
         self.se_ratio = se_ratio
         self.divisor = divisor
 
@@ -225,12 +221,12 @@ class GhostBottleneck(layers.Layer):
     def __init__(self, mid_channels, out_channels, dw_kernel_size=3, strides=1, se_ratio=0.0,
                  **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("mid_channels", mid_channels)
-        _check_positive_int("out_channels", out_channels)
-        _check_positive_int("dw_kernel_size", dw_kernel_size, odd=True)
-        _check_positive_int("strides", strides)
+        check_positive_int("mid_channels", mid_channels)
+        check_positive_int("out_channels", out_channels)
+        check_positive_int("dw_kernel_size", dw_kernel_size, odd=True)
+        check_positive_int("strides", strides)
         if not 0 <= se_ratio <= 1:
-            raise ValueError(f"`se_ratio` must be in [0, 1], got {se_ratio!r}.")
+            raise ArgumentError("se_ratio", f"must be in [0, 1], got {se_ratio!r}.")
         self.mid_channels = mid_channels
         self.out_channels = out_channels
         self.dw_kernel_size = dw_kernel_size

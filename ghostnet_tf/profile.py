@@ -11,6 +11,8 @@ import math
 import keras
 import numpy as np
 
+from ghostnet_tf.compat import sublayers
+
 MACS_CONVENTION = ("MACs = multiply-accumulates (1 per multiply-add) of convolutions and dense "
                    "layers; BN, activations, pooling and additions not counted. "
                    "TensorFlow's profiler reports FLOPs = 2 x MACs.")
@@ -38,17 +40,13 @@ class ModelProfile:
         return {**dataclasses.asdict(self), "macs_convention": MACS_CONVENTION}
 
 
-def _sublayers(layer):
-    return list(layer._flatten_layers(include_self=False, recursive=False))
-
-
 def _leaf_layers(layer, prefix=""):
     """(path, layer) of every layer without sublayers, in the order they were tracked."""
-    for child in _sublayers(layer):
+    for child in sublayers(layer):
         path = f"{prefix}{child.name}"
         if isinstance(child, keras.layers.InputLayer):
             continue
-        if _sublayers(child):
+        if sublayers(child):
             yield from _leaf_layers(child, path + "/")
         else:
             yield path, child

@@ -1,18 +1,20 @@
 """Feature maps of a Ghost module: the intrinsic maps, the ghost maps made from them, and the
 same layer of the plain model, as PNG grids and TensorBoard images.
 
-    python -m ghostnet_tf.visualize --model ghost_vgg16.keras --image cat.png \
+    ghostnet-fmaps --model ghost_vgg16.keras --image cat.png \
         --plain-model vgg16.keras --layer block2_conv1 -o fmaps.png
+
+(`python -m ghostnet_tf.visualize` runs the same command.)
 
 The paper's Figure 1 shows that many feature maps of a trained network come in pairs of
 similar maps; a Ghost module makes the second of each pair with a cheap depthwise
 convolution. The grids put ghost map c under the intrinsic map c it was made from.
 """
-import argparse
 import os
-import sys
 
 import numpy as np
+
+from ghostnet_tf.checks import ArgumentError
 
 
 def find_ghost_module(model, name=None):
@@ -31,9 +33,9 @@ def find_ghost_module(model, name=None):
     found = [layer.name for layer in model.layers
              if isinstance(layer, (GhostModule, GhostBottleneck))]
     if not found:
-        raise ValueError(f"--model {model.name} has no Ghost module.")
-    raise ValueError(f"--layer {name}: no Ghost module of that name; the model has "
-                     f"{', '.join(found[:8])}{', ...' if len(found) > 8 else ''}.")
+        raise ArgumentError("model", f"{model.name} has no Ghost module.")
+    raise ArgumentError("layer", f"{name}: no Ghost module of that name; the model has "
+                                 f"{', '.join(found[:8])}{', ...' if len(found) > 8 else ''}.")
 
 
 def ghost_feature_maps(model, image, layer_name=None):
@@ -46,7 +48,8 @@ def ghost_feature_maps(model, image, layer_name=None):
     inputs = feed(image[None].astype("float32"), training=False)
     intrinsic, ghost = module.intrinsic_and_ghost_maps(inputs, training=False)
     if ghost is None:
-        raise ValueError(f"--layer {outer.name}: its Ghost module has ratio 1, so no ghost maps.")
+        raise ArgumentError("layer", f"{outer.name}: its Ghost module has ratio 1, so no ghost "
+                                     "maps.")
     return (keras.ops.convert_to_numpy(intrinsic)[0], keras.ops.convert_to_numpy(ghost)[0],
             outer.name)
 
@@ -58,7 +61,8 @@ def layer_feature_maps(model, image, layer_name):
     try:
         layer = model.get_layer(layer_name)
     except ValueError:
-        raise ValueError(f"--plain-layer {layer_name}: no such layer in the plain model.") from None
+        raise ArgumentError("plain_layer", f"{layer_name}: no such layer in the plain model.") \
+            from None
     feed = keras.Model(model.input, layer.output)
     return keras.ops.convert_to_numpy(feed(image[None].astype("float32"), training=False))[0]
 
@@ -121,59 +125,36 @@ def write_tensorboard(panels, log_dir, step=0):
             tf.summary.image(name.split(" (")[0], grid[None, :, :, None], step=step)
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m ghostnet_tf.visualize",
-        description="PNG grids (and TensorBoard images) of the intrinsic and ghost feature "
-                    "maps of a Ghost module for one image, beside the plain model's layer.")
-    parser.add_argument("--model", required=True, help="a .keras file with Ghost modules")
-    parser.add_argument("--image", required=True, help="a JPEG, PNG, BMP or GIF file")
-    parser.add_argument("--layer", help="the Ghost module (or Ghost bottleneck) to show; "
-                                        "default: the first")
-    parser.add_argument("--plain-model", help="a .keras file of the plain model to compare")
-    parser.add_argument("--plain-layer", help="its layer to show (default: --layer's name)")
-    parser.add_argument("--maps", type=int, default=16, help="maps per grid")
-    parser.add_argument("-o", "--output", default="fmaps.png", help="PNG file")
-    parser.add_argument("--tensorboard", metavar="LOG_DIR", help="also write TensorBoard images")
-    return parser
+def draw_feature_maps(model, image, output, layer=None, plain_model=None, plain_layer=None,
+                      maps=16, tensorboard=None):
+    """Draw the feature maps of the Ghost module `layer` (default: the first) of the `.keras`
+    file `model` for the image file `image` into the PNG `output`, beside the same layer
+    (`plain_layer`, default: the same name) of the `.keras` file `plain_model`, and as
+    TensorBoard images in `tensorboard`. Returns the name of the layer drawn."""
+    from ghostnet_tf.loading import KERAS_SUFFIX, load_keras_model, read_image
 
-
-def run(args):
-    from ghostnet_tf.cli.eval import load_keras_model
-    from ghostnet_tf.cli.predict import load_image
-
-    for flag, path in (("--model", args.model), ("--plain-model", args.plain_model)):
-        if path is not None and not os.path.isfile(path):
-            raise ValueError(f"{flag} {path}: no such file.")
-        if path is not None and not path.endswith(".keras"):
-            raise ValueError(f"{flag} {path}: expected a .keras file.")
-    model = load_keras_model(args.model, None, None)
-    image = load_image(args.image, tuple(model.input_shape[1:]), crop_pct=None)
-    intrinsic, ghost, name = ghost_feature_maps(model, image, args.layer)
-    module, _ = find_ghost_module(model, name)
+    for argument, path in (("model", model), ("plain_model", plain_model)):
+        if path is not None and not os.fspath(path).endswith(KERAS_SUFFIX):
+            raise ArgumentError(argument, f"{path}: expected a .keras file.")
+    ghost_model = load_keras_model(model)
+    pixels = read_image(image, tuple(ghost_model.input_shape[1:]))
+    intrinsic, ghost, name = ghost_feature_maps(ghost_model, pixels, layer)
+    module, _ = find_ghost_module(ghost_model, name)
     plain = None
-    if args.plain_model:
-        plain_model = load_keras_model(args.plain_model, None, None)
-        plain = layer_feature_maps(plain_model, image, args.plain_layer or name)
-    panels = grids(intrinsic, ghost, module.ratio, plain, count=args.maps)
-    save_png(panels, args.output, f"{os.path.basename(args.model)}: {name} on "
-                                  f"{os.path.basename(args.image)}")
-    if args.tensorboard:
-        write_tensorboard(panels, args.tensorboard)
+    if plain_model is not None:
+        try:
+            plain_keras = load_keras_model(plain_model)
+        except ArgumentError as error:
+            raise ArgumentError("plain_model", error.problem) from None
+        plain = layer_feature_maps(plain_keras, pixels, plain_layer or name)
+    panels = grids(intrinsic, ghost, module.ratio, plain, count=maps)
+    save_png(panels, output, f"{os.path.basename(os.fspath(model))}: {name} on "
+                             f"{os.path.basename(os.fspath(image))}")
+    if tensorboard:
+        write_tensorboard(panels, tensorboard)
     return name
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        name = run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"ghostnet-fmaps: error: {error}", file=sys.stderr)
-        return 2
-    print(f"{name}: written {args.output}"
-          + (f" and TensorBoard images in {args.tensorboard}" if args.tensorboard else ""))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the documented `python -m ghostnet_tf.visualize`
+    import runpy
+    runpy.run_module("ghostnet_tf.cli.fmaps", run_name="__main__")

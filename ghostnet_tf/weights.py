@@ -11,6 +11,9 @@ import re
 import numpy as np
 
 from ghostnet_tf.atomic import write_atomically
+from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.models import registry
+from ghostnet_tf.models.ghostnet import LAST_STAGE
 
 # Keras sublayer name -> official module path.
 SUBLAYER_TO_MODULE = {
@@ -35,7 +38,9 @@ VARIABLE_TO_PARAMETER = {
 # Keras sublayers that are DepthwiseConv2D (grouped convolutions in PyTorch).
 DEPTHWISE_SUBLAYERS = ("cheap_conv", "conv_dw", "shortcut_dw")
 _BLOCK = re.compile(r"^blocks_(\d+)_(\d+)$")
-_LAST_STAGE = {"blocks_9_conv": "blocks.9.0.conv", "blocks_9_bn": "blocks.9.0.bn1"}
+# The 1x1 ConvBnAct after the bottlenecks: one Keras layer each for its conv and BN.
+_LAST_STAGE = {f"blocks_{LAST_STAGE}_conv": f"blocks.{LAST_STAGE}.0.conv",
+               f"blocks_{LAST_STAGE}_bn": f"blocks.{LAST_STAGE}.0.bn1"}
 
 
 def official_key(variable_path):
@@ -44,7 +49,8 @@ def official_key(variable_path):
     """
     *layers, variable = variable_path.split("/")
     if variable not in VARIABLE_TO_PARAMETER or not layers:
-        raise ValueError(f"{variable_path!r} is not a GhostNet variable path.")
+        raise ArgumentError("variable_path", f"{variable_path!r} is not a GhostNet variable "
+                                             "path.")
     top = layers[0]
     block = _BLOCK.match(top)
     if block:
@@ -80,17 +86,19 @@ def read_state_dict(path):
     {"model": ...}) and DataParallel's "module." prefixes are unwrapped."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise ValueError(f"SRC {path}: no such file.")
+        raise ArgumentError("source", f"{path}: no such file.")
     if path.endswith(".safetensors"):
         from safetensors.numpy import load_file
         try:
             state = load_file(path)
         except Exception as error:  # safetensors raises its own error types
-            raise ValueError(f"SRC {path} is not a readable .safetensors file: {error}") from None
+            raise ArgumentError("source", f"{path} is not a readable .safetensors file: "
+                                          f"{error}") from None
     elif path.endswith((".pth", ".pt", ".bin", ".pth.tar")):
         state = _read_torch_pickle(path)
     else:
-        raise ValueError(f"SRC {path}: expected a .safetensors, .pth, .pt or .bin file.")
+        raise ArgumentError("source", f"{path}: expected a .safetensors, .pth, .pt or .bin "
+                                      "file.")
     for wrapper in ("state_dict_ema", "state_dict", "model"):
         if isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -106,14 +114,17 @@ def _read_torch_pickle(path):
     try:
         import torch
     except ImportError:
-        raise ValueError(f"SRC {path}: .pth/.bin files are PyTorch pickles and need torch "
-                         '(pip install "ghostnet-tf[torch]"); .safetensors files do not.') from None
+        raise ArgumentError("source", f"{path}: .pth/.bin files are PyTorch pickles and need "
+                                      'torch (pip install "ghostnet-tf[torch]"); .safetensors '
+                                      "files do not.") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for unreadable files
-        raise ValueError(f"SRC {path} is not a readable PyTorch checkpoint: {error}") from None
+        raise ArgumentError("source", f"{path} is not a readable PyTorch checkpoint: "
+                                      f"{error}") from None
     if not isinstance(state, dict):
-        raise ValueError(f"SRC {path} holds a {type(state).__name__}, not a state_dict.")
+        raise ArgumentError("source", f"{path} holds a {type(state).__name__}, not a "
+                                      "state_dict.")
     return {key: value.float().numpy() if hasattr(value, "numpy") else value
             for key, value in state.items()}
 
@@ -172,6 +183,12 @@ def load_state_dict(model, state_dict, source="the checkpoint"):
         variable.assign(converted[key])
 
 
+def convertible_models():
+    """Registry names of the models whose PyTorch checkpoints convert (they take `weights`)."""
+    return [name for name in registry.list_models()
+            if "weights" in registry.model_entry(name).options]
+
+
 def infer_classes(state_dict):
     """The number of classes of a GhostNet state_dict (its classifier's rows)."""
     weight = state_dict.get("classifier.weight")
@@ -180,16 +197,21 @@ def infer_classes(state_dict):
     return int(weight.shape[0])
 
 
-def convert_checkpoint(source, width, output):
-    """Convert the PyTorch GhostNet checkpoint `source` (official or timm) of `width` to a
-    Keras `.weights.h5` file at `output`, written atomically. Returns the model."""
-    from ghostnet_tf.models.ghostnet import GhostNet
-
-    output = os.fspath(output)
+def convert_checkpoint(source, model_name, output=None):
+    """Convert the PyTorch checkpoint `source` (official or timm) of the registry model
+    `model_name` (e.g. "ghostnet_100") to a Keras `.weights.h5` file at `output`, written
+    atomically; by default the cache file that `weights="imagenet"` reads. Returns the model."""
+    entry = registry.model_entry(model_name, argument="model_name")
+    if "weights" not in entry.options:
+        raise ArgumentError("model_name", f"{model_name} has no PyTorch release to convert; "
+                                          "choose one of: "
+                                          f"{', '.join(convertible_models())}.")
+    output = os.fspath(output or registry.pretrained_weights_path(model_name))
     if not output.endswith(".weights.h5"):
-        raise ValueError(f"-o {output}: Keras weights files must end in .weights.h5.")
+        raise ArgumentError("output", f"{output}: Keras weights files must end in "
+                                      ".weights.h5.")
     state_dict = read_state_dict(source)
-    model = GhostNet(width=width, classes=infer_classes(state_dict), weights=None)
+    model = entry.build(classes=infer_classes(state_dict), weights=None)
     load_state_dict(model, state_dict, source=os.fspath(source))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     write_atomically(output, model.save_weights)

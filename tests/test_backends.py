@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from ghostnet_tf import GhostNet
+from ghostnet_tf.compat import sublayers
 
 JAX_SCRIPT = textwrap.dedent("""
     import sys
@@ -27,7 +28,7 @@ def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path):
     rng = np.random.default_rng(3)
     model = GhostNet(width=1.0, classifier_activation=None)
     # Random BN statistics and affine parameters, so that every weight matters.
-    for layer in model._flatten_layers():
+    for layer in sublayers(model, recursive=True):
         if isinstance(layer, keras.layers.BatchNormalization):
             shape = layer.moving_mean.shape
             layer.moving_mean.assign(rng.normal(0, 0.1, shape))

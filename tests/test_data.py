@@ -306,11 +306,11 @@ def test_truncated_archives_and_idx_files(tmp_path):
 
 
 def test_missing_paths_and_unknown_names(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ValueError, match="`data_dir` .* does not exist"):
         make_dataset("folder", "train", tmp_path / "nowhere")
-    with pytest.raises(ValueError, match="Unknown dataset 'cifar11'"):
+    with pytest.raises(ValueError, match="`name` 'cifar11' is not a known dataset"):
         make_dataset("cifar11", "train")
-    with pytest.raises(ValueError, match="Unknown TFDS dataset"):
+    with pytest.raises(ValueError, match="is an unknown TFDS dataset"):
         make_dataset("tfds:no_such_dataset_here", "train", tmp_path)
     with pytest.raises(ValueError, match="split"):
         make_dataset("cifar10", "validation")

@@ -72,7 +72,7 @@ def test_eval_cli_errors_name_the_flag(tmp_path, capsys):
     args = ["--model", str(tmp_path / "w.weights.h5"), "--dataset", "cifar10",
             "--data-dir", str(data)]
     assert eval_cli.main(args) == 2
-    assert "give --arch" in capsys.readouterr().err
+    assert "--arch is needed" in capsys.readouterr().err
     assert eval_cli.main(args + ["--arch", "resnet56"]) == 2
     assert "does not fit resnet56" in capsys.readouterr().err
     wrong = get_model("resnet20", input_shape=(28, 28, 1))
@@ -80,5 +80,7 @@ def test_eval_cli_errors_name_the_flag(tmp_path, capsys):
     assert eval_cli.main(["--model", str(tmp_path / "gray.keras"), "--dataset", "cifar10",
                           "--data-dir", str(data)]) == 2
     assert "takes images of shape (28, 28, 1)" in capsys.readouterr().err
-    assert eval_cli.main(args + ["--arch", "resnet20", "--limit", "0"]) == 2
-    assert "--limit must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        eval_cli.main(args + ["--arch", "resnet20", "--limit", "0"])
+    assert exit_info.value.code == 2
+    assert "--limit: must be a positive integer, got 0" in capsys.readouterr().err

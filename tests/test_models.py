@@ -129,7 +129,7 @@ def test_cifar_resnet_depths_and_shapes():
         cifar.cifar_resnet(57)
     with pytest.raises(ValueError, match="at least 32"):
         cifar.vgg16(input_shape=(28, 28, 1))
-    with pytest.raises(ValueError, match="Unknown model"):
+    with pytest.raises(ValueError, match="'resnet50' is not a model of the library"):
         get_model("resnet50")
 
 

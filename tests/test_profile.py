@@ -56,7 +56,7 @@ def test_profile_cli_table_json_and_errors(capsys):
     assert profile_cli.main(["no_such_model"]) == 2
     assert "no_such_model" in capsys.readouterr().err
     assert profile_cli.main(["missing.keras"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "MODEL missing.keras: no such file" in capsys.readouterr().err
 
 
 def test_profile_cli_loads_a_keras_file(tmp_path, capsys):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ghostnet_tf.cli import train as train_cli
+from ghostnet_tf.compat import ema_variables, sublayers
 from ghostnet_tf.models import get_model
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training.config import ConfigError, load_config
@@ -127,7 +128,7 @@ def test_weight_ema_is_what_the_run_ends_with(tmp_path):
     assert model.optimizer.use_ema and results["steps"] == 6
     # At the end the EMA is swapped into the model and copied into the optimizer's averages;
     # without the swap the model would keep its raw weights, which differ from the averages.
-    average = next(v for v in model.optimizer._model_variables_moving_average
+    average = next(v for v in ema_variables(model.optimizer)
                    if v.path.endswith("fc_kernel_average"))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("fc").kernel),
                                keras.ops.convert_to_numpy(average), rtol=1e-6)
@@ -141,7 +142,7 @@ def test_sync_bn_and_mixed_precision_options(tmp_path):
     config = load_config(None, ["run_name=x", "schedule.iterations=10",
                                 "model.name=ghost_resnet20", "model.sync_bn=true"])
     model = build_model(config, info)
-    norms = [l for l in model._flatten_layers()
+    norms = [l for l in sublayers(model, recursive=True)
              if isinstance(l, keras.layers.BatchNormalization)]
     assert norms and all(layer.synchronized for layer in norms)
     keras.config.set_dtype_policy("mixed_float16")
@@ -284,13 +285,13 @@ def test_fine_tuning_recipe_frozen_backbone_then_all(tmp_path, monkeypatch):
     and a small GhostNet: phase 1 trains only the classifier (the backbone, BN statistics
     included, stays as loaded), phase 2 starts from phase 1's checkpoint and trains it all."""
     from ghostnet_tf.models import GhostNet
-    from ghostnet_tf.models.ghostnet import imagenet_weights_path
+    from ghostnet_tf.models.registry import pretrained_weights_path
     from tests.datasets import write_image_folder
     # "ImageNet" weights in the cache that weights="imagenet" reads.
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     pretrained = GhostNet(width=0.5, input_shape=(64, 64, 3), classes=1000)
-    os.makedirs(os.path.dirname(imagenet_weights_path(0.5)))
-    pretrained.save_weights(imagenet_weights_path(0.5))
+    os.makedirs(os.path.dirname(pretrained_weights_path("ghostnet_050")))
+    pretrained.save_weights(pretrained_weights_path("ghostnet_050"))
     for split in ("train", "val"):
         write_image_folder(tmp_path / "images", classes=("cat", "dog", "fox"), per_class=8,
                            split=split)

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from ghostnet_tf import visualize
+from ghostnet_tf.cli import fmaps as fmaps_cli
 from ghostnet_tf.models import get_model
 
 
@@ -39,7 +40,7 @@ def test_cli_writes_png_and_tensorboard_beside_the_plain_model(tmp_path, capsys)
     image = tmp_path / "image.png"
     image.write_bytes(tf.io.encode_png(np.full((40, 48, 3), 90, np.uint8)).numpy())
     name = visualize.find_ghost_module(ghost)[1].name
-    assert visualize.main(["--model", str(tmp_path / "ghost.keras"), "--image", str(image),
+    assert fmaps_cli.main(["--model", str(tmp_path / "ghost.keras"), "--image", str(image),
                            "--plain-model", str(tmp_path / "plain.keras"),
                            "-o", str(tmp_path / "maps.png"),
                            "--tensorboard", str(tmp_path / "tb")]) == 0
@@ -49,8 +50,8 @@ def test_cli_writes_png_and_tensorboard_beside_the_plain_model(tmp_path, capsys)
             for value in event.summary.value}
     assert tags == {"intrinsic maps", "ghost maps", "plain model, same layer"}
     assert name in capsys.readouterr().out
-    assert visualize.main(["--model", str(tmp_path / "ghost.keras"), "--image", str(image),
+    assert fmaps_cli.main(["--model", str(tmp_path / "ghost.keras"), "--image", str(image),
                            "--layer", "nope"]) == 2
     assert "--layer nope: no Ghost module" in capsys.readouterr().err
-    assert visualize.main(["--model", str(tmp_path / "plain.keras"), "--image", str(image)]) == 2
+    assert fmaps_cli.main(["--model", str(tmp_path / "plain.keras"), "--image", str(image)]) == 2
     assert "has no Ghost module" in capsys.readouterr().err

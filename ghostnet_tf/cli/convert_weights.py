@@ -1,43 +1,56 @@
-"""`ghostnet-convert-weights`: the official PyTorch and timm GhostNet checkpoints as Keras
+"""`ghostnet-convert-weights`: the official PyTorch and timm checkpoints as Keras
 `.weights.h5` files."""
 import argparse
 import os
 import sys
 
+from ghostnet_tf.cli import common
+
 
 def build_parser():
-    from ghostnet_tf.models.ghostnet import imagenet_weights_path
+    from ghostnet_tf.models import registry
+    from ghostnet_tf.weights import convertible_models
 
+    names = convertible_models()
+    widths = [registry.model_entry(name).width for name in registry.list_models("ghostnet")]
     parser = argparse.ArgumentParser(
         prog="ghostnet-convert-weights",
-        description="Convert a PyTorch GhostNet checkpoint (the official release's "
-                    "state_dict_73.98.pth, or timm's ghostnet_050/100/130 .pth, .bin or "
-                    ".safetensors) to a Keras .weights.h5 file, by key names.")
+        description="Convert a PyTorch checkpoint of the official release (e.g. "
+                    "state_dict_73.98.pth) or of timm (.pth, .bin or .safetensors) to a Keras "
+                    ".weights.h5 file, by key names.")
     parser.add_argument("source", metavar="SRC", help="the PyTorch checkpoint")
-    parser.add_argument("--width", type=float, required=True, choices=(0.5, 1.0, 1.3),
-                        help="the checkpoint's width multiplier")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", choices=names, help="the checkpoint's model")
+    which.add_argument("--width", type=float, choices=widths,
+                       help="the width of a GhostNet (v1) checkpoint: --width 1.0 is "
+                            "--arch ghostnet_100")
     parser.add_argument("-o", "--output",
                         help="the .weights.h5 file (default: the cache that "
-                             f'GhostNet(weights="imagenet") reads, {imagenet_weights_path(1.0)} '
-                             "for width 1.0)")
+                             'weights="imagenet" reads, '
+                             f"{registry.pretrained_weights_path('ghostnet_100')} for "
+                             "ghostnet_100)")
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    from ghostnet_tf.models.ghostnet import imagenet_weights_path
+def run(args):
+    from ghostnet_tf.models.ghostnet import model_name
+    from ghostnet_tf.models.registry import pretrained_weights_path
     from ghostnet_tf.weights import convert_checkpoint
 
-    output = args.output or imagenet_weights_path(args.width)
-    try:
-        model = convert_checkpoint(args.source, args.width, output)
-    except ValueError as error:
-        print(f"ghostnet-convert-weights: error: {error}", file=sys.stderr)
-        return 2
-    classes = model.get_layer("classifier").units
+    name = args.arch or model_name(args.width)
+    output = args.output or pretrained_weights_path(name)
+    model = convert_checkpoint(args.source, name, output)
+    classes = int(model.output_shape[-1])
     print(f"{args.source} -> {os.path.abspath(output)}: {model.name}, {classes} classes, "
           f"{len(model.weights)} variables")
     return 0
+
+
+def main(argv=None):
+    common.quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    return common.run("ghostnet-convert-weights", run, args,
+                      {"source": "SRC", "output": "-o", "model_name": "--arch"})
 
 
 if __name__ == "__main__":

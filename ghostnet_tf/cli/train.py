@@ -2,6 +2,14 @@
 import argparse
 import sys
 
+from ghostnet_tf.cli import common
+
+# Library arguments as the config keys that set them.
+CONFIG_KEYS = {"data_dir": "data.data_dir", "labels_file": "data.labels_file",
+               "name": "data.name", "batch_size": "data.batch_size",
+               "image_size": "data.image_size", "weights": "model.weights"}
+NAN_EXIT = 3
+
 
 def build_parser():
     parser = argparse.ArgumentParser(
@@ -17,29 +25,30 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    from ghostnet_tf.training.config import ConfigError, dump_config, load_config
+def run(args):
+    from ghostnet_tf.training.config import dump_config, load_config
 
-    try:
-        config = load_config(args.config, args.overrides)
-    except ConfigError as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 2
+    config = load_config(args.config, args.overrides)
     if args.print_config:
         print(dump_config(config), end="")
         return 0
-    from ghostnet_tf.training.trainer import train
+    common.quiet_tensorflow()
+    from ghostnet_tf.training.trainer import TrainingInterrupted, train
 
     try:
         train(config)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 2
     except FloatingPointError as error:
         print(f"train.py: {error}", file=sys.stderr)
-        return 3
+        return NAN_EXIT
+    except TrainingInterrupted as stop:
+        print(f"train.py: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return common.run("train.py", run, args, CONFIG_KEYS)
 
 
 if __name__ == "__main__":

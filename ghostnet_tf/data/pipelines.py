@@ -18,11 +18,13 @@ import os
 import socket
 import sys
 
-import numpy as np
 import tensorflow as tf
 
+from ghostnet_tf.checks import ArgumentError, check_positive_int
 from ghostnet_tf.data import files
+from ghostnet_tf.data.batches import synthetic_arrays
 from ghostnet_tf.data.files import DatasetInfo
+from ghostnet_tf.models.registry import DEFAULT_EVAL_TRANSFORM, IMAGENET_INPUT_SIZE
 
 AUTOTUNE = tf.data.AUTOTUNE
 ARRAY_SOURCES = tuple(files.ARRAY_DATASETS)
@@ -125,17 +127,19 @@ def decode_train_image(contents, image_size, channels=3, min_scale=0.08, seed=No
     return tf.ensure_shape(image, (image_size, image_size, channels))
 
 
-def decode_eval_image(contents, image_size, channels=3, crop_pct=0.875):
-    """Resize the short side to image_size / crop_pct (256 for 224) and center-crop."""
+def decode_eval_image(contents, image_size, channels=3, transform=DEFAULT_EVAL_TRANSFORM):
+    """Decode, resize the short side to image_size / crop_pct (256 for 224 at 0.875) with the
+    transform's interpolation, and center-crop."""
     image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
-    return resize_and_center_crop(image, image_size, crop_pct)
+    return resize_and_center_crop(image, image_size, transform)
 
 
-def resize_and_center_crop(image, image_size, crop_pct=0.875):
+def resize_and_center_crop(image, image_size, transform=DEFAULT_EVAL_TRANSFORM):
+    """An `EvalTransform` (ghostnet_tf.models.registry) applied to one decoded image."""
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = (image_size / crop_pct) / tf.reduce_min(shape)
+    scale = (image_size / transform.crop_pct) / tf.reduce_min(shape)
     resized = tf.cast(tf.round(shape * scale), tf.int32)
-    image = tf.image.resize(image, resized, method="bilinear", antialias=True)
+    image = tf.image.resize(image, resized, method=transform.interpolation, antialias=True)
     top = (resized[0] - image_size) // 2
     left = (resized[1] - image_size) // 2
     image = image[top:top + image_size, left:left + image_size]
@@ -177,16 +181,23 @@ def make_batch_augmenter(augmentation, num_classes, seed=None):
 
 
 # ---------------------------------------------------------------------------- sources
+def _shard_and_shuffle(dataset, count, shuffle, seed, input_context):
+    """This worker's share of `dataset` (under multi-worker training), shuffled whole each
+    epoch when `shuffle`: used on lists that hold only indices, paths or shard names."""
+    if input_context is not None:
+        dataset = dataset.shard(input_context.num_input_pipelines,
+                                input_context.input_pipeline_id)
+    if shuffle:
+        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return dataset
+
+
 def _array_dataset(images, labels, shuffle, seed, input_context):
     """Examples of in-memory arrays, shuffled by index: a full permutation each epoch that
     holds only integers, never a copy of the images."""
     count = len(images)
-    indices = tf.data.Dataset.range(count)
-    if input_context is not None:
-        indices = indices.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
-    if shuffle:
-        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    indices = _shard_and_shuffle(tf.data.Dataset.range(count), count, shuffle, seed,
+                                 input_context)
     images, labels = tf.constant(images), tf.constant(labels)
     return indices.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
                        num_parallel_calls=AUTOTUNE)
@@ -195,24 +206,16 @@ def _array_dataset(images, labels, shuffle, seed, input_context):
 def _file_examples(paths, labels, shuffle, seed, input_context):
     """(file contents, label, path) of image files. File lists are shuffled whole: they are
     only strings, and folders are sorted by class, which a bounded buffer would not undo."""
-    dataset = tf.data.Dataset.from_tensor_slices((list(paths), labels))
-    if input_context is not None:
-        dataset = dataset.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
-    if shuffle:
-        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    dataset = _shard_and_shuffle(tf.data.Dataset.from_tensor_slices((list(paths), labels)),
+                                 len(paths), shuffle, seed, input_context)
     return dataset.map(lambda path, label: (tf.io.read_file(path), label, path),
                        num_parallel_calls=AUTOTUNE)
 
 
 def _tfrecord_examples(shards, shuffle, seed, shuffle_buffer, input_context):
     """(encoded image, label, shard path) from TFRecord shards in ImageNet's format."""
-    dataset = tf.data.Dataset.from_tensor_slices(shards)
-    if input_context is not None:
-        dataset = dataset.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
-    if shuffle:
-        dataset = dataset.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
+    dataset = _shard_and_shuffle(tf.data.Dataset.from_tensor_slices(shards), len(shards),
+                                 shuffle, seed, input_context)
     dataset = dataset.interleave(
         lambda shard: tf.data.TFRecordDataset(shard).map(lambda record: (record, shard)),
         cycle_length=min(16, len(shards)), num_parallel_calls=AUTOTUNE)
@@ -256,7 +259,7 @@ def _folder_source(data_dir, split, labels_file, class_names):
     """(kind, paths or shards, labels, class names) of an image-folder or TFRecord dataset."""
     data_dir = os.fspath(data_dir)
     if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f"--data-dir {data_dir} does not exist.")
+        raise ArgumentError("data_dir", f"{data_dir} does not exist.")
     split_dirs = ("train",) if split == "train" else ("val", "validation")
     split_dir = next((os.path.join(data_dir, d) for d in split_dirs
                       if os.path.isdir(os.path.join(data_dir, d))), None)
@@ -272,11 +275,11 @@ def _folder_source(data_dir, split, labels_file, class_names):
         paths, labels, class_names = files.list_image_folder(split_dir, class_names)
         return "files", paths, labels, class_names
     if labels_file is None:
-        raise ValueError(f"{split_dir} is a flat folder of images: pass labels_file "
-                         "(--labels-file) with one label per image.")
+        raise ArgumentError("labels_file", f"is needed: {split_dir} is a flat folder of "
+                                           "images; give a file with one label per image.")
     if not class_names:
-        raise ValueError(f"{split_dir} needs the class names, from {train_dir}/<class>/ "
-                         "folders or class_names.")
+        raise ArgumentError("class_names", f"are needed: {split_dir} is a flat folder and "
+                                           f"{train_dir} has no <class>/ folders to name them.")
     paths, labels = files.list_flat_folder(split_dir, labels_file, class_names)
     return "files", paths, labels, tuple(class_names)
 
@@ -287,8 +290,8 @@ def _tfds_builder(name, data_dir, download):
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as error:
-        raise ValueError(f"Unknown TFDS dataset {name!r} (--dataset tfds:{name}), neither "
-                         f"registered nor prepared in {data_dir}: {error}") from None
+        raise ArgumentError("name", f"tfds:{name} is an unknown TFDS dataset, neither "
+                                    f"registered nor prepared in {data_dir}: {error}") from None
     if builder.is_prepared():
         return builder
     if name.startswith("imagenet2012"):
@@ -316,7 +319,8 @@ def _tfds_examples(builder, split, shuffle, seed, input_context, image_key, labe
     splits = builder.info.splits
     tfds_split = split if split in splits else {"test": "validation"}.get(split, split)
     if tfds_split not in splits:
-        raise ValueError(f"tfds:{builder.name} has no split {split!r}; it has {list(splits)}.")
+        raise ArgumentError("split", f"{split!r} is not a split of tfds:{builder.name}; it "
+                                     f"has {list(splits)}.")
     image_feature = builder.info.features[image_key]
     read_config = tfds.ReadConfig(input_context=input_context, shuffle_seed=seed)
     fixed_size = None not in image_feature.shape
@@ -330,7 +334,7 @@ def _tfds_examples(builder, split, shuffle, seed, input_context, image_key, labe
 
 # ---------------------------------------------------------------------------- entry point
 def make_dataset(name, split="train", data_dir=None, batch_size=128, training=None,
-                 image_size=None, crop_pct=0.875, min_scale=0.08, augmentation=None,
+                 image_size=None, eval_transform=None, min_scale=0.08, augmentation=None,
                  shuffle_buffer=10_000, seed=None, deterministic=False, input_context=None,
                  skip_corrupt=False, labels_file=None, class_names=None, download=True,
                  drop_remainder=None, shuffle=None):
@@ -343,10 +347,12 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
         data_dir: where the files are (see the module docstring); a TFDS data_dir for tfds.
         batch_size: batch size (per input pipeline, under multi-worker training).
         training: shuffle and augment; defaults to `split == "train"`.
-        image_size: output size of image-file datasets (default 224); array datasets keep
-            their own size.
-        crop_pct: evaluation center-crop fraction (resize the short side to
-            image_size / crop_pct).
+        image_size: output size of image-file datasets (default 224, ImageNet's); array
+            datasets keep their own size.
+        eval_transform: how evaluation images of image-file datasets are resized and
+            cropped, an `EvalTransform` (default: bilinear, crop 0.875, i.e. resize the
+            short side to image_size / 0.875, then center-crop); give the model's,
+            `model_entry(name).eval_transform`.
         min_scale: smallest crop area of the training random-resized crop (0.08; the official
             recipe uses 0.49 below width 1.0).
         augmentation: an `Augmentation` (RandAugment, random erasing, MixUp, CutMix).
@@ -370,12 +376,12 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
     augmentation = augmentation or Augmentation()
     if deterministic and seed is None:
         seed = 0
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    check_positive_int("batch_size", batch_size)
     if split not in files.SPLITS:
-        raise ValueError(f"`split` must be one of {files.SPLITS}, got {split!r}.")
-    image_size = image_size or 224
-    decode_options = (image_size, crop_pct, min_scale, skip_corrupt)
+        raise ArgumentError("split", f"must be one of {files.SPLITS}, got {split!r}.")
+    image_size = image_size or IMAGENET_INPUT_SIZE
+    eval_transform = eval_transform or DEFAULT_EVAL_TRANSFORM
+    decode_options = (image_size, eval_transform, min_scale, skip_corrupt)
 
     if name in ARRAY_SOURCES:
         dataset, info = _small_dataset(name, split, data_dir, training, shuffle, seed,
@@ -386,7 +392,7 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
                     if kind == "files" else
                     _tfrecord_examples(items, shuffle, seed, shuffle_buffer, input_context))
         dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size,
-                          crop_pct, min_scale, seed)
+                          eval_transform, min_scale, seed)
         count = len(items) if kind == "files" else None
         info = DatasetInfo(name, split, len(names) or None, tuple(names), count,
                            (image_size, image_size, 3))
@@ -396,14 +402,15 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
         dataset, info = _tfds_dataset(builder, name, split, training, shuffle, seed,
                                       shuffle_buffer, input_context, *decode_options)
     else:
-        raise ValueError(f"Unknown dataset {name!r}: use one of "
-                         f"{', '.join(ARRAY_SOURCES + FOLDER_SOURCES)} or tfds:<name>.")
+        raise ArgumentError("name", f"{name!r} is not a known dataset: use one of "
+                                    f"{', '.join(ARRAY_SOURCES + FOLDER_SOURCES)} or tfds:<name>.")
 
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder,
                             num_parallel_calls=AUTOTUNE)
     if training:
         if augmentation.mixes_labels and not info.num_classes:
-            raise ValueError("MixUp/CutMix need the number of classes: pass class_names.")
+            raise ArgumentError("class_names", "are needed: MixUp and CutMix need the number "
+                                               "of classes.")
         augment = make_batch_augmenter(augmentation, info.num_classes, seed)
         if augment is not None:
             dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE)
@@ -413,10 +420,11 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
     return dataset.with_options(options).prefetch(AUTOTUNE), info
 
 
-def _decode(examples, training, image_size, crop_pct, min_scale, seed):
+def _decode(examples, training, image_size, eval_transform, min_scale, seed):
     def decode(contents, label, _path):
         image = (decode_train_image(contents, image_size, min_scale=min_scale, seed=seed)
-                 if training else decode_eval_image(contents, image_size, crop_pct=crop_pct))
+                 if training else decode_eval_image(contents, image_size,
+                                                    transform=eval_transform))
         return image, label
     return examples.map(decode, num_parallel_calls=AUTOTUNE)
 
@@ -444,7 +452,7 @@ def _augment_small(dataset, training, seed):
 
 
 def _tfds_dataset(builder, name, split, training, shuffle, seed, shuffle_buffer,
-                  input_context, image_size, crop_pct, min_scale, skip_corrupt):
+                  input_context, image_size, eval_transform, min_scale, skip_corrupt):
     image_key, label_key = builder.info.supervised_keys or ("image", "label")
     dataset, fixed_size, count = _tfds_examples(builder, split, shuffle, seed, input_context,
                                                 image_key, label_key)
@@ -461,15 +469,14 @@ def _tfds_dataset(builder, name, split, training, shuffle, seed, shuffle_buffer,
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     examples = dataset.map(lambda image, label: (image, label, tf.constant(f"tfds:{builder.name}")))
-    dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size, crop_pct,
-                      min_scale, seed)
+    dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size,
+                      eval_transform, min_scale, seed)
     return dataset, DatasetInfo(name, split, len(class_names), class_names, count,
                                 (image_size, image_size, 3))
 
 
-def make_synthetic_dataset(image_shape, num_classes, batch_size, steps, seed=0):
-    """Random in-memory batches, repeated: the model's own speed, free of any input cost."""
-    rng = np.random.default_rng(seed)
-    images = rng.uniform(0, 255, (batch_size,) + tuple(image_shape)).astype("float32")
-    labels = rng.integers(0, num_classes, batch_size).astype("int64")
-    return tf.data.Dataset.from_tensors((images, labels)).repeat(steps)
+def make_synthetic_dataset(image_shape, num_classes, batch_size, steps=None, seed=0):
+    """One random in-memory batch repeated `steps` times (None: forever): the model's own
+    speed, free of any input cost."""
+    batch = synthetic_arrays(image_shape, num_classes, batch_size, seed)
+    return tf.data.Dataset.from_tensors(batch).repeat(steps)

@@ -3,12 +3,14 @@ versions, which `ghostify` makes from the plain models, as the GhostNet paper's 
 
 All of them take [0, 255] pixels when `include_preprocessing` is True (rescaled to [-1, 1]
 inside the model), any number of input channels, and images of 32x32 (CIFAR) or 28x28
-(Fashion-MNIST; ResNets only).
+(Fashion-MNIST; ResNets only). Their registry entries are at the end of this file.
 """
 import keras
 from keras import layers, ops
 
+from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
 from ghostnet_tf.layers import _SERIALIZATION_PACKAGE, batch_norm
+from ghostnet_tf.models import registry
 from ghostnet_tf.models.ghostify import ghostify
 
 RESNET_DEPTHS = (20, 32, 44, 56, 110)
@@ -18,6 +20,9 @@ VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
                 512, 512, 512, "M", 512, 512, 512, "M")
 VGG16_DOWNSAMPLING = 32
 RESNET_DOWNSAMPLING = 4
+CIFAR_INPUT_SHAPE = (32, 32, 3)
+# [0, 255] -> [-1, 1], every channel: (pixels / 255 - 0.5) / 0.5.
+UNIT_MEAN = UNIT_STD = 0.5
 
 
 @keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
@@ -47,13 +52,8 @@ class ZeroPadShortcut(layers.Layer):
 
 
 def _check_arguments(input_shape, classes, min_size):
-    if input_shape is None or len(input_shape) != 3:
-        raise ValueError(f"`input_shape` must be (height, width, channels), got {input_shape!r}.")
-    if any(size is not None and size < min_size for size in input_shape[:2]):
-        raise ValueError(f"`input_shape` {tuple(input_shape)} is smaller than the network's "
-                         f"downsampling: height and width must be at least {min_size}.")
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
+    check_input_shape(input_shape, min_size)
+    check_positive_int("classes", classes)
 
 
 def _conv_bn(x, filters, strides, name, relu=True):
@@ -65,8 +65,8 @@ def _conv_bn(x, filters, strides, name, relu=True):
 
 def _inputs(input_shape, include_preprocessing):
     inputs = keras.Input(shape=input_shape, name="image")
-    x = layers.Rescaling(1 / 127.5, offset=-1, name="preprocessing")(inputs) \
-        if include_preprocessing else inputs
+    x = layers.Rescaling(1 / (255 * UNIT_STD), offset=-UNIT_MEAN / UNIT_STD,
+                         name="preprocessing")(inputs) if include_preprocessing else inputs
     return inputs, x
 
 
@@ -75,12 +75,12 @@ def _classifier(x, classes, classifier_activation):
     return layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
 
 
-def cifar_resnet(depth, input_shape=(32, 32, 3), classes=10, include_preprocessing=True,
+def cifar_resnet(depth, input_shape=CIFAR_INPUT_SHAPE, classes=10, include_preprocessing=True,
                  classifier_activation="softmax", name=None):
     """A CIFAR ResNet of `depth` = 6n + 2 layers: three stages of n basic blocks of 16, 32
     and 64 filters, identity shortcuts (zero-padded where the shape changes)."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"`depth` must be 6n + 2 (e.g. {RESNET_DEPTHS}), got {depth!r}.")
+        raise ArgumentError("depth", f"must be 6n + 2 (e.g. {RESNET_DEPTHS}), got {depth!r}.")
     _check_arguments(input_shape, classes, RESNET_DOWNSAMPLING)
     blocks_per_stage = (depth - 2) // 6
     inputs, x = _inputs(input_shape, include_preprocessing)
@@ -101,7 +101,7 @@ def cifar_resnet(depth, input_shape=(32, 32, 3), classes=10, include_preprocessi
     return keras.Model(inputs, outputs, name=name or f"resnet{depth}")
 
 
-def vgg16(input_shape=(32, 32, 3), classes=10, include_preprocessing=True,
+def vgg16(input_shape=CIFAR_INPUT_SHAPE, classes=10, include_preprocessing=True,
           classifier_activation="softmax", name="vgg16"):
     """VGG-16 for CIFAR: thirteen 3x3 convolutions with batch norm, five max-pools, and one
     linear classifier on the remaining 1x1x512 map."""
@@ -170,3 +170,38 @@ def ghost_resnet110(ratio=2, dw_size=3, **kwargs):
 def ghost_vgg16(ratio=2, dw_size=3, **kwargs):
     """Ghost-VGG-16 (s=2, d=3): 7.7M parameters, 158M MACs (paper)."""
     return ghostify(vgg16(**kwargs), ratio=ratio, dw_size=dw_size)
+
+
+# ---------------------------------------------------------------------------- registry
+# family: (min input size, options besides include_preprocessing); the Ghost versions, made
+# by ghostify, take the paper's s (ratio) and d (dw_size).
+_FAMILIES = {
+    "cifar_resnet": (RESNET_DOWNSAMPLING, ()),
+    "cifar_vgg": (VGG16_DOWNSAMPLING, ()),
+    "ghost_cifar_resnet": (RESNET_DOWNSAMPLING, ("ratio", "dw_size")),
+    "ghost_cifar_vgg": (VGG16_DOWNSAMPLING, ("ratio", "dw_size")),
+}
+# name, constructor, family, trainable params and MACs with 10 classes at 32x32.
+_ENTRIES = (
+    ("resnet20", resnet20, "cifar_resnet", 269_722, 40_551_040),
+    ("resnet32", resnet32, "cifar_resnet", 464_154, 68_862_592),
+    ("resnet44", resnet44, "cifar_resnet", 658_586, 97_174_144),
+    ("resnet56", resnet56, "cifar_resnet", 853_018, 125_485_696),
+    ("resnet110", resnet110, "cifar_resnet", 1_727_962, 252_887_680),
+    ("vgg16", vgg16, "cifar_vgg", 14_724_042, 313_201_664),
+    ("ghost_resnet20", ghost_resnet20, "ghost_cifar_resnet", 139_114, 21_271_168),
+    ("ghost_resnet32", ghost_resnet32, "ghost_cifar_resnet", 238_794, 35_943_040),
+    ("ghost_resnet44", ghost_resnet44, "ghost_cifar_resnet", 338_474, 50_614_912),
+    ("ghost_resnet56", ghost_resnet56, "ghost_cifar_resnet", 438_154, 65_286_784),
+    ("ghost_resnet110", ghost_resnet110, "ghost_cifar_resnet", 886_714, 131_310_208),
+    ("ghost_vgg16", ghost_vgg16, "ghost_cifar_vgg", 7_388_394, 158_437_376),
+)
+for _name, _constructor, _family, _params, _macs in _ENTRIES:
+    _min_size, _options = _FAMILIES[_family]
+    registry.register(registry.ModelEntry(
+        name=_name, constructor=_constructor, family=_family,
+        options=_options + ("include_preprocessing",), input_shape=CIFAR_INPUT_SHAPE,
+        input_channels=None, min_input_size=_min_size,
+        eval_transform=registry.PLAIN_EVAL_TRANSFORM,  # the test image as it is
+        mean=(UNIT_MEAN,) * 3, std=(UNIT_STD,) * 3, classes=10, params=_params, macs=_macs,
+        description="CIFAR-style network (He et al. 2016; GhostNet paper, section 4.1)"))

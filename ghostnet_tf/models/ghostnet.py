@@ -2,14 +2,18 @@
 
 Built by one function, `GhostNet`, from one table of stages, in the `keras.applications`
 style. Layer names map one-to-one to the official state_dict's modules (see
-docs/weights.md), so that its checkpoints and timm's `ghostnet_*` convert by name.
+`ghostnet_tf.weights` and docs/architecture.md), so that its checkpoints and timm's
+`ghostnet_*` convert by name. The registry entries of the three published widths are at the
+end of this file.
 """
 import os
 
 import keras
 from keras import layers
 
+from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
 from ghostnet_tf.layers import GhostBottleneck, batch_norm, make_divisible
+from ghostnet_tf.models import registry
 from ghostnet_tf.models.transfer import copy_weights_by_name
 
 # One row per bottleneck: dw kernel, expansion (mid) channels, output channels, SE ratio,
@@ -37,9 +41,6 @@ HEAD_CHANNELS = 1280
 LAST_STAGE = len(GHOSTNET_STAGES)  # the 1x1 ConvBnAct after the bottlenecks: blocks.9.0
 NETWORK_STRIDE = 32
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def _stage_strides():
     """The network stride after each stage (the stem already halves the input)."""
@@ -61,43 +62,26 @@ def pyramid_layer_names():
     return {f"P{stride.bit_length() - 1}": names[stride] for stride in (4, 8, 16, 32)}
 
 
-def _check_input_shape(input_shape, include_preprocessing):
-    if input_shape is None or len(input_shape) != 3:
-        raise ValueError(
-            f"`input_shape` must be (height, width, channels), got {input_shape!r}.")
-    height, width, channels = input_shape
-    for size in (height, width):
-        if size is not None and size < NETWORK_STRIDE:
-            raise ValueError(
-                f"`input_shape` {tuple(input_shape)} is smaller than GhostNet's downsampling: "
-                f"height and width must be at least {NETWORK_STRIDE} (or None).")
-    if include_preprocessing and channels != 3:
-        raise ValueError(
-            f"`input_shape` {tuple(input_shape)} has {channels} channels; "
-            "include_preprocessing=True normalizes RGB images, so it needs 3.")
-
-
-def imagenet_weights_path(width):
-    """Where `GhostNet(weights="imagenet")` looks for converted ImageNet weights:
-    `$KERAS_HOME/models/ghostnet_<100 * width>_imagenet.weights.h5` (KERAS_HOME defaults to
-    ~/.keras), the file `ghostnet-convert-weights` writes by default."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models", f"ghostnet_{round(width * 100):03d}_imagenet.weights.h5")
+def model_name(width):
+    """The registry name of GhostNet at `width`, e.g. "ghostnet_100" for 1.0."""
+    return f"ghostnet_{round(width * 100):03d}"
 
 
 def load_model_weights(model, weights):
     """Load a `.weights.h5` file into `model`, with errors that name the file."""
     weights = os.fspath(weights)
     if not os.path.exists(weights):
-        raise ValueError(f"`weights` file {weights!r} does not exist. Pass None, or the path "
-                         "of a `.weights.h5` file saved from the same architecture.")
+        raise ArgumentError("weights", f"file {weights!r} does not exist. Pass None, or the "
+                                       "path of a `.weights.h5` file saved from the same "
+                                       "architecture.")
     try:
         model.load_weights(weights)
     except (ValueError, KeyError) as error:
-        raise ValueError(
-            f"`weights` file {weights!r} does not fit {model.name} "
-            f"({model.count_params():,} parameters): it was saved from another "
-            f"architecture, width or number of classes. Keras said: {error}") from error
+        raise ArgumentError(
+            "weights", f"file {weights!r} does not fit {model.name} "
+                       f"({model.count_params():,} parameters): it was saved from another "
+                       f"architecture, width or number of classes. Keras said: {error}") \
+            from error
 
 
 def _weights_file_classes(path):
@@ -109,8 +93,8 @@ def _weights_file_classes(path):
             # Keras files name layers by class ("dense"); GhostNet's one Dense is its classifier.
             return int(file["layers"]["dense"]["vars"]["0"].shape[1])
     except (OSError, KeyError):
-        raise ValueError(f"`weights` file {path!r} is not the .weights.h5 file of a "
-                         "GhostNet with its classifier.") from None
+        raise ArgumentError("weights", f"file {path!r} is not the .weights.h5 file of a "
+                                       "GhostNet with its classifier.") from None
 
 
 def _load_backbone_weights(model, weights, width):
@@ -127,25 +111,27 @@ def _resolve_weights(weights, width):
     if weights != "imagenet":
         weights = os.fspath(weights)
         if not os.path.exists(weights):
-            raise ValueError(f"`weights` file {weights!r} does not exist. Pass None, "
-                             '"imagenet", or the path of a `.weights.h5` file.')
+            raise ArgumentError("weights", f"file {weights!r} does not exist. Pass None, "
+                                           '"imagenet", or the path of a `.weights.h5` file.')
         return weights
-    path = imagenet_weights_path(width)
+    name = model_name(width)
+    path = registry.pretrained_weights_path(name)
     if not os.path.exists(path):
-        raise ValueError(
-            f'weights="imagenet" reads {path}, which does not exist. Convert the official '
-            f"or timm checkpoint once: ghostnet-convert-weights SRC --width {width} (SRC: "
-            "state_dict_73.98.pth of huawei-noah/Efficient-AI-Backbones for width 1.0, or "
-            "timm's ghostnet_050/100/130 .pth, .bin or .safetensors); it writes that file.")
+        entry = registry.find_entry(name)
+        published = entry.weights.get("imagenet") if entry else None
+        sources = (" or ".join(published.sources) if published else
+                   f"a PyTorch checkpoint of {name} (none is published for this width)")
+        raise ArgumentError(
+            "weights", f'"imagenet" reads {path}, which does not exist. Convert the '
+                       f"checkpoint once: ghostnet-convert-weights SRC --width {width} (SRC: "
+                       f"{sources}, as .pth, .bin or .safetensors); it writes that file.")
     return path
 
 
-def imagenet_preprocessing(name="preprocessing"):
-    """Map [0, 255] RGB pixels to the ImageNet mean/std normalization of the release."""
-    return layers.Rescaling(
-        scale=[1.0 / (255.0 * s) for s in IMAGENET_STD],
-        offset=[-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)],
-        name=name)
+def normalization(mean, std, name="preprocessing"):
+    """Map [0, 255] pixels to (pixels / 255 - mean) / std, channel by channel."""
+    return layers.Rescaling(scale=[1.0 / (255.0 * s) for s in std],
+                            offset=[-m / s for m, s in zip(mean, std)], name=name)
 
 
 def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_tensor=None,
@@ -175,18 +161,19 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
         A functional `keras.Model`.
     """
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
-        raise ValueError(f"`width` must be a positive number (e.g. 0.5, 1.0, 1.3), got {width!r}.")
-    if include_top and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
+        raise ArgumentError("width", f"must be a positive number (e.g. 0.5, 1.0, 1.3), got "
+                                     f"{width!r}.")
+    if include_top:
+        check_positive_int("classes", classes)
     if pooling not in (None, "avg", "max"):
-        raise ValueError(f'`pooling` must be None, "avg" or "max", got {pooling!r}.')
+        raise ArgumentError("pooling", f'must be None, "avg" or "max", got {pooling!r}.')
     if not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+        raise ArgumentError("dropout", f"must be in [0, 1), got {dropout!r}.")
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     if input_shape is None:
-        input_shape = (224, 224, 3) if include_top else (None, None, 3)
-    _check_input_shape(tuple(input_shape), include_preprocessing)
+        input_shape = (registry.IMAGENET_INPUT_SIZE,) * 2 + (3,) if include_top else (None, None, 3)
+    check_input_shape(tuple(input_shape), NETWORK_STRIDE, 3 if include_preprocessing else None)
 
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape, name="image")
@@ -197,7 +184,7 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
         x = input_tensor
 
     if include_preprocessing:
-        x = imagenet_preprocessing()(x)
+        x = normalization(registry.IMAGENET_MEAN, registry.IMAGENET_STD)(x)
     stem_channels = make_divisible(STEM_CHANNELS * width, 4)
     x = layers.ZeroPadding2D(1, name="conv_stem_pad")(x)
     x = layers.Conv2D(stem_channels, 3, strides=2, use_bias=False, name="conv_stem")(x)
@@ -234,7 +221,7 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
 
-    model = keras.Model(inputs, x, name=name or f"ghostnet_{round(width * 100):03d}")
+    model = keras.Model(inputs, x, name=name or model_name(width))
     if weights is not None:
         weights = _resolve_weights(weights, width)
         if include_top and _weights_file_classes(weights) == classes:
@@ -270,5 +257,34 @@ def feature_pyramid(backbone):
     try:
         outputs = {level: backbone.get_layer(name).output for level, name in names.items()}
     except ValueError as error:
-        raise ValueError(f"`backbone` {backbone.name!r} is not a GhostNet: {error}") from error
+        raise ArgumentError("backbone", f"{backbone.name!r} is not a GhostNet: {error}") \
+            from error
     return keras.Model(backbone.input, outputs, name=f"{backbone.name}_pyramid")
+
+
+# ---------------------------------------------------------------------------- registry
+def _register(constructor, width, params, macs, weights=None):
+    registry.register(registry.ModelEntry(
+        name=model_name(width), constructor=constructor, family="ghostnet",
+        options=("dropout", "weights", "include_preprocessing"),
+        input_shape=(registry.IMAGENET_INPUT_SIZE, registry.IMAGENET_INPUT_SIZE, 3),
+        input_channels=3, min_input_size=NETWORK_STRIDE,
+        # The official release evaluates with torchvision's Resize(256) (bilinear) and
+        # CenterCrop(224); timm now uses bicubic for its GhostNets.
+        eval_transform=registry.EvalTransform("bilinear", 0.875),
+        mean=registry.IMAGENET_MEAN, std=registry.IMAGENET_STD, classes=1000,
+        params=params, macs=macs, weights=weights or {}, width=width,
+        description=f"GhostNet {width}x (Han et al., CVPR 2020), ImageNet"))
+
+
+_register(GhostNet050, 0.5, 2_587_292, 42_328_152)
+_register(GhostNet100, 1.0, 5_182_508, 141_150_512, {
+    "imagenet": registry.PublishedWeights(
+        sources=("state_dict_73.98.pth (huawei-noah/Efficient-AI-Backbones, "
+                 "ghostnet_pytorch/models)", "timm ghostnet_100.in1k"),
+        top1=73.98, measured_with=registry.EvalTransform("bilinear", 0.875),
+        measured_by="the official release (ghostnet_pytorch/validate.py: Resize(256), "
+                    "CenterCrop(224)); timm's results-imagenet.csv: 73.982 with bilinear, "
+                    "crop 0.875"),
+})
+_register(GhostNet130, 1.3, 7_358_820, 227_003_256)

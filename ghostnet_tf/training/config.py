@@ -1,9 +1,11 @@
 """Training configuration: YAML recipes under configs/, overridable key by key.
 
 A config has five sections; `DEFAULTS` lists every key with its default. A recipe file sets
-some of them, `--set section.key=value` overrides any of them (values are parsed as YAML), and
-the resolved config is written beside the checkpoints. Unknown keys and bad values stop before
-anything is built, with the valid keys or values in the message. No TensorFlow here.
+some of them (and may start from another recipe: `base: cifar10_resnet56.yaml`, a path
+relative to the recipe), overrides ("section.key=value", train.py's --set) change any of
+them (values are parsed as YAML), and the resolved config is written beside the checkpoints.
+Unknown keys and bad values stop before anything is built, with the valid keys or values in
+the message. No TensorFlow here.
 """
 import copy
 import os
@@ -32,10 +34,12 @@ def _parse_yaml(text):
 DEFAULTS = {
     "run_name": None,  # default: the config file's name
     "model": {
-        "name": "ghost_resnet56",
-        "ratio": 2,  # Ghost models built by ghostify: s
-        "dw_size": 3,  # ... and d
-        "dropout": None,  # GhostNet only; None = the model's default (0.2)
+        "name": "ghost_resnet56",  # a registry name: ghostnet-profile --list
+        # Options of the models that take them (None: the model's default): the paper's s
+        # and d of the Ghost models made by ghostify, GhostNet's dropout (0.2).
+        "ratio": None,
+        "dw_size": None,
+        "dropout": None,
         "sync_bn": False,  # batch statistics over all replicas
         # Start from: "imagenet" (GhostNet, see ghostnet-convert-weights), a GhostNet
         # .weights.h5 file (classifier left out when the classes differ), or a .keras file
@@ -47,10 +51,12 @@ DEFAULTS = {
         "name": "cifar10",  # see ghostnet_tf.data.make_dataset; "synthetic" = random in-memory
         "data_dir": None,
         "labels_file": None,
-        "image_size": None,  # image-file datasets; default 224
+        "image_size": None,  # image-file datasets; default: the model's input size
         "batch_size": 128,  # per replica
         "min_scale": 0.08,
-        "crop_pct": 0.875,
+        # Evaluation resize of image-file datasets; None: the model's (its registry entry).
+        "crop_pct": None,
+        "interpolation": None,
         "randaugment_magnitude": 0.0,
         "random_erasing": 0.0,
         "mixup_alpha": 0.0,
@@ -101,16 +107,19 @@ CHOICES = {
                                "default"),
     ("training", "precision"): ("float32", "mixed_float16", "mixed_bfloat16"),
     ("training", "jit_compile"): ("auto", True, False),
+    ("data", "interpolation"): (None, "bilinear", "bicubic"),
 }
 NON_NEGATIVE = {("optimizer", "weight_decay"), ("optimizer", "momentum"),
                 ("optimizer", "ema_decay"), ("schedule", "warmup_epochs"),
                 ("training", "label_smoothing"), ("data", "randaugment_magnitude"),
-                ("data", "random_erasing"), ("data", "mixup_alpha"), ("data", "cutmix")}
+                ("data", "random_erasing"), ("data", "mixup_alpha"), ("data", "cutmix"),
+                ("model", "dropout")}
 POSITIVE = {("optimizer", "lr"), ("optimizer", "lr_batch_size"), ("data", "batch_size"),
             ("schedule", "iterations"), ("schedule", "epochs"), ("data", "shuffle_buffer"),
             ("training", "steps_per_epoch"), ("training", "validation_batch_size"),
             ("training", "validation_limit"), ("training", "backup_every_steps"),
-            ("data", "image_size"), ("training", "cpu_devices")}
+            ("data", "image_size"), ("training", "cpu_devices"), ("data", "crop_pct"),
+            ("model", "ratio"), ("model", "dw_size")}
 
 
 class ConfigError(ValueError):
@@ -143,39 +152,63 @@ def _merge(config, updates, source):
 def parse_override(text):
     """"section.key=value" -> {"section": {"key": value}}, the value parsed as YAML."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. optimizer.lr=0.2.")
+        raise ConfigError(f"override {text!r}: expected section.key=value, e.g. "
+                          "optimizer.lr=0.2.")
     path, raw = text.split("=", 1)
     try:
         value = _parse_yaml(raw) if raw != "" else None
     except yaml.YAMLError as error:
-        raise ConfigError(f"--set {text!r}: cannot parse the value: {error}") from None
+        raise ConfigError(f"override {text!r}: cannot parse the value: {error}") from None
     keys = path.strip().split(".")
     if len(keys) == 1:
         return {keys[0]: value}
     if len(keys) == 2:
         return {keys[0]: {keys[1]: value}}
-    raise ConfigError(f"--set {text!r}: keys have the form section.key.")
+    raise ConfigError(f"override {text!r}: keys have the form section.key.")
+
+
+BASE_KEY = "base"
+
+
+def read_recipe(path, seen=()):
+    """The settings of the recipe file at `path`, its `base` recipe's first (recursively),
+    merged section by section."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"recipe {path}: no such file.")
+    try:
+        with open(path) as handle:
+            recipe = _parse_yaml(handle) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"recipe {path}: not valid YAML: {error}") from None
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"recipe {path}: expected a mapping of sections.")
+    base = recipe.pop(BASE_KEY, None)
+    if base is None:
+        return recipe
+    if not isinstance(base, str):
+        raise ConfigError(f"recipe {path}: base must be the path of a recipe, got {base!r}.")
+    base_path = os.path.normpath(os.path.join(os.path.dirname(path), base))
+    if os.path.abspath(base_path) in seen:
+        raise ConfigError(f"recipe {path}: base {base} leads back to itself.")
+    merged = read_recipe(base_path, seen + (os.path.abspath(path),))
+    for key, value in recipe.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_config(path=None, overrides=()):
-    """The resolved config: defaults, then the recipe file at `path`, then `overrides`
-    ("section.key=value" strings)."""
+    """The resolved config: defaults, then the recipe file at `path` (with its base
+    recipes), then `overrides` ("section.key=value" strings)."""
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        if not os.path.isfile(path):
-            raise ConfigError(f"--config {path}: no such file.")
-        try:
-            with open(path) as handle:
-                recipe = _parse_yaml(handle) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"--config {path}: not valid YAML: {error}") from None
-        if not isinstance(recipe, dict):
-            raise ConfigError(f"--config {path}: expected a mapping of sections.")
-        _merge(config, recipe, path)
+        _merge(config, read_recipe(path), path)
         if config["run_name"] is None:
             config["run_name"] = os.path.splitext(os.path.basename(path))[0]
     for override in overrides:
-        _merge(config, parse_override(override), f"--set {override}")
+        _merge(config, parse_override(override), f"override {override}")
     validate(config)
     return config
 
@@ -224,6 +257,16 @@ def validate(config):
                               f"iteration counts, got {boundaries!r}.")
         if not 0 < schedule["decay"] < 1:
             raise ConfigError(f"schedule.decay must be in (0, 1), got {schedule['decay']!r}.")
+    if config["data"]["crop_pct"] is not None and config["data"]["crop_pct"] > 1:
+        raise ConfigError(f"data.crop_pct must be in (0, 1], got {config['data']['crop_pct']!r}.")
+    for key in ("ratio", "dw_size"):
+        value = config["model"][key]
+        if value is not None and not isinstance(value, int):
+            raise ConfigError(f"model.{key} must be an integer, got {value!r}.")
+    if config["model"]["dw_size"] is not None and config["model"]["dw_size"] % 2 == 0:
+        raise ConfigError(f"model.dw_size must be odd, got {config['model']['dw_size']!r}.")
+    if config["model"]["dropout"] is not None and not 0 <= config["model"]["dropout"] < 1:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {config['model']['dropout']!r}.")
     if not 0 <= config["training"]["label_smoothing"] < 1:
         raise ConfigError("training.label_smoothing must be in [0, 1), got "
                           f"{config['training']['label_smoothing']!r}.")

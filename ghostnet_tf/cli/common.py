@@ -1,0 +1,134 @@
+"""What the command-line tools share: a quiet TensorFlow start, the flags that several tools
+take (defined once here), and one way to show an error.
+
+Library errors name Python arguments (`ghostnet_tf.checks.ArgumentError`); `run` shows them
+under the tool's flag for that argument.
+"""
+import argparse
+import contextlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+
+# Flags for the library's argument names, common to the tools; a tool adds its own.
+FLAGS = {
+    "model": "--model", "arch": "--arch", "classes": "--classes", "labels": "--labels",
+    "data_dir": "--data-dir", "labels_file": "--labels-file", "name": "--dataset",
+    "split": "--split", "batch_size": "--batch-size", "image": "IMAGE",
+}
+# What TensorFlow's C++ libraries print at import before their logging is set up (absl's
+# notice and info lines such as "I0000 00:00:... port.cc:153] oneDNN custom operations are
+# on"), which TF_CPP_MIN_LOG_LEVEL does not reach.
+_STARTUP_NOISE = re.compile(r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog)")
+
+
+def quiet_tensorflow():
+    """Import TensorFlow without its C++ start-up log, unless the user set
+    TF_CPP_MIN_LOG_LEVEL (then nothing is hidden). Lines that are not start-up information
+    (warnings, errors) are shown as usual. Does nothing on other Keras backends."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or \
+            importlib.util.find_spec("tensorflow") is None:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # the C++ log after start-up: warnings and up
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        try:
+            with _stderr_to(captured):
+                import tensorflow  # noqa: F401
+        finally:
+            captured.seek(0)
+            for line in captured:
+                if not _STARTUP_NOISE.match(line):
+                    sys.stderr.write(line)
+
+
+@contextlib.contextmanager
+def _stderr_to(file):
+    """Send file descriptor 2 (where C++ libraries write) to `file` for a while."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def run(prog, function, args, flags=None):
+    """`function(args)`, or a one-line error naming the flag and exit status 2."""
+    from ghostnet_tf.checks import ArgumentError
+
+    names = {**FLAGS, **(flags or {})}
+    try:
+        return function(args)
+    except ArgumentError as error:
+        message = error.message(names.get(error.argument, f"`{error.argument}`"))
+    except (ValueError, FileNotFoundError) as error:
+        message = str(error)
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2
+
+
+# ---------------------------------------------------------------------------- flag types
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0, "0 or more")
+
+
+def _int_at_least(text, low, kind):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {kind}, got {value}")
+    return value
+
+
+def fraction(text):
+    """argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
+# ---------------------------------------------------------------------------- shared flags
+def add_model_arguments(parser, kinds="a .keras file, a .weights.h5 file with --arch, a "
+                                      "SavedModel folder or a .tflite file"):
+    parser.add_argument("--model", required=True, help=kinds)
+    parser.add_argument("--arch", metavar="NAME",
+                        help="registry name of a .weights.h5 file's model (e.g. "
+                             "ghost_resnet56; `ghostnet-profile --list` lists them)")
+
+
+def add_dataset_arguments(parser, required, help_suffix=""):
+    parser.add_argument("--dataset", required=required,
+                        help="cifar10, cifar100, mnist, fashion_mnist, folder/imagenet, "
+                             "tfds:NAME" + help_suffix)
+    parser.add_argument("--data-dir", help="where the dataset's files are")
+    parser.add_argument("--labels-file", help="labels of a flat validation folder")
+
+
+def add_eval_transform_arguments(parser):
+    from ghostnet_tf.models.registry import INTERPOLATIONS
+
+    parser.add_argument("--crop-pct", type=fraction,
+                        help="image files: resize the short side to size / crop-pct, then "
+                             "center-crop (default: the model's, 0.875 for ImageNet models)")
+    parser.add_argument("--interpolation", choices=INTERPOLATIONS,
+                        help="image files: the resize's interpolation (default: the model's)")
+
