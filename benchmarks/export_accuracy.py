@@ -13,8 +13,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ghostnet_tf.cli import eval as eval_cli  # noqa: E402
+from ghostnet_tf.cli import eval as eval_cli  # noqa: E402  (each row as eval.py prints it)
 from ghostnet_tf.cli import export as export_cli  # noqa: E402
+from ghostnet_tf.export import default_output_dir  # noqa: E402
 
 
 def _read_json(path):
@@ -34,7 +35,7 @@ def main():
     args = parser.parse_args()
 
     data = ["--dataset", args.dataset] + (["--data-dir", args.data_dir] if args.data_dir else [])
-    output_dir = args.output_dir or f"{eval_cli.model_stem(args.model)}_export"
+    output_dir = args.output_dir or default_output_dir(args.model)
     export_args = ["--model", args.model, "-o", output_dir, *data]
     export_args += ["--per-tensor"] if args.per_tensor else []
     for name in args.float_ops:

@@ -55,10 +55,11 @@ def xnnpack_partitions(content):
     kernels between them, and each switch costs time."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from ghostnet_tf.compat import node_names
+
     interpreter = Interpreter(model_content=content, num_threads=1)
     interpreter.allocate_tensors()
-    nodes = interpreter._interpreter
-    return sum(nodes.NodeName(i) == "DELEGATE" for i in range(nodes.NumNodes()))
+    return node_names(interpreter).count("DELEGATE")
 
 
 def median_latency_ms(content, threads, runs, warmup=10):

@@ -3,11 +3,30 @@
 Layers, models and the profiler use only `keras`, `keras.ops` and numpy, so they run on the
 TensorFlow and JAX backends alike. Every model is in the registry: `list_models()`,
 `get_model(name, **kwargs)`, `model_entry(name)`.
+
+The names below are imported on first use, so that `import ghostnet_tf.cli...` starts
+without Keras (the command-line tools quiet TensorFlow's start-up first).
 """
-from ghostnet_tf.layers import GhostBottleneck, GhostModule, SqueezeExcite
-from ghostnet_tf.models import (
-    GhostNet, GhostNet050, GhostNet100, GhostNet130, feature_pyramid, get_model, ghostify,
-    list_models, model_entry)
-from ghostnet_tf.profile import format_profile, profile_model
+import importlib
 
 __version__ = "0.2.0"
+
+_EXPORTS = {
+    "ghostnet_tf.layers": ("GhostBottleneck", "GhostModule", "SqueezeExcite"),
+    "ghostnet_tf.models": ("GhostNet", "GhostNet050", "GhostNet100", "GhostNet130",
+                           "feature_pyramid", "get_model", "ghostify", "list_models",
+                           "model_entry"),
+    "ghostnet_tf.profile": ("format_profile", "profile_model"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name):
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(_MODULE_OF[name]), name)
+    raise AttributeError(f"module 'ghostnet_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -85,9 +85,9 @@ def tflite_ops(interpreter):
     return interpreter._get_ops_details()
 
 
-def execution_plan_node_names(interpreter):
-    """Names of the nodes LiteRT runs after delegation ("DELEGATE" for each piece of the graph
-    that XNNPACK took), after `allocate_tensors()`."""
+def node_names(interpreter):
+    """Names of the nodes of a LiteRT interpreter's graph: its ops and, after
+    `allocate_tensors()`, one "DELEGATE" node for each piece of the graph that XNNPACK took
+    (a graph XNNPACK runs whole has exactly one)."""
     native = interpreter._interpreter
     return [native.NodeName(index) for index in range(native.NumNodes())]
-

@@ -82,8 +82,8 @@ class GhostModule(layers.Layer):
         activation: True for ReLU (the official module), False for none, or the name of a
             Keras activation. It follows each part, after its batch norm.
         use_batch_norm: True (the official ImageNet module) puts a batch norm after each
-            convolution; False makes a linear drop-in for a `Conv2D`, as the official CIFAR
-            Ghost-ResNet does, leaving normalization to the layers that follow.
+            convolution; False makes a linear drop-in for a `Conv2D`, as the module of the
+            official `ghost_resnet.py` is, leaving normalization to the layers that follow.
         use_bias: whether both convolutions add a bias.
     """
 

@@ -6,6 +6,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 from ghostnet_tf import GhostNet
 from ghostnet_tf.compat import sublayers
@@ -24,6 +25,7 @@ JAX_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path):
     rng = np.random.default_rng(3)
     model = GhostNet(width=1.0, classifier_activation=None)

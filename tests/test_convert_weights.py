@@ -38,6 +38,7 @@ def test_converted_weights_give_pytorchs_logits(tmp_path, width, suffix):
     np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_safetensors_are_read_without_torch(tmp_path):
     import subprocess
     import sys

@@ -11,7 +11,7 @@ from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
 from ghostnet_tf.cli import predict as predict_cli
 from ghostnet_tf.data import load_arrays
-from ghostnet_tf.compat import execution_plan_node_names, tflite_ops
+from ghostnet_tf.compat import node_names, tflite_ops
 from ghostnet_tf.export import balanced_images, flex_ops, inference_copy, tflite_op_counts
 from ghostnet_tf.layers import GhostModule
 from ghostnet_tf.loading import TFLitePredictor
@@ -268,7 +268,7 @@ def test_converted_ghostnet_is_one_xnnpack_graph_without_slices():
                    "SOFTMAX": 1}
     interpreter = Interpreter(model_content=content, num_threads=1)
     interpreter.allocate_tensors()
-    assert execution_plan_node_names(interpreter).count("DELEGATE") == 1
+    assert node_names(interpreter).count("DELEGATE") == 1
 
 
 def test_uint8_io_takes_camera_pixels_as_they_are(exported):

@@ -141,8 +141,9 @@ def test_zero_pad_shortcut_subsamples_and_pads_channels():
     assert not out[..., :2].any() and not out[..., 4:].any()
 
 
-# The counts of a PyTorch reproduction that built the same networks (DESIGN.md): ours must
-# land within 1% (ours omit the reproduction's unused BN and bias parameters).
+# The counts a public PyTorch reproduction of the paper's CIFAR networks reports: ours must
+# land within 1% (ours omit the reproduction's unused BN and bias parameters; see
+# docs/architecture.md, "CIFAR models").
 @pytest.mark.parametrize("name, params", [
     ("resnet56", 0.853e6), ("ghost_resnet56", 0.442e6),
     ("vgg16", 14.73e6), ("ghost_vgg16", 7.40e6),

@@ -1,6 +1,8 @@
-"""GhostNet in PyTorch, written for the tests from the paper's architecture with the module
-names of the official release (huawei-noah/Efficient-AI-Backbones) and timm, so that its
-state_dict has their keys. It is the reference the converted Keras model is checked against."""
+"""An independent PyTorch re-implementation of the official GhostNet architecture
+(huawei-noah/Efficient-AI-Backbones, ghostnet_pytorch/ghostnet.py, which timm ships as
+ghostnet_*), written for the tests from the paper and the release's stage table. Its modules
+carry the release's names, so its state_dict has the official keys. It shares no code with
+ghostnet_tf: it is the reference the converted Keras model is checked against."""
 import math
 
 import torch

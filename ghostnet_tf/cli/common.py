@@ -25,15 +25,17 @@ _STARTUP_NOISE = re.compile(r"^(I\d{4} |WARNING: All log messages before absl::I
 
 
 def quiet_tensorflow():
-    """Import TensorFlow without its C++ start-up log, unless the user set
-    TF_CPP_MIN_LOG_LEVEL (then nothing is hidden). Lines that are not start-up information
-    (warnings, errors) are shown as usual. Does nothing on other Keras backends."""
+    """Import TensorFlow without its C++ log, unless the user set TF_CPP_MIN_LOG_LEVEL (then
+    nothing is hidden; 0 shows everything). The log is start-up information and, on a
+    machine without GPUs, a "failed call to cuInit" error that is not one; TensorFlow's real
+    failures reach Python as exceptions. Lines printed during the import that are not absl's
+    start-up notices are shown as usual. Does nothing on other Keras backends."""
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
         return
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or \
             importlib.util.find_spec("tensorflow") is None:
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # the C++ log after start-up: warnings and up
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with tempfile.TemporaryFile(mode="w+") as captured:
         try:
             with _stderr_to(captured):

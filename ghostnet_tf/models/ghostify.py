@@ -41,8 +41,9 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None):
 
     Works on functional and Sequential models (nested ones too). Every other layer is copied
     with its weights; the Ghost modules start from a fresh initialization. The first
-    convolution stays plain when `keep_first` is True, as in the official CIFAR models: a
-    model that replaced it too lost about 2 points in one reproduction.
+    convolution stays plain when `keep_first` is True, as the public reproductions of the
+    paper's CIFAR models do (the official `ghost_resnet.py` keeps its stem plain too): one
+    that replaced it as well lost about 2 points.
 
     Args:
         model: a functional or Sequential `keras.Model`.

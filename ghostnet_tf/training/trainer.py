@@ -197,6 +197,10 @@ def make_schedule(config, learning_rate, steps_per_epoch, total_steps):
         values = [learning_rate * schedule["decay"] ** i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     warmup_steps = int(schedule["warmup_epochs"] * steps_per_epoch)
+    if warmup_steps >= total_steps:
+        raise ConfigError(f"schedule.warmup_epochs {schedule['warmup_epochs']} is "
+                          f"{warmup_steps} steps, which leaves none of the run's {total_steps} "
+                          "steps for the cosine decay: shorten the warm-up.")
     if warmup_steps:
         return keras.optimizers.schedules.CosineDecay(
             0.0, total_steps - warmup_steps, warmup_target=learning_rate,

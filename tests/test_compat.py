@@ -1,0 +1,114 @@
+"""Each private Keras, TensorFlow or LiteRT API that ghostnet_tf.compat wraps still behaves as
+the library relies on, with the installed versions."""
+import json
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ghostnet_tf import compat
+from ghostnet_tf.layers import GhostModule
+
+
+def tiny_model():
+    inputs = keras.Input((8, 8, 3))
+    x = GhostModule(4, name="ghost")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="fc")(x))
+
+
+def test_sublayers_lists_what_a_custom_layer_tracks():
+    model = tiny_model()
+    ghost = model.get_layer("ghost")
+    assert [layer.name for layer in compat.sublayers(ghost)] == [
+        "primary_conv", "primary_bn", "cheap_conv", "cheap_bn"]
+    nested = {layer.name for layer in compat.sublayers(model, recursive=True)}
+    assert {"ghost", "primary_bn", "fc"} <= nested
+
+
+def test_ema_variables_are_the_optimizers_averages():
+    model = tiny_model()
+    model.compile(keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
+    model.train_on_batch(np.ones((2, 8, 8, 3), "float32"), np.zeros((2, 2), "float32"))
+    averages = compat.ema_variables(model.optimizer)
+    assert len(averages) == len(model.trainable_variables)
+    assert all(v.path.endswith("_average") for v in averages)
+
+
+def test_backup_hooks_see_keras_state(tmp_path):
+    saved = []
+
+    class Recording(compat.BackupAndRestoreWithHooks):
+        def on_backup_saved(self):
+            saved.append(self.position)
+
+    backup = Recording(str(tmp_path / "backup"), double_checkpoint=True)
+    current, previous = backup.metadata_paths
+    assert current == str(tmp_path / "backup" / "training_metadata.json")
+    assert previous == current + ".bkp"
+    backup.delete_checkpoint = False
+    model = tiny_model()
+    model.compile("sgd", loss="mse")
+    model.fit(np.ones((4, 8, 8, 3), "float32"), np.zeros((4, 2), "float32"), epochs=2,
+              batch_size=2, verbose=0, callbacks=[backup])
+    assert saved == [(1, 0), (2, 0)]  # after each epoch: epochs done, batch of the next
+    assert json.loads(open(current).read())["epoch"] == 2
+
+
+def test_multi_worker_patch_builds_the_model_and_is_undone():
+    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+
+    original = keras_tf_trainer._collective_all_reduce_multi_worker
+    model = tiny_model()
+    model.compile("sgd", loss="mse")
+    batch = (np.ones((2, 8, 8, 3), "float32"), np.zeros((2, 2), "float32"))
+    restore = compat.prepare_multi_worker_fit(model, tf.distribute.get_strategy(), batch)
+    assert model.optimizer.built  # built from the one local batch, before fit
+    assert keras_tf_trainer._collective_all_reduce_multi_worker(None) is False
+    restore()
+    assert keras_tf_trainer._collective_all_reduce_multi_worker is original
+
+
+def _tflite(model, tmp_path):
+    from ghostnet_tf.export import convert_tflite, export_saved_model
+    export_saved_model(model, str(tmp_path / "sm"))
+    return convert_tflite(str(tmp_path / "sm"), "float32")
+
+
+def test_tflite_ops_and_delegated_nodes(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=_tflite(tiny_model(), tmp_path), num_threads=1)
+    ops = compat.tflite_ops(interpreter)
+    assert [op["op_name"] for op in ops] == [
+        "CONV_2D", "DEPTHWISE_CONV_2D", "CONCATENATION", "MEAN", "FULLY_CONNECTED"]
+    assert all({"inputs", "outputs"} <= set(op) for op in ops)
+    interpreter.allocate_tensors()
+    names = compat.node_names(interpreter)
+    assert names[:len(ops)] == [op["op_name"] for op in ops] and names.count("DELEGATE") == 1
+
+
+def test_the_converter_knows_its_per_channel_switch(tmp_path):
+    model = tiny_model()
+    model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm"))
+    assert converter._experimental_disable_per_channel is False
+    compat.disable_per_channel_quantization(converter)
+    assert converter._experimental_disable_per_channel is True
+
+
+def test_setup_bounds_keras_and_tensorflow_to_the_tested_versions():
+    import configparser
+    import os
+
+    from packaging.requirements import Requirement
+
+    config = configparser.ConfigParser()
+    config.read(os.path.join(os.path.dirname(os.path.dirname(__file__)), "setup.cfg"))
+    requirements = {Requirement(line).name: Requirement(line) for line in
+                    config["options"]["install_requires"].splitlines()
+                    if line.strip() and not line.strip().startswith("#")}
+    for name, version in (("keras", keras.__version__), ("tensorflow", tf.__version__)):
+        specifier = requirements[name].specifier
+        assert specifier.contains(version), (name, version, specifier)
+        assert any(spec.operator == "<" for spec in specifier), f"{name} has no upper bound"

@@ -1,0 +1,105 @@
+"""The model registry: every entry builds, saves, reloads and has the size its entry states."""
+import inspect
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import ghostnet_tf
+from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.models import registry
+from ghostnet_tf.profile import profile_model
+
+NAMES = registry.list_models()
+
+
+def test_the_library_registers_its_models_once_each():
+    depths = (20, 32, 44, 56, 110)
+    assert sorted(NAMES) == sorted(
+        ["ghostnet_050", "ghostnet_100", "ghostnet_130", "vgg16", "ghost_vgg16"]
+        + [f"resnet{d}" for d in depths] + [f"ghost_resnet{d}" for d in depths])
+    assert ghostnet_tf.list_models() == NAMES
+    assert registry.list_models("ghostnet") == ["ghostnet_050", "ghostnet_100", "ghostnet_130"]
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register(registry.model_entry("resnet20"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_entry_builds_round_trips_and_has_its_stated_size(name, tmp_path):
+    entry = registry.model_entry(name)
+    model = ghostnet_tf.get_model(name)
+    assert model.name == name  # a saved model finds its entry again by name
+    assert tuple(model.input_shape[1:]) == entry.input_shape
+    assert model.output_shape[-1] == entry.classes
+    profile = profile_model(model)
+    assert (profile.params, profile.macs) == (entry.params, entry.macs)
+    # Every option the entry declares is an argument of its constructor.
+    parameters = inspect.signature(entry.constructor).parameters
+    accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    for option in entry.options:
+        assert option in parameters or accepts_kwargs, option
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    images = np.random.default_rng(0).uniform(0, 255, (1,) + entry.input_shape)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(images)),
+                                  keras.ops.convert_to_numpy(model(images)))
+
+
+def test_options_are_the_ones_each_family_takes():
+    assert registry.model_entry("ghost_resnet56").options == ("ratio", "dw_size",
+                                                              "include_preprocessing")
+    assert "ratio" not in registry.model_entry("resnet56").options
+    assert set(registry.model_entry("ghostnet_100").options) == {
+        "dropout", "weights", "include_preprocessing"}
+    model = registry.get_model("ghost_resnet20", ratio=4, dw_size=5)
+    assert model.get_layer("stage1_block1_1_conv").ratio == 4
+    with pytest.raises(TypeError):
+        registry.get_model("resnet20", ratio=4)
+
+
+def test_eval_transforms_and_normalization():
+    ghostnet = registry.model_entry("ghostnet_100")
+    # The official release evaluates with torchvision's Resize(256) + CenterCrop(224).
+    assert ghostnet.eval_transform == registry.EvalTransform("bilinear", 0.875)
+    assert ghostnet.weights["imagenet"].top1 == 73.98
+    assert ghostnet.weights["imagenet"].measured_with == ghostnet.eval_transform
+    assert (ghostnet.mean, ghostnet.std) == (registry.IMAGENET_MEAN, registry.IMAGENET_STD)
+    # The normalization layer of the model is the entry's mean and std.
+    model = ghostnet_tf.GhostNet050(input_shape=(32, 32, 3))
+    pixels = np.full((1, 32, 32, 3), 255.0 * np.array(ghostnet.mean), "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("preprocessing")(
+        pixels)), 0.0, atol=1e-5)
+    cifar = registry.model_entry("resnet56")
+    assert cifar.eval_transform.crop_pct == 1.0
+    plain = registry.get_model("resnet20").get_layer("preprocessing")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(plain(np.array(
+        [[[[255.0 * cifar.mean[0]]]]], "float32"))), 0.0, atol=1e-6)
+    # Models the registry does not know: the plain image when small, ImageNet's otherwise.
+    assert registry.eval_transform_for("my_model", 28) == registry.PLAIN_EVAL_TRANSFORM
+    assert registry.eval_transform_for("my_model", 160) == registry.DEFAULT_EVAL_TRANSFORM
+    assert registry.eval_transform_for("ghostnet_130", 28) == ghostnet.eval_transform
+    assert registry.default_input_shape("ghost_resnet20", (None, None, 1)) == (32, 32, 1)
+    assert registry.default_input_shape("foreign", (None, None, 3)) == (224, 224, 3)
+    transform = ghostnet.eval_transform.overridden(crop_pct=0.95)
+    assert transform == registry.EvalTransform("bilinear", 0.95)
+    with pytest.raises(ArgumentError, match="`interpolation` must be one of"):
+        ghostnet.eval_transform.overridden(interpolation="nearest")
+
+
+def test_unknown_names_and_weights_paths(tmp_path, monkeypatch):
+    with pytest.raises(ArgumentError, match="`arch` 'ghostnet_200' is not a model of the "
+                                            "library; choose one of: ghostnet_050"):
+        registry.model_entry("ghostnet_200", argument="arch")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert registry.pretrained_weights_path("ghostnet_130") == str(
+        tmp_path / "models" / "ghostnet_130_imagenet.weights.h5")
+
+
+def test_published_figures_match_the_paper_within_half_a_percent():
+    paper = {"ghostnet_050": (2_587_292, 42.3e6), "ghostnet_100": (5_182_508, 141.2e6),
+             "ghostnet_130": (7_358_820, 227.0e6)}
+    for name, (params, macs) in paper.items():
+        entry = registry.model_entry(name)
+        assert entry.params == params and math.isclose(entry.macs, macs, rel_tol=0.005)
