@@ -1,17 +1,25 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it, so
 that a crash never leaves half a file where a complete one was."""
+import contextlib
 import json
 import os
 
 
 def write_atomically(path, write):
-    """Call `write(temporary_path)`, then rename the result to `path`."""
+    """Call `write(temporary_path)`, then rename the result to `path`. When writing fails
+    (a full disk, a kill is another matter) the temporary file is removed and `path` keeps
+    what it had."""
     directory, name = os.path.split(os.fspath(path))
     # The whole extension stays at the end (Keras insists on ".weights.h5").
     stem, dot, extension = name.partition(".")
     temporary = os.path.join(directory, f".{stem}.partial{dot}{extension}")
-    write(temporary)
-    os.replace(temporary, path)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
 
 
 def write_json(path, data):
@@ -19,3 +27,12 @@ def write_json(path, data):
         with open(temporary, "w") as handle:
             json.dump(data, handle, indent=2)
     write_atomically(path, write)
+
+
+def read_json(path):
+    """The JSON at `path`, or None when the file is missing, empty or damaged."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None

@@ -94,14 +94,16 @@ def save_confusion_png(confusion, class_names, path):
 
 
 def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch=None,
-             batch_size=256, limit=None, interpolation=None, crop_pct=None, output=None):
+             batch_size=256, limit=None, interpolation=None, crop_pct=None, output=None,
+             skip_corrupt=False, label_offset="auto"):
     """Evaluate the model file `model` on `split` of `dataset` and write the report.
 
     `model` is anything `ghostnet_tf.loading.load_predictor` reads (a `.weights.h5` file needs
     `arch`, and is built for the dataset's classes and image shape). Image files are resized
     and cropped to the model's input by its evaluation transform (its registry entry's;
     `interpolation` and `crop_pct` override it). Writes `output` (default:
-    `<model>.eval.json`) and, for up to 100 classes, a confusion-matrix PNG beside it.
+    `<model>.eval.json`) and, for up to 100 classes, a confusion-matrix PNG beside it. A
+    corrupt image file stops with an error naming it, or is skipped with `skip_corrupt`.
 
     Returns (Evaluation, DatasetInfo, [paths written]).
     """
@@ -124,13 +126,13 @@ def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch
     transform = transform.overridden(interpolation, crop_pct)
     data, info = make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
                               training=False, image_size=image_size, eval_transform=transform,
-                              labels_file=labels_file)
+                              labels_file=labels_file, skip_corrupt=skip_corrupt,
+                              label_offset=label_offset)
     if predictor is None:
         predictor = load_predictor(path, arch, classes=info.num_classes,
                                    input_shape=info.image_shape)
     check_input_fits(predictor, info)
-    batches = ((images.numpy(), labels.numpy()) for images, labels in data)
-    result = evaluate_predictor(predictor, batches, info.num_classes, limit=limit)
+    result = evaluate_predictor(predictor, numpy_batches(data), info.num_classes, limit=limit)
     output = os.fspath(output or f"{model_stem(path)}.eval.json")
     report = {"model": path, "dataset": dataset, "split": split,
               "eval_transform": dataclasses.asdict(transform),
@@ -141,6 +143,16 @@ def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch
         written.append(os.path.splitext(output)[0] + ".confusion.png")
         save_confusion_png(result.confusion, info.class_names, written[-1])
     return result, info, written
+
+
+def numpy_batches(dataset):
+    """(images, labels) numpy batches of a tf.data dataset of `make_dataset`; a corrupt image
+    file ends the iteration with a one-line error naming it."""
+    from ghostnet_tf.data.pipelines import corrupt_images_explained
+
+    with corrupt_images_explained():
+        for images, labels in dataset:
+            yield images.numpy(), labels.numpy()
 
 
 def check_input_fits(predictor, info):

@@ -63,10 +63,11 @@ def inference_copy(model):
 
 def _replace_directory(build, path):
     """Write a directory through `build(temporary_path)`, then move it into place, so that a
-    failed export leaves any earlier one at `path` untouched."""
+    failed or killed build leaves any earlier one at `path` untouched, and the new one is
+    never mixed with it."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.staging-", dir=parent)
     try:
         build(os.path.join(temporary, "new"))
         if os.path.exists(path):
@@ -251,18 +252,48 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     """Export `model` to `output_dir` in each of `formats` and check each against it.
 
     Writes `saved_model/`, `model_<kind>.tflite` for each TFLite kind, `labels.txt`, a
-    `<file>.check.json` beside each export and `export.json` with all of them.
+    `<file>.check.json` beside each export and `export.json` with all of them. The export is
+    built in a staging folder beside `output_dir` and swapped in whole: an earlier export
+    there is replaced entirely (never mixed with this one), and a failure or a kill leaves it
+    as it was. A folder that holds other files (no export.json) is refused.
 
     Returns the report (dict) written to `export.json`.
     """
-    import keras
-
     check_formats(formats)
     if "int8" in formats and (calibration_images is None or len(calibration_images) == 0):
         raise ArgumentError("calibration_images", "are needed: formats include int8, which is "
                                                   "calibrated on them.")
-    os.makedirs(output_dir, exist_ok=True)
+    output_dir = os.fspath(output_dir)
+    check_output_dir(output_dir)
     model = inference_copy(model)
+    built = {}
+
+    def build(staging):
+        os.makedirs(staging)
+        built["report"] = _write_exports(model, staging, output_dir, formats, class_names,
+                                         calibration_images, check_images, int8_io,
+                                         float_ops, per_channel)
+    _replace_directory(build, output_dir)
+    return built["report"]
+
+
+def check_output_dir(output_dir):
+    """Refuse an output folder that is a file, or a folder of other things than an export."""
+    if os.path.isfile(output_dir):
+        raise ArgumentError("output_dir", f"{output_dir} is a file; give a folder to export "
+                                          "into.")
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and \
+            not os.path.isfile(os.path.join(output_dir, EXPORT_REPORT)):
+        raise ArgumentError("output_dir", f"{output_dir} holds other files and no "
+                                          f"{EXPORT_REPORT}: give a new or empty folder, or "
+                                          "an earlier export to replace.")
+
+
+def _write_exports(model, folder, output_dir, formats, class_names, calibration_images,
+                   check_images, int8_io, float_ops, per_channel):
+    """Write every export of `model` into `folder`, whose contents will be moved to
+    `output_dir` (the paths the report gives)."""
+    import keras
 
     def keras_predict(images):
         return keras.ops.convert_to_numpy(model(images, training=False))
@@ -270,16 +301,16 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     # The model's name lets the loading layer find its registry entry (eval transform).
     report = {"model": model.name, "input_shape": list(model.input_shape[1:]), "exports": {}}
     if class_names is not None:
-        write_labels(class_names, os.path.join(output_dir, LABELS_FILE))
-    saved_model_dir = os.path.join(output_dir, "saved_model")
+        write_labels(class_names, os.path.join(folder, LABELS_FILE))
     with tempfile.TemporaryDirectory() as scratch:
         # TFLite needs a SavedModel even when none is asked for.
-        source = saved_model_dir if "saved_model" in formats else os.path.join(scratch, "sm")
+        source = (os.path.join(folder, "saved_model") if "saved_model" in formats
+                  else os.path.join(scratch, "sm"))
         export_saved_model(model, source)
         for kind in formats:
             if kind == "saved_model":
-                path, predict = source, saved_model_function(source)[0]
-                entry = {"path": path}
+                name, predict = "saved_model", saved_model_function(source)[0]
+                entry = {"path": os.path.join(output_dir, name)}
             else:
                 content = convert_tflite(source, kind, calibration_images, int8_io,
                                          float_ops, per_channel)
@@ -287,23 +318,22 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
                 if found:
                     raise RuntimeError(f"The {kind} .tflite needs Flex ops {found}, which "
                                        "plain LiteRT cannot run.")
-                path = os.path.join(output_dir, f"model_{kind}.tflite")
-                _write_file(path, content)
+                name = f"model_{kind}.tflite"
+                _write_file(os.path.join(folder, name), content)
                 if kind == "float32":
-                    _write_file(path + ".ops.txt", "".join(
+                    _write_file(os.path.join(folder, name + ".ops.txt"), "".join(
                         f"{op}\t{output}\n" for op, output in tflite_op_outputs(content)))
-                predict = TFLitePredictor(path)
-                entry = {"path": path, "bytes": len(content), "ops": tflite_op_counts(content)}
+                predict = TFLitePredictor(os.path.join(folder, name))
+                entry = {"path": os.path.join(output_dir, name), "bytes": len(content),
+                         "ops": tflite_op_counts(content)}
             if check_images is not None and len(check_images):
                 entry["check"] = compare(keras_predict, predict, check_images)
                 if kind in FLOAT_KINDS:
                     entry["check"]["meets_float_goal"] = (
                         entry["check"]["top1_agreement"] >= FLOAT_AGREEMENT_GOAL)
-            check_path = (os.path.join(output_dir, "saved_model.check.json")
-                          if kind == "saved_model" else path + ".check.json")
-            write_json(check_path, {"kind": kind, **entry})
+            write_json(os.path.join(folder, f"{name}.check.json"), {"kind": kind, **entry})
             report["exports"][kind] = entry
-    write_json(os.path.join(output_dir, EXPORT_REPORT), report)
+    write_json(os.path.join(folder, EXPORT_REPORT), report)
     return report
 
 
@@ -325,7 +355,8 @@ def default_output_dir(model_path):
 def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, data_dir=None,
                       labels_file=None, arch=None, calibration_images=1000,
                       check_images=1000, int8_io="int8", float_ops=(), per_channel=True,
-                      interpolation=None, crop_pct=None):
+                      interpolation=None, crop_pct=None, skip_corrupt=False,
+                      label_offset="auto"):
     """Export the model file `model` (`.keras`, or `.weights.h5` with `arch`) with `export`,
     checked on `check_images` test images of `dataset` and calibrated on
     `calibration_images` train images of it (every class represented). Images are prepared
@@ -359,25 +390,29 @@ def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, dat
     if path.endswith(WEIGHTS_SUFFIX) and not dataset:
         raise ArgumentError("dataset", f"is needed: {path} holds weights only, and the "
                                        "dataset sets the classes and input size of the model.")
+    from ghostnet_tf.evaluation import numpy_batches
+
+    def dataset_of(split, image_size=None, transform=None, arch=None):
+        return _export_dataset(dataset, split, data_dir, labels_file, image_size, transform,
+                               arch, skip_corrupt, label_offset)
+
     info = None
     if path.endswith(WEIGHTS_SUFFIX):
-        info = _export_dataset(dataset, "test", data_dir, labels_file, arch=arch)[1]
+        info = dataset_of("test", arch=arch)[1]
     keras_model = load_keras_model(
         path, arch, classes=info and info.num_classes, input_shape=info and info.image_shape)
     predictor = keras_predictor(keras_model, path)
     calibration = check = class_names = None
     if dataset:
         transform = predictor.eval_transform.overridden(interpolation, crop_pct)
-        test_set, info = _export_dataset(dataset, "test", data_dir, labels_file,
-                                         predictor.input_shape[0], transform)
+        test_set, info = dataset_of("test", predictor.input_shape[0], transform)
         class_names = info.class_names
         check_input_fits(predictor, info)
-        check = _first_images(test_set, check_images) if check_images else None
+        check = _first_images(numpy_batches(test_set), check_images) if check_images else None
         if "int8" in formats:
-            train_set, _ = _export_dataset(dataset, "train", data_dir, labels_file,
-                                           predictor.input_shape[0], transform)
-            batches = ((images.numpy(), labels.numpy()) for images, labels in train_set)
-            calibration = balanced_images(batches, info.num_classes, calibration_images)
+            train_set, _ = dataset_of("train", predictor.input_shape[0], transform)
+            calibration = balanced_images(numpy_batches(train_set), info.num_classes,
+                                          calibration_images)
     output_dir = os.fspath(output_dir or default_output_dir(path))
     report = export(keras_model, output_dir, formats, class_names=class_names,
                     calibration_images=calibration, check_images=check, int8_io=int8_io,
@@ -389,7 +424,7 @@ _EXPORT_BATCH = 64
 
 
 def _export_dataset(name, split, data_dir, labels_file, image_size=None, transform=None,
-                    arch=None):
+                    arch=None, skip_corrupt=False, label_offset="auto"):
     """Evaluation-preprocessed images of `split` in a fixed shuffled order (image folders
     are sorted by class, and calibration wants every class early), and the DatasetInfo."""
     from ghostnet_tf.data import make_dataset
@@ -400,12 +435,19 @@ def _export_dataset(name, split, data_dir, labels_file, image_size=None, transfo
         image_size, transform = entry.input_shape[0], entry.eval_transform
     return make_dataset(name, split, data_dir=data_dir, batch_size=_EXPORT_BATCH,
                         training=False, shuffle=True, seed=0, image_size=image_size,
-                        eval_transform=transform, labels_file=labels_file)
+                        eval_transform=transform, labels_file=labels_file,
+                        skip_corrupt=skip_corrupt, label_offset=label_offset)
 
 
-def _first_images(dataset, count):
-    batches = [images.numpy() for images, _ in dataset.take(-(-count // _EXPORT_BATCH))]
-    return np.concatenate(batches)[:count]
+def _first_images(batches, count):
+    """The first `count` images of (images, labels) numpy batches."""
+    images, taken = [], 0
+    for batch, _ in batches:
+        images.append(batch)
+        taken += len(batch)
+        if taken >= count:
+            break
+    return np.concatenate(images)[:count]
 
 
 def describe(report):

@@ -11,6 +11,7 @@ load models through here; errors name the Python argument (`model`, `arch`).
 import dataclasses
 import json
 import os
+import zipfile
 from typing import Callable, Optional
 
 import numpy as np
@@ -108,6 +109,9 @@ def load_keras_model(model, arch=None, classes=None, input_shape=None):
     if not os.path.isfile(path):
         raise ArgumentError("model", f"{path}: no such file.")
     if path.endswith(KERAS_SUFFIX):
+        if not zipfile.is_zipfile(path):
+            raise ArgumentError("model", f"{path} is not a .keras file: a .keras file is a zip "
+                                         "archive that Keras writes, and this one is not.")
         try:
             return keras.saving.load_model(path, compile=False)
         except Exception as error:  # Keras raises several kinds for unreadable files

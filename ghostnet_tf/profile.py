@@ -11,6 +11,7 @@ import math
 import keras
 import numpy as np
 
+from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import sublayers
 
 MACS_CONVENTION = ("MACs = multiply-accumulates (1 per multiply-add) of convolutions and dense "
@@ -82,12 +83,12 @@ def _first_shape(structure):
 def _model_input_shape(model, input_size):
     shape = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
     if shape is None:
-        raise ValueError("profile_model needs a model with exactly one input.")
+        raise ArgumentError("model", "has several inputs; profile_model needs exactly one.")
     if input_size is not None:
         shape = (input_size, input_size) + shape[2:] if len(shape) == 3 else shape
     if any(size is None for size in shape):
-        raise ValueError(f"The model's input shape {shape} has unknown sizes: pass `input_size` "
-                         "(--input-size on the command line).")
+        raise ArgumentError("input_size", f"is needed: the model's input shape {shape} has "
+                                          "unknown sizes.")
     return shape
 
 

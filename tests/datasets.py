@@ -92,7 +92,10 @@ def write_image_folder(root, classes=("n01", "n02", "n03"), per_class=3, split="
     return os.path.join(root, split)
 
 
-def write_tfrecords(root, classes=3, per_shard=4, shards=2, split="train"):
+def write_tfrecords(root, classes=3, per_shard=4, shards=2, split="train", one_based=True):
+    """Shards as TensorFlow's ImageNet build scripts write them: labels 1..classes (0 was
+    reserved for background) and a WordNet-style ID per class; `one_based=False` writes
+    0-based labels and no IDs, as other writers do. Returns the 0-based classes written."""
     labels = []
     for shard in range(shards):
         path = os.path.join(root, f"{split}-{shard:05d}-of-{shards:05d}")
@@ -104,8 +107,11 @@ def write_tfrecords(root, classes=3, per_shard=4, shards=2, split="train"):
                     "image/encoded": tf.train.Feature(
                         bytes_list=tf.train.BytesList(value=[jpeg_bytes(class_image(label))])),
                     "image/class/label": tf.train.Feature(
-                        int64_list=tf.train.Int64List(value=[label])),
+                        int64_list=tf.train.Int64List(value=[label + int(one_based)])),
                 }
+                if one_based:
+                    feature["image/class/synset"] = tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[f"n{label:08d}".encode()]))
                 writer.write(tf.train.Example(
                     features=tf.train.Features(feature=feature)).SerializeToString())
     return labels

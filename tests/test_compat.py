@@ -53,6 +53,8 @@ def test_backup_hooks_see_keras_state(tmp_path):
               batch_size=2, verbose=0, callbacks=[backup])
     assert saved == [(1, 0), (2, 0)]  # after each epoch: epochs done, batch of the next
     assert json.loads(open(current).read())["epoch"] == 2
+    backup.save_now()
+    assert saved[-1] == (2, 0) and len(saved) == 3
 
 
 def test_multi_worker_patch_builds_the_model_and_is_undone():

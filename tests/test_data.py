@@ -130,16 +130,30 @@ def test_flat_val_folder_with_labels_file(tmp_path):
     assert list(all_examples(dataset)[1]) == truth
 
 
-def test_tfrecord_shards(tmp_path):
-    write_tfrecords(tmp_path, split="train")
-    expected = write_tfrecords(tmp_path, split="validation")
-    dataset, _ = make_dataset("imagenet", "test", tmp_path, batch_size=3, image_size=32,
-                              class_names=("a", "b", "c"))
+@pytest.mark.parametrize("one_based", [True, False])
+def test_tfrecord_shards_with_either_label_convention(tmp_path, one_based):
+    # The standard ImageNet build stores 1..1000 (0 was background); others store 0-based.
+    write_tfrecords(tmp_path, split="train", one_based=one_based)
+    expected = write_tfrecords(tmp_path, split="validation", per_shard=5, one_based=one_based)
+    dataset, info = make_dataset("imagenet", "test", tmp_path, batch_size=3, image_size=32)
     images, labels = all_examples(dataset)
-    assert sorted(labels) == sorted(expected)
+    assert sorted(labels) == sorted(expected) and min(labels) == 0
     assert [label_of_image(image) for image in images] == list(labels)
-    train, _ = make_dataset("imagenet", "train", tmp_path, batch_size=4, image_size=32, seed=2)
-    assert all_examples(train)[0].shape == (8, 32, 32, 3)
+    assert (info.num_classes, info.num_examples) == (3, 10)
+    assert info.class_names == (("n00000000", "n00000001", "n00000002") if one_based
+                                else ("0", "1", "2"))
+    train, train_info = make_dataset("imagenet", "train", tmp_path, batch_size=4,
+                                     image_size=32, seed=2)
+    images, labels = all_examples(train)
+    assert images.shape == (8, 32, 32, 3) and train_info.num_examples == 8
+    assert [label_of_image(image) for image in images] == list(labels)
+    # The convention can be forced: 1-based labels read as they are are off by one.
+    forced, _ = make_dataset("imagenet", "test", tmp_path, batch_size=10, image_size=32,
+                             label_offset=0)
+    assert sorted(all_examples(forced)[1]) == sorted(label + int(one_based)
+                                                     for label in expected)
+    # The scan is cached beside the shards.
+    assert list(tmp_path.glob(".ghostnet_tf_index_*.json"))
 
 
 def test_tfds_dataset_in_a_data_dir(tmp_path):

@@ -247,12 +247,17 @@ def test_mirrored_strategy_on_two_cpus_learns(tmp_path):
     assert again.returncode == 2 and "is complete" in output
 
 
+def wait_until(condition, process, timeout=300):
+    """Return once `condition()` holds, while `process` runs."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None and time.time() < deadline, process.stdout.read()
+        time.sleep(0.01)
+
+
 def wait_for_first_epoch(process, run):
     """Return once log.csv has its first row, i.e. as epoch 2 starts."""
-    deadline = time.time() + 300
-    while not (run / "log.csv").exists() or len(read_log(run)) < 1:
-        assert process.poll() is None and time.time() < deadline, process.stdout.read()
-        time.sleep(0.05)
+    wait_until(lambda: (run / "log.csv").exists() and len(read_log(run)) >= 1, process)
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ FLAGS = {
     "model": "--model", "arch": "--arch", "classes": "--classes", "labels": "--labels",
     "data_dir": "--data-dir", "labels_file": "--labels-file", "name": "--dataset",
     "split": "--split", "batch_size": "--batch-size", "image": "IMAGE",
+    "skip_corrupt": "--skip-corrupt", "label_offset": "--label-offset",
 }
 # What TensorFlow's C++ libraries print at import before their logging is set up (absl's
 # notice and info lines such as "I0000 00:00:... port.cc:153] oneDNN custom operations are
@@ -62,7 +63,8 @@ def _stderr_to(file):
 
 
 def run(prog, function, args, flags=None):
-    """`function(args)`, or a one-line error naming the flag and exit status 2."""
+    """`function(args)`, or a one-line error naming the flag (or the path, for an error of
+    the operating system) and exit status 2."""
     from ghostnet_tf.checks import ArgumentError
 
     names = {**FLAGS, **(flags or {})}
@@ -70,8 +72,11 @@ def run(prog, function, args, flags=None):
         return function(args)
     except ArgumentError as error:
         message = error.message(names.get(error.argument, f"`{error.argument}`"))
-    except (ValueError, FileNotFoundError) as error:
+    except ValueError as error:
         message = str(error)
+    except OSError as error:  # a full disk, a folder where a file should be, no permission
+        message = (f"{error.filename}: {error.strerror}" if error.filename and error.strerror
+                   else str(error))
     print(f"{prog}: error: {message}", file=sys.stderr)
     return 2
 
@@ -95,6 +100,14 @@ def _int_at_least(text, low, kind):
     if value < low:
         raise argparse.ArgumentTypeError(f"must be {kind}, got {value}")
     return value
+
+
+def _label_offset(text):
+    if text == "auto":
+        return text
+    if text in ("0", "1"):
+        return int(text)
+    raise argparse.ArgumentTypeError(f"must be auto, 0 or 1, got {text!r}")
 
 
 def fraction(text):
@@ -123,6 +136,13 @@ def add_dataset_arguments(parser, required, help_suffix=""):
                              "tfds:NAME" + help_suffix)
     parser.add_argument("--data-dir", help="where the dataset's files are")
     parser.add_argument("--labels-file", help="labels of a flat validation folder")
+    parser.add_argument("--label-offset", default="auto", type=_label_offset,
+                        help="TFRecord shards: subtract this from the stored labels: auto "
+                             "(default: 1, ImageNet's build scripts, unless a label is 0), 0 "
+                             "or 1")
+    parser.add_argument("--skip-corrupt", action="store_true",
+                        help="skip corrupt image files with a warning naming each (default: "
+                             "stop at the first, naming it)")
 
 
 def add_eval_transform_arguments(parser):

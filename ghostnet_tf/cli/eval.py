@@ -29,7 +29,7 @@ def run(args):
         args.model, args.dataset, args.split, data_dir=args.data_dir,
         labels_file=args.labels_file, arch=args.arch, batch_size=args.batch_size,
         limit=args.limit, interpolation=args.interpolation, crop_pct=args.crop_pct,
-        output=args.output)
+        output=args.output, skip_corrupt=args.skip_corrupt, label_offset=args.label_offset)
     print(f"{info.name} {args.split}: {result.images} images, top-1 {result.top1:.4f}, "
           f"top-5 {result.top5:.4f}, loss {result.loss:.4f}, "
           f"{result.images_per_second:.0f} images/s")

@@ -51,7 +51,8 @@ def run(args):
         arch=args.arch, calibration_images=args.calibration_images,
         check_images=args.check_images, int8_io=args.int8_io, float_ops=args.float_ops,
         per_channel=not args.per_tensor, interpolation=args.interpolation,
-        crop_pct=args.crop_pct)
+        crop_pct=args.crop_pct, skip_corrupt=args.skip_corrupt,
+        label_offset=args.label_offset)
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")
     missed = [kind for kind, entry in report["exports"].items()

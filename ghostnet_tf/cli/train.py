@@ -7,7 +7,8 @@ from ghostnet_tf.cli import common
 # Library arguments as the config keys that set them.
 CONFIG_KEYS = {"data_dir": "data.data_dir", "labels_file": "data.labels_file",
                "name": "data.name", "batch_size": "data.batch_size",
-               "image_size": "data.image_size", "weights": "model.weights"}
+               "image_size": "data.image_size", "weights": "model.weights",
+               "skip_corrupt": "data.skip_corrupt"}
 NAN_EXIT = 3
 
 

@@ -16,6 +16,8 @@ import tarfile
 
 import numpy as np
 
+from ghostnet_tf.checks import ArgumentError
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -62,12 +64,19 @@ def _check_split(split):
         raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}.")
 
 
+def check_data_dir(data_dir):
+    """Raise ArgumentError when the path the user gave does not exist: a path the user
+    gives is the only place looked, never replaced by a default one."""
+    if data_dir is not None and not os.path.exists(os.fspath(data_dir)):
+        raise ArgumentError("data_dir", f"{os.fspath(data_dir)} does not exist.")
+
+
 def cifar_candidates(name, data_dir=None):
     """Where CIFAR files are looked for, in order: `data_dir` itself (the archive or the
-    extracted folder), inside `data_dir`, then Keras' cache (~/.keras/datasets)."""
+    extracted folder) and inside it when it is given; else Keras' cache (~/.keras/datasets)."""
     layout = _CIFAR[name]
     places = []
-    for root in ([os.fspath(data_dir)] if data_dir is not None else []) + [KERAS_DATASETS_DIR]:
+    for root in [os.fspath(data_dir) if data_dir is not None else KERAS_DATASETS_DIR]:
         places += [root, os.path.join(root, layout.folder), os.path.join(root, layout.archive),
                    os.path.join(root, layout.keras_archive),
                    os.path.join(root, layout.folder + "_extracted", layout.folder)]
@@ -115,6 +124,7 @@ def load_cifar(name="cifar10", split="train", data_dir=None):
         raise ValueError(f"`name` must be one of {tuple(_CIFAR)}, got {name!r}.")
     _check_split(split)
     layout = _CIFAR[name]
+    check_data_dir(data_dir)
     path = find_cifar(name, data_dir)
     if path is None:
         raise FileNotFoundError(missing_files_message(name, data_dir))
@@ -191,10 +201,14 @@ def _idx_path(directory, stem):
 
 
 def find_idx_dir(name, data_dir=None):
-    """The folder holding the IDX files of `name` ("mnist" or "fashion_mnist"), else None."""
-    places = [os.fspath(data_dir)] if data_dir is not None else []
-    places += list(FASHION_MNIST_DIRS) if name == "fashion_mnist" else [
-        os.path.join(KERAS_DATASETS_DIR, "mnist")]
+    """The folder holding the IDX files of `name` ("mnist" or "fashion_mnist"): `data_dir`
+    when it is given, else the usual places; None when they are not there."""
+    if data_dir is not None:
+        places = [os.fspath(data_dir)]
+    elif name == "fashion_mnist":
+        places = list(FASHION_MNIST_DIRS)
+    else:
+        places = [os.path.join(KERAS_DATASETS_DIR, "mnist")]
     for place in places:
         if _idx_path(place, _IDX_FILES["test"][0]):
             return place
@@ -206,6 +220,7 @@ def load_idx_dataset(name="fashion_mnist", split="train", data_dir=None):
     if name not in ("mnist", "fashion_mnist"):
         raise ValueError(f"`name` must be 'mnist' or 'fashion_mnist', got {name!r}.")
     _check_split(split)
+    check_data_dir(data_dir)
     directory = find_idx_dir(name, data_dir)
     if directory is None:
         raise FileNotFoundError(missing_files_message(name, data_dir))
@@ -225,6 +240,14 @@ def load_idx_dataset(name="fashion_mnist", split="train", data_dir=None):
 
 ARRAY_DATASETS = {"cifar10": load_cifar, "cifar100": load_cifar,
                   "mnist": load_idx_dataset, "fashion_mnist": load_idx_dataset}
+FOLDER_DATASETS = ("folder", "imagenet")  # class folders, a flat val/ folder, TFRecords
+TFDS_PREFIX = "tfds:"
+
+
+def is_dataset_name(name):
+    """Whether `make_dataset` knows the dataset `name`."""
+    return isinstance(name, str) and (name in ARRAY_DATASETS or name in FOLDER_DATASETS
+                                      or name.startswith(TFDS_PREFIX))
 
 
 def load_arrays(name, split="train", data_dir=None):
@@ -242,18 +265,30 @@ def load_arrays(name, split="train", data_dir=None):
 
 def missing_files_message(name, data_dir=None):
     """Which files to put where, for a dataset that was not found."""
-    where = f"in {data_dir} or " if data_dir is not None else ""
+    if data_dir is not None:
+        return _missing_in(name, data_dir)
     if name in _CIFAR:
         layout = _CIFAR[name]
         return (f"{name} not found. Put {layout.archive} (from "
                 "https://www.cs.toronto.edu/~kriz/cifar.html) or its extracted folder "
-                f"{layout.folder}/ {where}in {KERAS_DATASETS_DIR}, and pass its path as the "
-                "data directory; or run online to get it through TFDS.")
+                f"{layout.folder}/ in {KERAS_DATASETS_DIR}, or pass its path as the data "
+                "directory; or run online to get it through TFDS.")
     stems = ", ".join(f"{stem}.gz" for pair in _IDX_FILES.values() for stem in pair)
     hint = (" On Debian: apt-get install dataset-fashion-mnist (puts them in "
             "/usr/share/datasets/fashion-mnist)." if name == "fashion_mnist" else "")
-    return (f"{name} not found. Put the IDX files {stems} in one folder "
-            f"{where.rstrip(' or')}and pass it as the data directory.{hint}")
+    return (f"{name} not found. Put the IDX files {stems} in one folder and pass it as the "
+            f"data directory.{hint}")
+
+
+def _missing_in(name, data_dir):
+    """What a `data_dir` the user gave lacks."""
+    if name in _CIFAR:
+        layout = _CIFAR[name]
+        expected = f"{layout.archive} or its extracted folder {layout.folder}/"
+    else:
+        expected = "the IDX files " + ", ".join(f"{stem}.gz" for pair in _IDX_FILES.values()
+                                                for stem in pair)
+    return f"{name} not found in {os.fspath(data_dir)} (the data_dir given): expected {expected}."
 
 
 # ---------------------------------------------------------------------------- image folders
@@ -273,6 +308,9 @@ def list_image_folder(root, class_names=None):
     if not found:
         raise ValueError(f"Image folder {root} has no class subfolders: expected "
                          f"{root}/<class>/<image>.JPEG.")
+    if class_names is None and len(found) < 2:
+        raise ValueError(f"Image folder {root} has one class folder ({found[0]}): a "
+                         "classifier needs two classes or more.")
     class_names = tuple(class_names) if class_names is not None else tuple(found)
     unknown = sorted(set(found) - set(class_names))
     if unknown:

@@ -13,8 +13,10 @@ Sources:
   (`data_dir/train-*-of-*`, `validation-*`) with `image/encoded` and `image/class/label`;
 - "tfds:<name>": any dataset of a TFDS data_dir.
 """
+import contextlib
 import dataclasses
 import os
+import re
 import socket
 import sys
 
@@ -28,8 +30,8 @@ from ghostnet_tf.models.registry import DEFAULT_EVAL_TRANSFORM, IMAGENET_INPUT_S
 
 AUTOTUNE = tf.data.AUTOTUNE
 ARRAY_SOURCES = tuple(files.ARRAY_DATASETS)
-FOLDER_SOURCES = ("folder", "imagenet")
-TFDS_PREFIX = "tfds:"
+FOLDER_SOURCES = files.FOLDER_DATASETS
+TFDS_PREFIX = files.TFDS_PREFIX
 # Where TFDS downloads each small dataset from: resolved to tell online from offline at once
 # (an offline TFDS download otherwise retries for minutes).
 _DOWNLOAD_HOSTS = {"cifar10": "www.cs.toronto.edu", "cifar100": "www.cs.toronto.edu",
@@ -212,8 +214,90 @@ def _file_examples(paths, labels, shuffle, seed, input_context):
                        num_parallel_calls=AUTOTUNE)
 
 
-def _tfrecord_examples(shards, shuffle, seed, shuffle_buffer, input_context):
-    """(encoded image, label, shard path) from TFRecord shards in ImageNet's format."""
+# The features of ImageNet's TFRecords as TensorFlow's build scripts write them
+# (build_imagenet_data.py): labels 1..1000 (0 is reserved for background) and WordNet IDs.
+_LABEL, _SYNSET = "image/class/label", "image/class/synset"
+LABEL_OFFSETS = ("auto", 0, 1)
+
+
+def tfrecord_index(shards, label_offset="auto"):
+    """What a TFRecord split holds: {"num_examples", "offset", "num_classes",
+    "class_names"}; labels minus `offset` are 0-based classes.
+
+    `label_offset` "auto" reads the convention from the labels: shards in which no label is
+    0 follow the build scripts' 1-based labels (0 was reserved for background); 0 or 1
+    forces it. Classes are named by their WordNet IDs (image/class/synset) when the shards
+    have them. The labels are read once (minutes for ImageNet's 1.28M training images) and
+    the result is cached beside the shards, or in ~/.keras/datasets when that folder is
+    read-only.
+    """
+    if label_offset not in LABEL_OFFSETS:
+        raise ArgumentError("label_offset", f"must be one of {LABEL_OFFSETS}, got "
+                                            f"{label_offset!r}.")
+    scanned = _scan_tfrecord_labels(shards)
+    if not scanned["num_examples"]:
+        raise ArgumentError("data_dir", f"has TFRecord shards with no examples: "
+                                        f"{', '.join(shards[:3])}.")
+    offset = label_offset if label_offset != "auto" else (0 if scanned["min"] == 0 else 1)
+    if scanned["min"] - offset < 0:
+        raise ArgumentError("label_offset", f"{offset} does not fit labels from "
+                                            f"{scanned['min']}: they would be negative.")
+    synsets = scanned["synsets"]  # label (as a string) -> WordNet ID
+    num_classes = scanned["max"] - offset + 1
+    if synsets and len(synsets) == num_classes:
+        names = tuple(synsets[str(label + offset)] for label in range(num_classes))
+    else:
+        names = tuple(str(label) for label in range(num_classes))
+    return {"num_examples": scanned["num_examples"], "offset": offset,
+            "num_classes": num_classes, "class_names": names}
+
+
+def _scan_tfrecord_labels(shards):
+    """Count, label range and label -> synset of `shards`, from a cache when it still
+    describes them (same names, sizes and times)."""
+    import hashlib
+    import json
+
+    from ghostnet_tf.atomic import read_json, write_json
+
+    stamp = [[os.path.basename(s), os.path.getsize(s), int(os.path.getmtime(s))] for s in shards]
+    key = hashlib.sha1(json.dumps(stamp).encode()).hexdigest()[:16]
+    candidates = [os.path.join(os.path.dirname(os.path.abspath(shards[0])),
+                               f".ghostnet_tf_index_{key}.json"),
+                  os.path.join(files.KERAS_DATASETS_DIR, "tfrecord_index", f"{key}.json")]
+    for path in candidates:
+        cached = read_json(path)
+        if cached and cached.get("stamp") == stamp:
+            return cached
+    features = {_LABEL: tf.io.FixedLenFeature([], tf.int64),
+                _SYNSET: tf.io.FixedLenFeature([], tf.string, default_value=b"")}
+    dataset = tf.data.TFRecordDataset(list(shards), num_parallel_reads=AUTOTUNE).map(
+        lambda record: tf.io.parse_single_example(record, features),
+        num_parallel_calls=AUTOTUNE).batch(4096)
+    count, low, high, synsets = 0, None, None, {}
+    for batch in dataset:
+        labels, names = batch[_LABEL].numpy(), batch[_SYNSET].numpy()
+        count += len(labels)
+        low = int(labels.min()) if low is None else min(low, int(labels.min()))
+        high = int(labels.max()) if high is None else max(high, int(labels.max()))
+        for label, name in zip(labels.tolist(), names.tolist()):
+            if name:
+                synsets[str(label)] = name.decode()
+    scanned = {"stamp": stamp, "num_examples": count, "min": low, "max": high,
+               "synsets": synsets}
+    for path in candidates:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_json(path, scanned)
+            break
+        except OSError:
+            continue  # a read-only folder: try the next place, or scan again next time
+    return scanned
+
+
+def _tfrecord_examples(shards, shuffle, seed, shuffle_buffer, input_context, offset):
+    """(encoded image, 0-based label, shard path) from TFRecord shards in ImageNet's
+    format; `offset` is subtracted from the stored labels."""
     dataset = _shard_and_shuffle(tf.data.Dataset.from_tensor_slices(shards), len(shards),
                                  shuffle, seed, input_context)
     dataset = dataset.interleave(
@@ -222,22 +306,51 @@ def _tfrecord_examples(shards, shuffle, seed, shuffle_buffer, input_context):
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     features = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
-                "image/class/label": tf.io.FixedLenFeature([], tf.int64)}
+                _LABEL: tf.io.FixedLenFeature([], tf.int64)}
 
     def parse(record, shard):
         example = tf.io.parse_single_example(record, features)
-        return example["image/encoded"], example["image/class/label"], shard
+        return example["image/encoded"], example[_LABEL] - offset, shard
     return dataset.map(parse, num_parallel_calls=AUTOTUNE)
 
 
+_CORRUPT_MARKER = "ghostnet_tf: corrupt, truncated or non-image file"
+_CORRUPT_PATH = re.compile(re.escape(_CORRUPT_MARKER) + r"[^\]]*\] \[(?:b')?([^\]]+?)'?\]")
+
+
+def corrupt_image_error(error):
+    """For the tf.errors.InvalidArgumentError that a corrupt image raises while a dataset of
+    `make_dataset` is read: a one-line ArgumentError naming the file and `skip_corrupt`
+    (TensorFlow's own message buries the file in a long traceback); None for other errors."""
+    found = _CORRUPT_PATH.search(str(error))
+    if found is None:
+        return None
+    return ArgumentError("skip_corrupt", f"is off and {found.group(1)} is corrupt, truncated or "
+                                         "not an image: remove or replace it, or turn "
+                                         "skip_corrupt on to skip such files with a warning.")
+
+
+@contextlib.contextmanager
+def corrupt_images_explained():
+    """Inside, reading a dataset of `make_dataset` that meets a corrupt image ends with
+    `corrupt_image_error`'s one line instead of TensorFlow's error."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        clear = corrupt_image_error(error)
+        if clear is None:
+            raise
+        raise clear from None
+
+
 def _check_or_skip(examples, skip_corrupt):
-    """Stop on the first corrupt image with an error naming its file, or skip it with a
-    warning that names it and counts the skipped files."""
+    """Stop on the first corrupt image with an error naming its file (see
+    `corrupt_image_error`), or skip it with a warning that names it and counts the skipped
+    files."""
     if not skip_corrupt:
         def checked(contents, label, path):
             check = tf.debugging.Assert(image_is_valid(contents), [
-                "ghostnet_tf: corrupt, truncated or non-image file (pass skip_corrupt=True "
-                "to skip such files):", path])
+                _CORRUPT_MARKER + " (pass skip_corrupt=True to skip such files):", path])
             with tf.control_dependencies([check]):
                 return tf.identity(contents), label, path
         return examples.map(checked, num_parallel_calls=AUTOTUNE)
@@ -337,7 +450,7 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
                  image_size=None, eval_transform=None, min_scale=0.08, augmentation=None,
                  shuffle_buffer=10_000, seed=None, deterministic=False, input_context=None,
                  skip_corrupt=False, labels_file=None, class_names=None, download=True,
-                 drop_remainder=None, shuffle=None):
+                 drop_remainder=None, shuffle=None, label_offset="auto"):
     """A batched, prefetched `tf.data.Dataset` of (images, labels), and its `DatasetInfo`.
 
     Args:
@@ -369,6 +482,8 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
         shuffle: shuffle the examples; defaults to `training`. `training=False,
             shuffle=True` gives evaluation-preprocessed images of every class early on, as
             int8 calibration needs (image folders are sorted by class).
+        label_offset: TFRecord shards: what to subtract from the stored labels, "auto"
+            (default: 1 unless a label is 0, see `tfrecord_index`), 0 or 1.
     """
     training = split == "train" if training is None else training
     drop_remainder = training if drop_remainder is None else drop_remainder
@@ -388,13 +503,17 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
                                        shuffle_buffer, input_context, download, decode_options)
     elif name in FOLDER_SOURCES:
         kind, items, labels, names = _folder_source(data_dir, split, labels_file, class_names)
-        examples = (_file_examples(items, labels, shuffle, seed, input_context)
-                    if kind == "files" else
-                    _tfrecord_examples(items, shuffle, seed, shuffle_buffer, input_context))
+        if kind == "files":
+            examples = _file_examples(items, labels, shuffle, seed, input_context)
+            count = len(items)
+        else:
+            index = tfrecord_index(items, label_offset)
+            examples = _tfrecord_examples(items, shuffle, seed, shuffle_buffer, input_context,
+                                          index["offset"])
+            count, names = index["num_examples"], names or index["class_names"]
         dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size,
                           eval_transform, min_scale, seed)
-        count = len(items) if kind == "files" else None
-        info = DatasetInfo(name, split, len(names) or None, tuple(names), count,
+        info = DatasetInfo(name, split, len(names), tuple(names), count,
                            (image_size, image_size, 3))
     elif name.startswith(TFDS_PREFIX):
         tfds_name = name[len(TFDS_PREFIX):]
@@ -435,7 +554,8 @@ def _small_dataset(name, split, data_dir, training, shuffle, seed, shuffle_buffe
     try:
         images, labels, info = files.load_arrays(name, split, data_dir)
     except FileNotFoundError as missing:
-        if not (download and is_online(_DOWNLOAD_HOSTS[name])):
+        # A data_dir the user gave is the only place looked: no download in its stead.
+        if data_dir is not None or not (download and is_online(_DOWNLOAD_HOSTS[name])):
             raise FileNotFoundError(str(missing)) from None
         builder = _tfds_builder(name, None, download=True)  # TFDS uses the same names
         return _tfds_dataset(builder, name, split, training, shuffle, seed, shuffle_buffer,

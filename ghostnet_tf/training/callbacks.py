@@ -1,6 +1,6 @@
 """The trainer's Keras callbacks and what they write into the run folder."""
-import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -8,8 +8,10 @@ import time
 import keras
 import numpy as np
 
-from ghostnet_tf.atomic import write_atomically, write_json
+from ghostnet_tf.atomic import read_json, write_atomically, write_json
 from ghostnet_tf.compat import BackupAndRestoreWithHooks
+from ghostnet_tf.training.config import ConfigError
+from ghostnet_tf.training.run_folder import mark_fit_done
 
 MONITOR = "val_accuracy"
 
@@ -38,11 +40,8 @@ class RunCheckpoints(keras.callbacks.Callback):
         super().__init__()
         self.run_dir, self.write_files, self.monitor = run_dir, write_files, monitor
         self.best_path = os.path.join(run_dir, "best.json")
-        self.best = self.best_epoch = None
-        if os.path.exists(self.best_path):
-            with open(self.best_path) as handle:
-                saved = json.load(handle)
-            self.best, self.best_epoch = saved["value"], saved["epoch"]
+        saved = read_json(self.best_path) or {"value": None, "epoch": None}
+        self.best, self.best_epoch = saved["value"], saved["epoch"]
 
     def save(self, name):
         if self.write_files:
@@ -65,47 +64,88 @@ class RunCheckpoints(keras.callbacks.Callback):
 
 
 class Progress(keras.callbacks.Callback):
-    """Training seconds and images, summed over resumed sessions (progress.json)."""
+    """Training seconds, summed over resumed sessions, and images, from the optimizer's step
+    (progress.json): a resumed epoch counts each step once."""
 
     def __init__(self, path, global_batch, write_files):
         super().__init__()
         self.path, self.global_batch, self.write_files = path, global_batch, write_files
-        self.state = {"train_seconds": 0.0, "train_images": 0}
-        if os.path.exists(path):
-            with open(path) as handle:
-                self.state = json.load(handle)
+        self.state = read_json(path) or {"train_seconds": 0.0, "train_images": 0}
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.steps = time.perf_counter(), 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
+        self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         # Includes this epoch's validation: the wall time a user waits.
         self.state["train_seconds"] += time.perf_counter() - self.start
-        self.state["train_images"] += self.steps * self.global_batch
+        self.state["train_images"] = _optimizer_step(self.model) * self.global_batch
         if self.write_files:
             write_json(self.path, self.state)
 
 
+class FitDone(keras.callbacks.Callback):
+    """Marks the run folder when the epoch of the last step has ended (placed after the
+    callbacks that write checkpoints and logs): from then on a rerun only completes the
+    bookkeeping, even once the resume state is gone."""
+
+    def __init__(self, run_dir, total_steps, write_files):
+        super().__init__()
+        self.run_dir, self.total_steps, self.write_files = run_dir, total_steps, write_files
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.write_files and _optimizer_step(self.model) >= self.total_steps:
+            mark_fit_done(self.run_dir, _optimizer_step(self.model))
+
+
 class ResumableBackup(BackupAndRestoreWithHooks):
-    """BackupAndRestore that also records the optimizer step, so that a resumed run knows
-    how many epochs remain (an interrupted epoch is recorded as done)."""
+    """BackupAndRestore whose saved position comes from the optimizer's step: epochs done =
+    step // steps_per_epoch (Keras counts the epochs of the current session, so a state saved
+    in the middle of a resumed session's first epoch would send the next resume back to
+    epoch 0). It falls back to the previous copy of its state when a kill left the current
+    one damaged (Keras does so for the weights, not for its JSON). The state is kept when
+    fit ends; the trainer removes it once the run is recorded."""
+
+    def __init__(self, backup_dir, steps_per_epoch, **kwargs):
+        super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=False, **kwargs)
+        self.steps_per_epoch = steps_per_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.save_freq != "epoch":  # every N steps, and at every epoch's end as well
+            self.save_now()
 
     def on_backup_saved(self):
-        epoch, batch = self.position
-        write_json(self.metadata_paths[0], {"epoch": epoch, "batch": batch,
-                                            "iterations": _optimizer_step(self.model)})
+        step = _optimizer_step(self.model)
+        write_json(self.metadata_paths[0], {"epoch": step // self.steps_per_epoch,
+                                            "batch": step % self.steps_per_epoch,
+                                            "iterations": step})
 
     def resume_point(self):
-        """(epochs done, steps done) of the saved state; (0, 0) for a fresh run."""
-        for path in self.metadata_paths:
-            if os.path.exists(path):
-                with open(path) as handle:
-                    metadata = json.load(handle)
-                return metadata["epoch"], metadata.get("iterations", 0)
-        return 0, 0
+        """(epochs done, steps done) of the saved state; (0, 0) for a fresh run. A damaged
+        state file is replaced by its previous copy, with the weights saved with it."""
+        current, previous = self.metadata_paths
+        if not os.path.exists(current) and not os.path.exists(previous):
+            return 0, 0
+        metadata = read_json(current)
+        if not _is_state(metadata):
+            metadata = read_json(previous)
+            if not _is_state(metadata):
+                raise ConfigError(
+                    f"the resume state in {self.backup_dir} is damaged ({current} and its "
+                    f"copy {previous} cannot be read): delete {self.backup_dir} to train the "
+                    "run again from its start.")
+            weights, previous_weights = self.weights_paths
+            if os.path.exists(previous_weights):
+                shutil.copyfile(previous_weights, weights)
+            write_json(current, metadata)
+        return metadata["epoch"], metadata.get("iterations", 0)
+
+    def remove(self):
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def _is_state(metadata):
+    return isinstance(metadata, dict) and isinstance(metadata.get("epoch"), int)
 
 
 class NaNStop(keras.callbacks.TerminateOnNaN):
@@ -146,16 +186,35 @@ class SignalStop:
             signal.signal(signum, handler)
 
 
-def save_curves(csv_path, png_path):
-    """Loss and accuracy per epoch from log.csv, as a PNG."""
+def read_log(csv_path):
+    """The rows of log.csv, one per epoch (the last written wins), skipping repeated headers
+    and lines cut short by a kill."""
     import csv
 
+    with open(csv_path, newline="") as handle:
+        lines = list(csv.reader(handle))
+    if not lines:
+        return []
+    header, by_epoch = lines[0], {}
+    for line in lines[1:]:
+        if len(line) != len(header) or not line[0].isdigit():
+            continue
+        row = dict(zip(header, line))
+        try:
+            [float(value) for key, value in row.items() if key != "epoch"]
+        except ValueError:
+            continue
+        by_epoch[int(row["epoch"])] = row
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
+def save_curves(csv_path, png_path):
+    """Loss and accuracy per epoch from log.csv, as a PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(csv_path) as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_log(csv_path)
     if not rows:
         return
     epochs = [int(row["epoch"]) + 1 for row in rows]

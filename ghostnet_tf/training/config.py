@@ -28,8 +28,10 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def _parse_yaml(text):
+def parse_yaml(text):
+    """YAML (a string or a file) with safe types only, floats as YAML 1.2 reads them."""
     return yaml.load(text, Loader=_Loader)
+
 
 DEFAULTS = {
     "run_name": None,  # default: the config file's name
@@ -62,6 +64,9 @@ DEFAULTS = {
         "mixup_alpha": 0.0,
         "cutmix": 0.0,
         "skip_corrupt": False,
+        # TFRecord shards: what to subtract from the stored labels: auto (1, the build
+        # scripts' convention, unless some label is 0), 0 or 1.
+        "label_offset": "auto",
         "shuffle_buffer": 10000,
         "seed": 0,
         "deterministic": False,
@@ -97,6 +102,9 @@ DEFAULTS = {
         "backup_every_steps": None,  # also save the resume state every N steps
         # Split the CPU into N logical devices and mirror over them: distribution without GPUs.
         "cpu_devices": None,
+        # Keys a resumed run may change from the config it was started with (e.g.
+        # [schedule.epochs] to extend it); others must stay, or the run is refused.
+        "resume_changes": [],
     },
 }
 
@@ -108,6 +116,7 @@ CHOICES = {
     ("training", "precision"): ("float32", "mixed_float16", "mixed_bfloat16"),
     ("training", "jit_compile"): ("auto", True, False),
     ("data", "interpolation"): (None, "bilinear", "bicubic"),
+    ("data", "label_offset"): ("auto", 0, 1),
 }
 NON_NEGATIVE = {("optimizer", "weight_decay"), ("optimizer", "momentum"),
                 ("optimizer", "ema_decay"), ("schedule", "warmup_epochs"),
@@ -156,7 +165,7 @@ def parse_override(text):
                           "optimizer.lr=0.2.")
     path, raw = text.split("=", 1)
     try:
-        value = _parse_yaml(raw) if raw != "" else None
+        value = parse_yaml(raw) if raw != "" else None
     except yaml.YAMLError as error:
         raise ConfigError(f"override {text!r}: cannot parse the value: {error}") from None
     keys = path.strip().split(".")
@@ -177,7 +186,7 @@ def read_recipe(path, seen=()):
         raise ConfigError(f"recipe {path}: no such file.")
     try:
         with open(path) as handle:
-            recipe = _parse_yaml(handle) or {}
+            recipe = parse_yaml(handle) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"recipe {path}: not valid YAML: {error}") from None
     if not isinstance(recipe, dict):
@@ -244,6 +253,12 @@ def validate(config):
             isinstance(weights, str) and weights.endswith((".weights.h5", ".keras")))):
         raise ConfigError('model.weights must be "imagenet", a .weights.h5 file or a .keras '
                           f"file, got {weights!r}.")
+    from ghostnet_tf.data.files import is_dataset_name
+
+    if config["data"]["name"] != "synthetic" and not is_dataset_name(config["data"]["name"]):
+        raise ConfigError(f"data.name {config['data']['name']!r} is not a dataset: use cifar10, "
+                          "cifar100, mnist, fashion_mnist, folder, imagenet, tfds:<name> or "
+                          "synthetic.")
     schedule = config["schedule"]
     if (schedule["iterations"] is None) == (schedule["epochs"] is None):
         raise ConfigError("Give exactly one of schedule.iterations and schedule.epochs, got "
@@ -270,11 +285,27 @@ def validate(config):
     if not 0 <= config["training"]["label_smoothing"] < 1:
         raise ConfigError("training.label_smoothing must be in [0, 1), got "
                           f"{config['training']['label_smoothing']!r}.")
+    changes = config["training"]["resume_changes"]
+    known = set(flatten(DEFAULTS))
+    if not isinstance(changes, list) or any(key not in known for key in changes):
+        raise ConfigError("training.resume_changes must be a list of config keys "
+                          f"(section.key), got {changes!r}.")
     if not isinstance(config["run_name"], str) or not config["run_name"] or \
             os.sep in config["run_name"]:
         raise ConfigError(f"run_name must be a non-empty name without {os.sep!r}, got "
                           f"{config['run_name']!r}.")
     return config
+
+
+def flatten(config):
+    """{"section.key": value} of a config (top-level keys as they are)."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{sub}": sub_value for sub, sub_value in value.items()})
+        else:
+            flat[key] = value
+    return flat
 
 
 def dump_config(config):

@@ -29,9 +29,12 @@ from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training import callbacks as run_callbacks
 from ghostnet_tf.training.config import ConfigError, dump_config
 from ghostnet_tf.training.distribution import Placement, is_tensorflow, worker_info
+from ghostnet_tf.training.run_folder import RunLock, check_resumed_config, fit_done
 
 # The model.<key> settings that are constructor options (see registry.OPTIONS).
 _MODEL_OPTIONS = ("ratio", "dw_size", "dropout")
+# Augmentations that only the tf.data pipelines apply.
+_TF_DATA_AUGMENTATIONS = ("randaugment_magnitude", "random_erasing", "mixup_alpha", "cutmix")
 
 
 class TrainingInterrupted(Exception):
@@ -45,6 +48,15 @@ class TrainingInterrupted(Exception):
 
 def _print(message):
     print(message, flush=True)  # shown at once when stdout is a pipe or a log file
+
+
+def _clear_input_errors():
+    """A corrupt image met by tf.data ends training in one line that names its file, not in
+    TensorFlow's traceback."""
+    if not is_tensorflow():
+        return contextlib.nullcontext()
+    from ghostnet_tf.data.pipelines import corrupt_images_explained
+    return corrupt_images_explained()
 
 
 # ---------------------------------------------------------------------------- data
@@ -70,6 +82,11 @@ def make_data(config, global_batch, entry=None):
             raise ConfigError(f"data.name {data['name']!r}: the {keras.backend.backend()} "
                               f"backend trains from numpy arrays of "
                               f"{', '.join(files.ARRAY_DATASETS)} only.")
+        extra = [key for key in _TF_DATA_AUGMENTATIONS if data[key]]
+        if extra:
+            raise ConfigError(f"data.{', data.'.join(extra)}: the {keras.backend.backend()} "
+                              "backend's numpy batches have the pad-crop-flip augmentation "
+                              "only; train with the TensorFlow backend, or set them to 0.")
         images, labels, info = files.load_arrays(data["name"], "train", data["data_dir"])
         test_images, test_labels, _ = files.load_arrays(data["name"], "test", data["data_dir"])
         classes = info.num_classes if one_hot else None
@@ -88,7 +105,7 @@ def make_data(config, global_batch, entry=None):
         cutmix=data["cutmix"])
     common = dict(data_dir=data["data_dir"], image_size=image_size,
                   labels_file=data["labels_file"], skip_corrupt=data["skip_corrupt"],
-                  seed=data["seed"])
+                  seed=data["seed"], label_offset=data["label_offset"])
     train, info = make_dataset(
         data["name"], "train", batch_size=global_batch, min_scale=data["min_scale"],
         augmentation=augmentation, shuffle_buffer=data["shuffle_buffer"],
@@ -242,21 +259,54 @@ def train(config, log=_print):
     Raises ConfigError (a ValueError) for a config that cannot run, FloatingPointError when
     the loss becomes NaN, and TrainingInterrupted after SIGINT/SIGTERM (the resume state is
     kept). The global dtype policy, signal handlers and JAX distribution are restored.
+
+    Rerunning a config resumes its run: from the resume state after a crash, or, when the
+    fit had finished but the results were not yet written, by writing them from the final
+    checkpoint. A run folder is used by one process at a time (run.lock), and a resumed run
+    must keep its config, but for the keys listed in training.resume_changes.
     """
     training = config["training"]
     entry = check_model_config(config)  # before any data is read
+    for key in ("data_dir", "labels_file"):
+        path = config["data"][key]
+        if path is not None and not os.path.exists(os.fspath(path)):
+            raise ConfigError(f"data.{key} {path} does not exist.")
     run_dir = os.path.join(training["checkpoint_dir"], config["run_name"])
     results_path = os.path.join(run_dir, "results.json")
     if os.path.exists(results_path):
         raise ConfigError(f"run {config['run_name']!r} is complete ({results_path} exists): "
                           "choose another run_name to train again.")
+    is_chief, _ = worker_info()
     with contextlib.ExitStack() as stack:
+        if is_chief:
+            stack.enter_context(RunLock(run_dir))
+        config_path = os.path.join(run_dir, "config.yaml")
+        if os.path.exists(config_path):
+            changed = check_resumed_config(config, _read_saved_config(config_path))
+            if changed:
+                log(f"resuming {config['run_name']} with changed {', '.join(changed)}")
         if training["precision"] != "float32":
             stack.callback(keras.config.set_dtype_policy, keras.config.dtype_policy())
             keras.config.set_dtype_policy(training["precision"])
         placement = stack.enter_context(Placement(training["strategy"],
                                                   training["cpu_devices"]))
         return _train(config, entry, run_dir, results_path, placement, log)
+
+
+def _read_saved_config(path):
+    import yaml
+
+    from ghostnet_tf.training.config import parse_yaml
+
+    try:
+        with open(path) as handle:
+            saved = parse_yaml(handle)
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path} cannot be read ({error}): the run's config is needed to "
+                          "resume it.") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} is not a config: the run's config is needed to resume it.")
+    return saved
 
 
 def _train(config, entry, run_dir, results_path, placement, log):
@@ -266,6 +316,9 @@ def _train(config, entry, run_dir, results_path, placement, log):
     learning_rate = config["optimizer"]["lr"] * global_batch / config["optimizer"]["lr_batch_size"]
 
     train_data, validation_data, info = make_data(config, global_batch, entry)
+    if not info.num_classes or info.num_classes < 2:
+        raise ConfigError(f"data.name {config['data']['name']!r} gives {info.num_classes} "
+                          "class(es): a classifier needs two classes or more.")
     steps_per_epoch = training["steps_per_epoch"] or max(1, info.num_examples // global_batch)
     schedule_config = config["schedule"]
     total_steps = schedule_config["iterations"] or math.ceil(
@@ -286,10 +339,14 @@ def _train(config, entry, run_dir, results_path, placement, log):
         write_atomically(os.path.join(run_dir, "config.yaml"), write_config)
     backup_dir = os.path.join(run_dir, "backup" if is_chief else f"backup_worker_{worker_index}")
     backup = run_callbacks.ResumableBackup(
-        backup_dir, save_freq=training["backup_every_steps"] or "epoch", double_checkpoint=True)
+        backup_dir, steps_per_epoch, save_freq=training["backup_every_steps"] or "epoch")
     epochs_done, steps_done = backup.resume_point()
-    epochs = epochs_done + math.ceil(max(total_steps - steps_done, 1) / steps_per_epoch)
-    if steps_done:
+    finished = fit_done(run_dir) is not None or steps_done >= total_steps
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    if finished:
+        log(f"{config['run_name']}: training had finished ({total_steps} steps); writing "
+            "its results from last.keras")
+    elif steps_done:
         log(f"resuming {config['run_name']} after epoch {epochs_done} "
             f"(step {steps_done} of {total_steps}) from {backup_dir}")
     nan_stop = run_callbacks.NaNStop()
@@ -306,6 +363,8 @@ def _train(config, entry, run_dir, results_path, placement, log):
                                                    append=True))
         if is_tensorflow():
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
+    # Last: the checkpoints and logs of the final epoch are written when it marks the fit done.
+    callbacks.append(run_callbacks.FitDone(run_dir, total_steps, is_chief))
 
     log(f"run {config['run_name']}: {model.name} on {info.name} "
         f"({info.num_examples} training images, {info.num_classes} classes), "
@@ -317,26 +376,36 @@ def _train(config, entry, run_dir, results_path, placement, log):
         f"jit_compile {model.jit_compile}; backend {keras.backend.backend()}")
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_clear_input_errors())
         if training["strategy"] == "multi_worker":
             # Undone after the final evaluation, which needs it as much as fit.
             stack.callback(prepare_multi_worker_fit(model, placement.strategy,
                                                     next(iter(train_data))))
-        with run_callbacks.SignalStop(model, backup) as interrupted, placement.scope():
-            model.fit(train_data, validation_data=validation_data, epochs=epochs,
-                      steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                      shuffle=False,  # the input pipeline shuffles
-                      # A progress bar on a terminal, one line per epoch in a log file.
-                      verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
-
-        if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
-            run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
-                                      os.path.join(run_dir, "curves.png"))
-        if interrupted.signal is not None:
-            raise TrainingInterrupted(interrupted.signal, backup_dir)
-        if nan_stop.stopped_at is not None:
-            raise FloatingPointError(
-                f"the loss became NaN or infinite at batch {nan_stop.stopped_at}: training "
-                "stopped. Lower optimizer.lr, or check the data.")
+        if finished:
+            with placement.scope():
+                model = keras.saving.load_model(os.path.join(run_dir, "last.keras"),
+                                                compile=False)
+                compile_model(model, config, keras.optimizers.SGD())
+        else:
+            # Epochs end at multiples of steps_per_epoch; an epoch cut by a crash is done
+            # again from its start, its steps already taken counted once (StopAtStep).
+            with run_callbacks.SignalStop(model, backup) as interrupted, placement.scope():
+                model.fit(train_data, validation_data=validation_data,
+                          epochs=epochs_done + math.ceil((total_steps - steps_done)
+                                                         / steps_per_epoch),
+                          steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                          shuffle=False,  # the input pipeline shuffles
+                          # A progress bar on a terminal, one line per epoch in a log file.
+                          verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
+            if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
+                run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
+                                          os.path.join(run_dir, "curves.png"))
+            if interrupted.signal is not None:
+                raise TrainingInterrupted(interrupted.signal, backup_dir)
+            if nan_stop.stopped_at is not None:
+                raise FloatingPointError(
+                    f"the loss became NaN or infinite at batch {nan_stop.stopped_at}: training "
+                    "stopped. Lower optimizer.lr, or check the data.")
         evaluation = model.evaluate(validation_data, verbose=0, return_dict=True)
     seconds = progress.state["train_seconds"]
     results = {
@@ -344,7 +413,8 @@ def _train(config, entry, run_dir, results_path, placement, log):
         "top1": float(evaluation["accuracy"]), "top5": float(evaluation["top5"]),
         "loss": float(evaluation["loss"]), "best_top1": checkpoints.best,
         "best_epoch": checkpoints.best_epoch, "params": counts.params, "macs": counts.macs,
-        "steps": total_steps, "epochs": epochs, "global_batch": global_batch,
+        "steps": total_steps, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+        "global_batch": global_batch,
         "learning_rate": learning_rate, "schedule": config["schedule"],
         "wall_seconds": seconds,
         "images_per_second": progress.state["train_images"] / max(seconds, 1e-9),
@@ -352,6 +422,7 @@ def _train(config, entry, run_dir, results_path, placement, log):
     }
     if is_chief:
         write_json(results_path, results)
+    backup.remove()  # the run is recorded: its resume state is no longer needed
     log(f"top-1 {results['top1']:.4f}, top-5 {results['top5']:.4f} "
         f"(best top-1 {results['best_top1']:.4f} at epoch {results['best_epoch']}); "
         f"results in {results_path}")

@@ -1,0 +1,389 @@
+"""Nothing lost, nothing silently wrong: crashes in every window of a run, two writers, damaged
+state, and bad input, each ending in one line that names the file or setting
+(docs/reliability.md lists them with their messages)."""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import pytest
+import yaml
+
+from ghostnet_tf.atomic import read_json, write_atomically
+from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.cli import eval as eval_cli
+from ghostnet_tf.cli import export as export_cli
+from ghostnet_tf.cli import train as train_cli
+from ghostnet_tf.data import files, make_dataset
+from ghostnet_tf.models import get_model
+from ghostnet_tf.training.callbacks import read_log
+from ghostnet_tf.training.config import ConfigError, dump_config, load_config
+from ghostnet_tf.training.trainer import train
+from tests.datasets import write_cifar, write_idx, write_image_folder, write_tfrecords
+from tests.test_training import read_log as read_log_rows
+from tests.test_training import run_train, tiny_run, wait_for_first_epoch, wait_until
+
+QUIET = {"log": lambda *_: None}
+
+
+def args_of(overrides):
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+# ---------------------------------------------------------------------------- 1. end of run
+@pytest.mark.slow
+def test_a_kill_after_the_fit_and_before_the_results_loses_no_training(tmp_path):
+    # A long final validation (batches of one image) holds the end-of-run window open.
+    overrides = tiny_run(tmp_path, "schedule.iterations=6", "schedule.boundaries=[4]",
+                         "training.steps_per_epoch=3", "training.validation_batch_size=1",
+                         per_batch=80)
+    run = tmp_path / "runs" / "tiny"
+    process = run_train(overrides)
+    wait_until((run / "fit_done.json").exists, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "results.json").exists()
+    last = (run / "last.keras").read_bytes()
+    rows = read_log_rows(run)
+    again = run_train(overrides)
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, output
+    assert "training had finished (6 steps); writing its results from last.keras" in output
+    assert "Epoch" not in output  # no step trained again
+    assert (run / "last.keras").read_bytes() == last and read_log_rows(run) == rows
+    results = json.loads((run / "results.json").read_text())
+    assert results["steps"] == 6 and results["epochs"] == 2
+    assert not (run / "backup").exists()
+
+
+# ---------------------------------------------------------------------------- 2. two writers
+def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(tmp_path):
+    config = load_config(None, tiny_run(tmp_path, "schedule.iterations=2",
+                                        "schedule.boundaries=[1]", "training.steps_per_epoch=2"))
+    run = tmp_path / "runs" / "tiny"
+    run.mkdir(parents=True)
+    import socket
+    (run / "run.lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    with pytest.raises(ConfigError, match=f"in use by process {os.getppid()} on "):
+        train(config, **QUIET)
+    assert not (run / "config.yaml").exists()  # nothing written by the refused start
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / "run.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    assert train(config, **QUIET)["steps"] == 2
+    assert not (run / "run.lock").exists()  # released
+
+
+def test_log_csv_with_two_writers_lines_is_read_whole(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,accuracy,loss\n0,0.5,1.0\nepoch,accuracy,loss\n0,0.6,0.9\n1,0.7,0.8\n"
+                   "2,0.8")
+    assert [(row["epoch"], row["loss"]) for row in read_log(log)] == [("0", "0.9"), ("1", "0.8")]
+
+
+# ---------------------------------------------------------------------------- 3. damaged state
+@pytest.mark.slow
+def test_a_damaged_resume_state_falls_back_to_its_copy(tmp_path):
+    overrides = tiny_run(tmp_path, "schedule.iterations=400", "schedule.boundaries=[300]",
+                         "training.steps_per_epoch=10", "training.backup_every_steps=4",
+                         "data.batch_size=16", per_batch=80)
+    run = tmp_path / "runs" / "tiny"
+    process = run_train(overrides)
+    wait_for_first_epoch(process, run)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=300)
+    metadata = run / "backup" / "training_metadata.json"
+    previous = json.loads((run / "backup" / "training_metadata.json.bkp").read_text())
+    metadata.write_text('{"epoch": 1, "ba')  # what a kill inside Keras' own write leaves
+    shorter = overrides + ["schedule.iterations=30",
+                           "training.resume_changes=[schedule.iterations]"]
+    resumed = run_train(shorter)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    assert f"(step {previous['iterations']} of 30)" in output
+    assert json.loads((run / "results.json").read_text())["steps"] == 30
+
+
+# ---------------------------------------------------------------------------- 4. export
+def test_an_export_is_swapped_in_whole(tmp_path, monkeypatch):
+    from ghostnet_tf import export as export_module
+
+    model = get_model("ghost_resnet20")
+    out = tmp_path / "out"
+    export_module.export(model, out, ["saved_model", "float32", "float16"])
+    before = sorted(os.listdir(out))
+    # A failure half-way leaves the earlier export as it was.
+    real = export_module.convert_tflite
+
+    def failing(source, kind, *args):
+        if kind == "float16":
+            raise OSError(errno.ENOSPC, "No space left on device", "model_float16.tflite")
+        return real(source, kind, *args)
+    monkeypatch.setattr(export_module, "convert_tflite", failing)
+    with pytest.raises(OSError):
+        export_module.export(model, out, ["float32", "float16"])
+    assert sorted(os.listdir(out)) == before
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".out.")]
+    monkeypatch.setattr(export_module, "convert_tflite", real)
+    # Fewer formats: nothing of the earlier export remains, and export.json lists all.
+    report = export_module.export(model, out, ["float32"])
+    assert sorted(os.listdir(out)) == ["export.json", "model_float32.tflite",
+                                       "model_float32.tflite.check.json",
+                                       "model_float32.tflite.ops.txt"]
+    assert list(report["exports"]) == ["float32"]
+    # A folder of other files, or a file, is not exported into.
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"x")
+    with pytest.raises(ArgumentError, match="`output_dir` .*photos holds other files and no "
+                                            "export.json"):
+        export_module.export(model, tmp_path / "photos", ["float32"])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ArgumentError, match="notes.txt is a file"):
+        export_module.export(model, tmp_path / "notes.txt", ["float32"])
+
+
+# ---------------------------------------------------------------------------- 5. epochs
+def kill_at(process, metadata, low, high):
+    """SIGKILL `process` once its resume state was saved at a step in (low, high), not at an
+    epoch's end; returns that step."""
+    def step():
+        state = read_json(metadata)  # None while Keras rewrites it in place
+        return state.get("iterations", 0) if isinstance(state, dict) else 0
+
+    wait_until(lambda: low < step() < high and step() % 10, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return step()
+
+
+@pytest.mark.slow
+def test_mid_epoch_resumes_keep_epochs_steps_and_images_exact(tmp_path):
+    overrides = tiny_run(tmp_path, "schedule.iterations=40", "schedule.boundaries=[30]",
+                         "training.steps_per_epoch=10", "training.backup_every_steps=3",
+                         "data.batch_size=16", per_batch=80)
+    run = tmp_path / "runs" / "tiny"
+    metadata = run / "backup" / "training_metadata.json"
+    # Killed in the middle of epoch 2, then again in the resumed session's first epoch,
+    # before it ended any epoch: Keras' own count of that session's epochs is 0 there.
+    first = kill_at(run_train(overrides), metadata, 10, 20)
+    second = kill_at(run_train(overrides), metadata, first, first + 10)
+    assert json.loads(metadata.read_text())["epoch"] == second // 10 == 1
+    resumed = run_train(overrides)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    assert f"resuming tiny after epoch 1 (step {second} of 40)" in output
+    assert [int(row["epoch"]) for row in read_log_rows(run)] == [0, 1, 2, 3]
+    results = json.loads((run / "results.json").read_text())
+    assert (results["steps"], results["epochs"]) == (40, 4)
+    assert json.loads((run / "progress.json").read_text())["train_images"] == 40 * 16
+
+
+# ---------------------------------------------------------------------------- 6. config
+def test_a_resume_with_another_config_is_refused_and_config_yaml_kept(tmp_path):
+    config = load_config(None, tiny_run(tmp_path, "schedule.iterations=2",
+                                        "schedule.boundaries=[1]", "training.steps_per_epoch=2"))
+    run = tmp_path / "runs" / "tiny"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(dump_config(config))
+    changed = load_config(None, tiny_run(tmp_path, "schedule.iterations=2",
+                                         "schedule.boundaries=[1]", "training.steps_per_epoch=2",
+                                         "optimizer.lr=0.3", "model.name=resnet20"))
+    with pytest.raises(ConfigError, match=r"another config \(model.name: 'ghost_resnet20' -> "
+                                          r"'resnet20'; optimizer.lr: 0.05 -> 0.3\).*"
+                                          r"training.resume_changes=\[model.name,optimizer.lr\]"):
+        train(changed, **QUIET)
+    assert yaml.safe_load((run / "config.yaml").read_text()) == config
+    # Where the data are is free to change; an allowed change is taken and recorded.
+    allowed = load_config(None, tiny_run(tmp_path, "schedule.iterations=2",
+                                         "schedule.boundaries=[1]", "training.steps_per_epoch=2",
+                                         "optimizer.lr=0.3",
+                                         "training.resume_changes=[optimizer.lr]"))
+    assert train(allowed, **QUIET)["learning_rate"] == pytest.approx(0.3 * 32 / 128)
+    assert yaml.safe_load((run / "config.yaml").read_text())["optimizer"]["lr"] == 0.3
+
+
+# ---------------------------------------------------------------------------- 7, 8. data
+def test_a_data_dir_given_is_the_only_place_looked(tmp_path, monkeypatch):
+    system = tmp_path / "system"
+    system.mkdir()
+    write_idx(system, split="test")
+    monkeypatch.setattr(files, "FASHION_MNIST_DIRS", (str(system),))
+    assert files.load_arrays("fashion_mnist", "test")[2].num_examples == 12  # the default
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=f"fashion_mnist not found in {empty} \\(the "
+                                                "data_dir given\\)"):
+        make_dataset("fashion_mnist", "test", empty)
+    with pytest.raises(ArgumentError, match="`data_dir` .*nowhere does not exist"):
+        files.load_arrays("fashion_mnist", "test", tmp_path / "nowhere")
+    config = load_config(None, ["run_name=x", "schedule.iterations=2", "data.name=fashion_mnist",
+                                f"data.data_dir={tmp_path / 'nowhere'}",
+                                f"training.checkpoint_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="data.data_dir .*nowhere does not exist"):
+        train(config, **QUIET)
+
+
+def test_one_class_is_not_a_classifier(tmp_path):
+    write_image_folder(tmp_path, classes=("cat",), split="train")
+    with pytest.raises(ValueError, match="one class folder \\(cat\\): a classifier needs two "
+                                         "classes or more"):
+        make_dataset("folder", "train", tmp_path, image_size=32)
+
+
+def test_the_model_and_config_are_checked_before_any_data_is_read(tmp_path, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("data were read")
+    monkeypatch.setattr(files, "load_arrays", no_data)
+    config = load_config(None, ["run_name=x", "schedule.iterations=2", "model.name=ghostnet_999",
+                                f"training.checkpoint_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="model.name 'ghostnet_999' is not a model"):
+        train(config, **QUIET)
+    config = load_config(None, ["run_name=x", "schedule.iterations=2", "model.name=resnet20",
+                                "model.ratio=3", f"training.checkpoint_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="model.ratio: resnet20 takes no ratio"):
+        train(config, **QUIET)
+    with pytest.raises(ConfigError, match="data.name 'cifar11' is not a dataset"):
+        load_config(None, ["run_name=x", "schedule.iterations=2", "data.name=cifar11"])
+
+
+# ---------------------------------------------------------------------------- 9. TFRecords
+def test_train_and_evaluate_on_standard_one_based_imagenet_shards(tmp_path, capsys):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    write_tfrecords(shards, split="train", per_shard=8)
+    write_tfrecords(shards, split="validation", per_shard=6)
+    config = load_config(None, [f"data.data_dir={shards}", "data.name=imagenet",
+                                "data.image_size=32", "model.name=ghost_resnet20",
+                                "data.batch_size=4", "schedule.iterations=4",
+                                "schedule.boundaries=[2]", "run_name=shards",
+                                f"training.checkpoint_dir={tmp_path / 'runs'}"])
+    results = train(config, **QUIET)
+    assert results["dataset"] == "imagenet" and results["steps"] == 4
+    model = keras.saving.load_model(tmp_path / "runs" / "shards" / "last.keras")
+    assert model.output_shape == (None, 3)  # three classes, not four (labels 1..3)
+    assert eval_cli.main(["--model", str(tmp_path / "runs" / "shards" / "last.keras"),
+                          "--dataset", "imagenet", "--data-dir", str(shards),
+                          "--output", str(tmp_path / "eval.json")]) == 0
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["images"] == 12 and report["class_names"][0] == "n00000000"
+    assert report["top1"] == pytest.approx(results["top1"], abs=1e-6)
+
+
+# ---------------------------------------------------------------------------- 10. JAX
+def test_tf_data_augmentations_are_refused_on_the_numpy_path(tmp_path, monkeypatch):
+    from ghostnet_tf.training import trainer
+
+    monkeypatch.setattr(trainer, "is_tensorflow", lambda: False)
+    for key in ("randaugment_magnitude=9", "random_erasing=0.25", "mixup_alpha=0.2",
+                "cutmix=1.0"):
+        config = load_config(None, tiny_run(tmp_path, "schedule.iterations=2", f"data.{key}"))
+        with pytest.raises(ConfigError, match=f"data.{key.split('=')[0]}: the .* backend's "
+                                              "numpy batches have the pad-crop-flip"):
+            trainer.make_data(config, 32)
+
+
+# ---------------------------------------------------------------------------- 11. images
+def test_a_corrupt_image_ends_training_and_evaluation_in_one_line(tmp_path, capsys):
+    write_image_folder(tmp_path / "images", classes=("a", "b"), per_class=4, split="train")
+    write_image_folder(tmp_path / "images", classes=("a", "b"), per_class=2, split="val")
+    broken = tmp_path / "images" / "train" / "b" / "b_1.JPEG"
+    broken.write_bytes(broken.read_bytes()[:40])
+    overrides = [f"data.data_dir={tmp_path / 'images'}", "data.name=folder",
+                 "data.image_size=32", "model.name=resnet20", "data.batch_size=2",
+                 "schedule.iterations=8", "schedule.boundaries=[4]",
+                 f"training.checkpoint_dir={tmp_path / 'runs'}", "run_name=broken"]
+    assert train_cli.main(args_of(overrides)) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [f"train.py: error: data.skip_corrupt is off and {broken} is corrupt, "
+                     "truncated or not an image: remove or replace it, or turn skip_corrupt "
+                     "on to skip such files with a warning."]
+    get_model("resnet20", classes=2).save(tmp_path / "m.keras")
+    broken_val = tmp_path / "images" / "val" / "a" / "a_0.JPEG"
+    broken_val.write_bytes(b"not a jpeg at all")
+    assert eval_cli.main(["--model", str(tmp_path / "m.keras"), "--dataset", "folder",
+                          "--data-dir", str(tmp_path / "images")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"eval.py: error: --skip-corrupt is off and {broken_val} is corrupt, truncated or "
+        "not an image: remove or replace it, or turn skip_corrupt on to skip such files "
+        "with a warning.")
+
+
+# ---------------------------------------------------------------------------- 12. disk
+def test_a_full_disk_keeps_the_file_that_was_there(tmp_path):
+    target = tmp_path / "results.json"
+    target.write_text("whole")
+
+    def fill_the_disk(path):
+        with open(path, "w") as handle:
+            handle.write("half")
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+    with pytest.raises(OSError):
+        write_atomically(target, fill_the_disk)
+    assert target.read_text() == "whole" and os.listdir(tmp_path) == ["results.json"]
+
+
+def test_os_errors_end_in_one_line_naming_the_path(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_cifar(data, "cifar10", per_batch=4)
+    get_model("resnet20").save(tmp_path / "m.keras")
+    report = tmp_path / "m.eval.json"
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr("ghostnet_tf.evaluation.write_json", full)
+    assert eval_cli.main(["--model", str(tmp_path / "m.keras"), "--dataset", "cifar10",
+                          "--data-dir", str(data)]) == 2
+    assert capsys.readouterr().err.strip() == f"eval.py: error: {report}: No space left on device"
+    (tmp_path / "taken").write_text("a file")
+    assert export_cli.main(["--model", str(tmp_path / "m.keras"), "--formats", "float32",
+                            "-o", str(tmp_path / "taken")]) == 2
+    assert f"--output-dir {tmp_path / 'taken'} is a file" in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text() == "a file"
+
+
+# ---------------------------------------------------------------------------- 13. causes
+def test_messages_name_the_real_cause(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_cifar(data, "cifar10", per_batch=4)
+    get_model("resnet20").save(tmp_path / "m.keras")
+    assert export_cli.main(["--model", str(tmp_path / "m.keras"), "--formats", "int8",
+                            "--dataset", "cifar10", "--data-dir", str(data),
+                            "--calibration-images", "0", "-o", str(tmp_path / "x")]) == 2
+    assert "--calibration-images must be at least 1 for int8, got 0" in capsys.readouterr().err
+    (tmp_path / "notes.keras").write_text("just text")
+    assert eval_cli.main(["--model", str(tmp_path / "notes.keras"), "--dataset", "cifar10",
+                          "--data-dir", str(data)]) == 2
+    assert f"--model {tmp_path / 'notes.keras'} is not a .keras file" in capsys.readouterr().err
+
+
+def test_the_security_probes_are_refused(tmp_path):
+    # A .keras file with a Lambda layer (arbitrary code): Keras' safe mode refuses it.
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
+    from ghostnet_tf.loading import load_predictor
+    with pytest.raises(ArgumentError, match="lambda.keras is not a readable .keras file: .*"
+                                            "[Ll]ambda"):
+        load_predictor(tmp_path / "lambda.keras")
+    # A pickle that would run code on loading, as a .pth: torch's weights_only load refuses.
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps({"state_dict": Payload()}))
+    from ghostnet_tf.weights import read_state_dict
+    with pytest.raises(ArgumentError, match="evil.pth is not a readable PyTorch checkpoint"):
+        read_state_dict(tmp_path / "evil.pth")
+    assert not (tmp_path / "pwned").exists()
+    # A recipe with a Python tag: the safe YAML loader refuses it.
+    (tmp_path / "evil.yaml").write_text(f"run_name: !!python/object/apply:os.system "
+                                        f"['touch {tmp_path / 'pwned'}']\n")
+    with pytest.raises(ConfigError, match="evil.yaml: not valid YAML"):
+        load_config(str(tmp_path / "evil.yaml"))
+    assert not (tmp_path / "pwned").exists()
