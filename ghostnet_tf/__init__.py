@@ -14,6 +14,7 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "ghostnet_tf.layers": ("GhostBottleneck", "GhostModule", "SqueezeExcite"),
     "ghostnet_tf.models": ("GhostNet", "GhostNet050", "GhostNet100", "GhostNet130",
+                           "GhostNetV2", "GhostNetV2_100", "GhostNetV2_130", "GhostNetV2_160",
                            "feature_pyramid", "get_model", "ghostify", "list_models",
                            "model_entry"),
     "ghostnet_tf.profile": ("format_profile", "profile_model"),

@@ -54,6 +54,29 @@ def pad_like_torch(x, kernel_size):
     return ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
 
 
+def _resize_axis_like_torch(x, size, axis):
+    """Nearest resize of one axis to `size` with PyTorch's index rule, source index
+    floor(i * in / out). Keras' own nearest resize (and UpSampling2D) pick other rows for odd
+    sizes. From a 2x2 floor pooling (out = 2 * in or 2 * in + 1) it is a repeat, plus the
+    first row in front for odd sizes: no gather in the converted graph."""
+    in_size = x.shape[axis]
+    if isinstance(size, int) and in_size is not None:
+        if size == 2 * in_size:
+            return ops.repeat(x, 2, axis=axis)
+        if size == 2 * in_size + 1:
+            first = ops.take(x, [0], axis=axis)
+            return ops.concatenate([first, ops.repeat(x, 2, axis=axis)], axis=axis)
+    else:
+        in_size = ops.shape(x)[axis]
+    indices = ops.floor_divide(ops.arange(size) * in_size, size)
+    return ops.take(x, indices, axis=axis)
+
+
+def upsample_nearest_like_torch(x, height, width):
+    """`F.interpolate(x, size=(height, width), mode="nearest")` for NHWC tensors."""
+    return _resize_axis_like_torch(_resize_axis_like_torch(x, height, 1), width, 2)
+
+
 def batch_norm(name, dtype=None):
     """BatchNormalization with PyTorch's constants."""
     return layers.BatchNormalization(
@@ -85,10 +108,16 @@ class GhostModule(layers.Layer):
             convolution; False makes a linear drop-in for a `Conv2D`, as the module of the
             official `ghost_resnet.py` is, leaving normalization to the layers that follow.
         use_bias: whether both convolutions add a bias.
+        dfc_attention: GhostNetV2's decoupled fully connected attention: from the module's
+            input, a 2x2 average pool (floor), a convolution like the primary one to
+            `filters` channels, a horizontal 1x5 and a vertical 5x1 depthwise convolution,
+            each with batch norm, a sigmoid, and a nearest upsampling with PyTorch's index
+            rule to the output's size; the output is multiplied by it.
     """
 
     def __init__(self, filters, kernel_size=1, ratio=2, dw_size=3, strides=1, padding="same",
-                 activation=True, use_batch_norm=True, use_bias=False, **kwargs):
+                 activation=True, use_batch_norm=True, use_bias=False, dfc_attention=False,
+                 **kwargs):
         super().__init__(**kwargs)
         check_positive_int("filters", filters)
         check_positive_int("kernel_size", kernel_size)
@@ -106,6 +135,7 @@ class GhostModule(layers.Layer):
         self.activation = activation
         self.use_batch_norm = use_batch_norm
         self.use_bias = use_bias
+        self.dfc_attention = bool(dfc_attention)
         self.primary_filters = math.ceil(filters / ratio)
         self.cheap_filters = self.primary_filters * (ratio - 1)
         if activation is True:
@@ -133,7 +163,32 @@ class GhostModule(layers.Layer):
             if self.use_batch_norm:
                 self.cheap_bn = batch_norm("cheap_bn", dtype)
                 self.cheap_bn.build(_channels_shape(self.cheap_filters))
+        self.dfc = []
+        if self.dfc_attention:
+            out_shape = _channels_shape(self.filters)
+            self.dfc = [
+                layers.Conv2D(self.filters, self.kernel_size, strides=self.strides,
+                              padding="same", use_bias=False, name="dfc_conv", dtype=dtype),
+                batch_norm("dfc_bn", dtype),
+                layers.DepthwiseConv2D((1, 5), padding="same", use_bias=False,
+                                       name="dfc_horizontal", dtype=dtype),
+                batch_norm("dfc_horizontal_bn", dtype),
+                layers.DepthwiseConv2D((5, 1), padding="same", use_bias=False,
+                                       name="dfc_vertical", dtype=dtype),
+                batch_norm("dfc_vertical_bn", dtype),
+            ]
+            self.dfc[0].build(input_shape)
+            for layer in self.dfc[1:]:
+                layer.build(out_shape)
         self.built = True
+
+    def _attention(self, inputs, height, width, training):
+        """The DFC gate of `inputs`, at the output's height and width."""
+        x = ops.average_pool(inputs, 2, strides=2, padding="valid")
+        for layer in self.dfc:
+            x = layer(x, training=training) if isinstance(
+                layer, layers.BatchNormalization) else layer(x)
+        return upsample_nearest_like_torch(ops.sigmoid(x), height, width)
 
     def _normalize_and_activate(self, x, bn, training):
         if bn is not None:
@@ -153,11 +208,17 @@ class GhostModule(layers.Layer):
     def call(self, inputs, training=None):
         intrinsic, ghost = self.intrinsic_and_ghost_maps(inputs, training)
         if ghost is None:
-            return intrinsic
-        outputs = ops.concatenate([intrinsic, ghost], axis=-1)
-        if self.primary_filters + self.cheap_filters == self.filters:
-            return outputs  # no slice op in the graph when the channels divide evenly
-        return outputs[..., : self.filters]
+            outputs = intrinsic
+        else:
+            outputs = ops.concatenate([intrinsic, ghost], axis=-1)
+            if self.primary_filters + self.cheap_filters != self.filters:
+                outputs = outputs[..., : self.filters]  # no slice op when channels divide
+        if not self.dfc:
+            return outputs
+        height, width = outputs.shape[1], outputs.shape[2]
+        if height is None or width is None:
+            height, width = ops.shape(outputs)[1], ops.shape(outputs)[2]
+        return outputs * self._attention(inputs, height, width, training)
 
     def get_config(self):
         return {
@@ -171,6 +232,7 @@ class GhostModule(layers.Layer):
             "activation": self.activation,
             "use_batch_norm": self.use_batch_norm,
             "use_bias": self.use_bias,
+            "dfc_attention": self.dfc_attention,
         }
 
 
@@ -215,11 +277,12 @@ class GhostBottleneck(layers.Layer):
     Ghost module expanding to `mid_channels` (ReLU), a depthwise `dw_kernel_size` convolution
     with batch norm when `strides` is 2, optional squeeze-and-excite, a linear Ghost module
     down to `out_channels`, plus the shortcut: the input itself when the shape is unchanged,
-    else depthwise convolution + BN + 1x1 convolution + BN.
+    else depthwise convolution + BN + 1x1 convolution + BN. With `dfc_attention` the first
+    Ghost module has GhostNetV2's DFC attention (the GhostNetV2 bottleneck).
     """
 
     def __init__(self, mid_channels, out_channels, dw_kernel_size=3, strides=1, se_ratio=0.0,
-                 **kwargs):
+                 dfc_attention=False, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("mid_channels", mid_channels)
         check_positive_int("out_channels", out_channels)
@@ -232,6 +295,7 @@ class GhostBottleneck(layers.Layer):
         self.dw_kernel_size = dw_kernel_size
         self.strides = strides
         self.se_ratio = se_ratio
+        self.dfc_attention = bool(dfc_attention)
 
     def _depthwise(self, name):
         return layers.DepthwiseConv2D(
@@ -243,7 +307,8 @@ class GhostBottleneck(layers.Layer):
         in_channels = input_shape[-1]
         dtype = self.dtype_policy
         mid_shape = _channels_shape(self.mid_channels)
-        self.ghost1 = GhostModule(self.mid_channels, activation=True, name="ghost1", dtype=dtype)
+        self.ghost1 = GhostModule(self.mid_channels, activation=True,
+                                  dfc_attention=self.dfc_attention, name="ghost1", dtype=dtype)
         self.ghost1.build(input_shape)
         self.conv_dw = self.bn_dw = None
         if self.strides > 1:
@@ -297,4 +362,5 @@ class GhostBottleneck(layers.Layer):
             "dw_kernel_size": self.dw_kernel_size,
             "strides": self.strides,
             "se_ratio": self.se_ratio,
+            "dfc_attention": self.dfc_attention,
         }

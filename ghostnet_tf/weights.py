@@ -25,6 +25,13 @@ SUBLAYER_TO_MODULE = {
     "shortcut_dw_bn": "shortcut.1",
     "shortcut_conv": "shortcut.2",
     "shortcut_bn": "shortcut.3",
+    # GhostNetV2's DFC attention branch (short_conv) of a Ghost module.
+    "dfc_conv": "short_conv.0",
+    "dfc_bn": "short_conv.1",
+    "dfc_horizontal": "short_conv.2",
+    "dfc_horizontal_bn": "short_conv.3",
+    "dfc_vertical": "short_conv.4",
+    "dfc_vertical_bn": "short_conv.5",
 }
 # Keras variable name -> official parameter or buffer name.
 VARIABLE_TO_PARAMETER = {
@@ -36,7 +43,7 @@ VARIABLE_TO_PARAMETER = {
     "moving_variance": "running_var",
 }
 # Keras sublayers that are DepthwiseConv2D (grouped convolutions in PyTorch).
-DEPTHWISE_SUBLAYERS = ("cheap_conv", "conv_dw", "shortcut_dw")
+DEPTHWISE_SUBLAYERS = ("cheap_conv", "conv_dw", "shortcut_dw", "dfc_horizontal", "dfc_vertical")
 _BLOCK = re.compile(r"^blocks_(\d+)_(\d+)$")
 # The 1x1 ConvBnAct after the bottlenecks: one Keras layer each for its conv and BN.
 _LAST_STAGE = {f"blocks_{LAST_STAGE}_conv": f"blocks.{LAST_STAGE}.0.conv",

@@ -1,4 +1,5 @@
-"""The same GhostNet weights give the same outputs on the TensorFlow and JAX backends."""
+"""The same GhostNet and GhostNetV2 weights give the same outputs on the TensorFlow and JAX
+backends."""
 import os
 import subprocess
 import sys
@@ -8,27 +9,30 @@ import keras
 import numpy as np
 import pytest
 
-from ghostnet_tf import GhostNet
+import ghostnet_tf
 from ghostnet_tf.compat import sublayers
 
 JAX_SCRIPT = textwrap.dedent("""
     import sys
     import keras
     import numpy as np
-    from ghostnet_tf import GhostNet
+    import ghostnet_tf
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    weights, images, logits_out, probabilities_out = sys.argv[1:]
-    model = GhostNet(width=1.0, classifier_activation=None, weights=weights)
+    constructor, weights, images, logits_out, probabilities_out = sys.argv[1:]
+    build = getattr(ghostnet_tf, constructor)
+    model = build(width=1.0, classifier_activation=None, weights=weights)
     np.save(logits_out, keras.ops.convert_to_numpy(model(np.load(images))))
-    model = GhostNet(width=1.0, weights=weights)
+    model = build(width=1.0, weights=weights)
     np.save(probabilities_out, keras.ops.convert_to_numpy(model(np.load(images))))
 """)
 
 
 @pytest.mark.slow
-def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path):
+@pytest.mark.parametrize("constructor", ["GhostNet", "GhostNetV2"])
+def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path, constructor):
     rng = np.random.default_rng(3)
-    model = GhostNet(width=1.0, classifier_activation=None)
+    build = getattr(ghostnet_tf, constructor)
+    model = build(width=1.0, classifier_activation=None)
     # Random BN statistics and affine parameters, so that every weight matters.
     for layer in sublayers(model, recursive=True):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -42,12 +46,13 @@ def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path):
     images = rng.uniform(0, 255, (2, 224, 224, 3)).astype("float32")
     np.save(tmp_path / "images.npy", images)
     tf_logits = keras.ops.convert_to_numpy(model(images))
-    probabilities = GhostNet(width=1.0, weights=weights)
+    probabilities = build(width=1.0, weights=weights)
     tf_probabilities = keras.ops.convert_to_numpy(probabilities(images))
 
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT, str(weights), str(tmp_path / "images.npy"),
+        [sys.executable, "-c", JAX_SCRIPT, constructor, str(weights),
+         str(tmp_path / "images.npy"),
          str(tmp_path / "logits.npy"), str(tmp_path / "probabilities.npy")],
         env=env, check=True, timeout=600)
     jax_logits = np.load(tmp_path / "logits.npy")

@@ -84,7 +84,7 @@ def test_mismatches_are_listed(tmp_path, capsys):
 def test_imagenet_weights_come_from_the_cache_the_converter_fills(tmp_path, monkeypatch,
                                                                    capsys):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    with pytest.raises(ValueError, match="ghostnet-convert-weights SRC --width 0.5"):
+    with pytest.raises(ValueError, match="ghostnet-convert-weights SRC --arch ghostnet_050"):
         GhostNet(width=0.5, weights="imagenet")
     source = tmp_path / "ghostnet_050.safetensors"
     reference = random_ghostnet(0.5)

@@ -17,7 +17,8 @@ NAMES = registry.list_models()
 def test_the_library_registers_its_models_once_each():
     depths = (20, 32, 44, 56, 110)
     assert sorted(NAMES) == sorted(
-        ["ghostnet_050", "ghostnet_100", "ghostnet_130", "vgg16", "ghost_vgg16"]
+        ["ghostnet_050", "ghostnet_100", "ghostnet_130", "vgg16", "ghost_vgg16",
+         "ghostnetv2_100", "ghostnetv2_130", "ghostnetv2_160"]
         + [f"resnet{d}" for d in depths] + [f"ghost_resnet{d}" for d in depths])
     assert ghostnet_tf.list_models() == NAMES
     assert registry.list_models("ghostnet") == ["ghostnet_050", "ghostnet_100", "ghostnet_130"]

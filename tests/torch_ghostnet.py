@@ -36,17 +36,30 @@ def conv_bn(in_channels, out_channels, kernel, stride=1, groups=1, relu=True):
 
 
 class Ghost(nn.Module):
-    def __init__(self, in_channels, out_channels, relu=True):
+    def __init__(self, in_channels, out_channels, relu=True, attention=False):
         super().__init__()
         self.out_channels = out_channels
         intrinsic = math.ceil(out_channels / 2)
         self.primary_conv = conv_bn(in_channels, intrinsic, 1, relu=relu)
         self.cheap_operation = conv_bn(intrinsic, intrinsic, 3, groups=intrinsic, relu=relu)
+        # GhostNetV2's DFC attention (the paper's figure and the release's GhostModuleV2):
+        # from the input, pooled 2x2, a 1x1 conv to all outputs, horizontal 1x5 and vertical
+        # 5x1 depthwise convs, each with BN, a sigmoid, nearest upsampling to the output.
+        self.short_conv = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.Conv2d(out_channels, out_channels, (1, 5), padding=(0, 2), groups=out_channels,
+                      bias=False), nn.BatchNorm2d(out_channels),
+            nn.Conv2d(out_channels, out_channels, (5, 1), padding=(2, 0), groups=out_channels,
+                      bias=False), nn.BatchNorm2d(out_channels)) if attention else None
 
     def forward(self, x):
         intrinsic = self.primary_conv(x)
         both = torch.cat([intrinsic, self.cheap_operation(intrinsic)], dim=1)
-        return both[:, :self.out_channels]
+        out = both[:, :self.out_channels]
+        if self.short_conv is None:
+            return out
+        gate = torch.sigmoid(self.short_conv(F.avg_pool2d(x, kernel_size=2, stride=2)))
+        return out * F.interpolate(gate, size=out.shape[-2:], mode="nearest")
 
 
 class SE(nn.Module):
@@ -62,9 +75,9 @@ class SE(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    def __init__(self, in_channels, mid, out, kernel, stride, se_ratio):
+    def __init__(self, in_channels, mid, out, kernel, stride, se_ratio, attention=False):
         super().__init__()
-        self.ghost1 = Ghost(in_channels, mid)
+        self.ghost1 = Ghost(in_channels, mid, attention=attention)
         if stride > 1:
             self.conv_dw = nn.Conv2d(mid, mid, kernel, stride, kernel // 2, groups=mid, bias=False)
             self.bn_dw = nn.BatchNorm2d(mid)
@@ -101,19 +114,22 @@ class LastStage(nn.Module):
 
 
 class TorchGhostNet(nn.Module):
-    def __init__(self, width=1.0, classes=1000):
+    """GhostNet (version 1) or GhostNetV2 (version 2: DFC attention in the first Ghost module
+    of every bottleneck after the first two)."""
+
+    def __init__(self, width=1.0, classes=1000, version=1):
         super().__init__()
         channels = divisible(16 * width)
         self.conv_stem = nn.Conv2d(3, channels, 3, 2, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
-        stages = []
+        stages, layer_id = [], 0
         for stage in STAGES:
             blocks = []
             for kernel, expansion, out, se_ratio, stride in stage:
                 out = divisible(out * width)
                 blocks.append(Bottleneck(channels, divisible(expansion * width), out, kernel,
-                                         stride, se_ratio))
-                channels = out
+                                         stride, se_ratio, attention=version == 2 and layer_id > 1))
+                channels, layer_id = out, layer_id + 1
             stages.append(nn.Sequential(*blocks))
         last = divisible(STAGES[-1][-1][1] * width)
         stages.append(nn.Sequential(LastStage(channels, last)))
@@ -127,11 +143,11 @@ class TorchGhostNet(nn.Module):
         return self.classifier(x.flatten(1))
 
 
-def random_ghostnet(width, classes=1000, seed=0):
+def random_ghostnet(width, classes=1000, seed=0, version=1):
     """A TorchGhostNet in eval mode with random weights and random BN statistics (so that a
     wrong BN mapping cannot hide behind the defaults)."""
     torch.manual_seed(seed)
-    model = TorchGhostNet(width, classes)
+    model = TorchGhostNet(width, classes, version)
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):

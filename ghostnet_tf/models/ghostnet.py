@@ -62,9 +62,15 @@ def pyramid_layer_names():
     return {f"P{stride.bit_length() - 1}": names[stride] for stride in (4, 8, 16, 32)}
 
 
-def model_name(width):
-    """The registry name of GhostNet at `width`, e.g. "ghostnet_100" for 1.0."""
-    return f"ghostnet_{round(width * 100):03d}"
+def model_name(width, version=1):
+    """The registry name of GhostNet (version 1 or 2) at `width`: "ghostnet_100" for 1.0,
+    "ghostnetv2_130" for GhostNetV2 1.3."""
+    return f"ghostnet{'' if version == 1 else f'v{version}'}_{round(width * 100):03d}"
+
+
+# GhostNetV2: the Ghost module of every bottleneck but the first DFC_FROM_LAYER has DFC
+# attention (the official `layer_id > 1`).
+DFC_FROM_LAYER = 2
 
 
 def load_model_weights(model, weights):
@@ -97,16 +103,16 @@ def _weights_file_classes(path):
                                        "GhostNet with its classifier.") from None
 
 
-def _load_backbone_weights(model, weights, width):
+def _load_backbone_weights(model, weights, width, version):
     """Load a full GhostNet's weights file into `model`, which has no top or another
     classifier: every layer but the classifier is copied by name."""
-    full = GhostNet(width=width, classes=_weights_file_classes(weights),
-                    include_preprocessing=False, input_shape=(224, 224, 3))
+    full = _ghostnet(version, width=width, classes=_weights_file_classes(weights),
+                     include_preprocessing=False, input_shape=(224, 224, 3))
     load_model_weights(full, weights)
     copy_weights_by_name(full, model, skip=("classifier",))
 
 
-def _resolve_weights(weights, width):
+def _resolve_weights(weights, width, version):
     """The path of an existing weights file for `weights` ("imagenet" or a path)."""
     if weights != "imagenet":
         weights = os.fspath(weights)
@@ -114,7 +120,7 @@ def _resolve_weights(weights, width):
             raise ArgumentError("weights", f"file {weights!r} does not exist. Pass None, "
                                            '"imagenet", or the path of a `.weights.h5` file.')
         return weights
-    name = model_name(width)
+    name = model_name(width, version)
     path = registry.pretrained_weights_path(name)
     if not os.path.exists(path):
         entry = registry.find_entry(name)
@@ -123,7 +129,7 @@ def _resolve_weights(weights, width):
                    f"a PyTorch checkpoint of {name} (none is published for this width)")
         raise ArgumentError(
             "weights", f'"imagenet" reads {path}, which does not exist. Convert the '
-                       f"checkpoint once: ghostnet-convert-weights SRC --width {width} (SRC: "
+                       f"checkpoint once: ghostnet-convert-weights SRC --arch {name} (SRC: "
                        f"{sources}, as .pth, .bin or .safetensors); it writes that file.")
     return path
 
@@ -160,6 +166,25 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
     Returns:
         A functional `keras.Model`.
     """
+    return _ghostnet(1, width, include_top, weights, input_shape, input_tensor, pooling,
+                     classes, classifier_activation, dropout, include_preprocessing, name)
+
+
+def GhostNetV2(width=1.0, include_top=True, weights=None, input_shape=None, input_tensor=None,
+               pooling=None, classes=1000, classifier_activation="softmax", dropout=0.2,
+               include_preprocessing=True, name=None):
+    """GhostNetV2 ("GhostNetV2: Enhance Cheap Operation with Long-Range Attention", Tang et
+    al., NeurIPS 2022): GhostNet whose bottlenecks, all but the first two, have DFC attention
+    in their first Ghost module. The arguments are `GhostNet`'s; the published widths are
+    1.0, 1.3 and 1.6, and the name defaults to "ghostnetv2_<100 * width>"."""
+    return _ghostnet(2, width, include_top, weights, input_shape, input_tensor, pooling,
+                     classes, classifier_activation, dropout, include_preprocessing, name)
+
+
+def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=None,
+              input_tensor=None, pooling=None, classes=1000, classifier_activation="softmax",
+              dropout=0.2, include_preprocessing=True, name=None):
+    """GhostNet (version 1) or GhostNetV2 (version 2), as `GhostNet` describes."""
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
         raise ArgumentError("width", f"must be a positive number (e.g. 0.5, 1.0, 1.3), got "
                                      f"{width!r}.")
@@ -191,12 +216,15 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
     x = batch_norm("bn1")(x)
     x = layers.ReLU(name="act1")(x)
 
+    layer_id = 0
     for stage_index, stage in enumerate(GHOSTNET_STAGES):
         for block_index, (kernel, expansion, channels, se_ratio, strides) in enumerate(stage):
             x = GhostBottleneck(
                 make_divisible(expansion * width, 4), make_divisible(channels * width, 4),
                 dw_kernel_size=kernel, strides=strides, se_ratio=se_ratio,
+                dfc_attention=version >= 2 and layer_id >= DFC_FROM_LAYER,
                 name=f"blocks_{stage_index}_{block_index}")(x)
+            layer_id += 1
     last_expansion = GHOSTNET_STAGES[-1][-1][1]
     prefix = f"blocks_{LAST_STAGE}"
     x = layers.Conv2D(make_divisible(last_expansion * width, 4), 1, use_bias=False,
@@ -221,14 +249,29 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
 
-    model = keras.Model(inputs, x, name=name or model_name(width))
+    model = keras.Model(inputs, x, name=name or model_name(width, version))
     if weights is not None:
-        weights = _resolve_weights(weights, width)
+        weights = _resolve_weights(weights, width, version)
         if include_top and _weights_file_classes(weights) == classes:
             load_model_weights(model, weights)
         else:  # fine-tuning: everything but the classifier
-            _load_backbone_weights(model, weights, width)
+            _load_backbone_weights(model, weights, width, version)
     return model
+
+
+def GhostNetV2_100(**kwargs):
+    """GhostNetV2 1.0x: 6,156,908 trainable parameters, 167.0M MACs at 224x224."""
+    return GhostNetV2(width=1.0, **kwargs)
+
+
+def GhostNetV2_130(**kwargs):
+    """GhostNetV2 1.3x: 8,960,404 trainable parameters, 269.3M MACs at 224x224."""
+    return GhostNetV2(width=1.3, **kwargs)
+
+
+def GhostNetV2_160(**kwargs):
+    """GhostNetV2 1.6x: 12,392,698 trainable parameters, 398.6M MACs at 224x224."""
+    return GhostNetV2(width=1.6, **kwargs)
 
 
 def GhostNet050(**kwargs):
@@ -263,18 +306,23 @@ def feature_pyramid(backbone):
 
 
 # ---------------------------------------------------------------------------- registry
-def _register(constructor, width, params, macs, weights=None):
+def _register(constructor, width, params, macs, weights=None, version=1,
+              eval_transform=registry.EvalTransform("bilinear", 0.875)):
     registry.register(registry.ModelEntry(
-        name=model_name(width), constructor=constructor, family="ghostnet",
+        name=model_name(width, version), constructor=constructor,
+        family="ghostnet" if version == 1 else f"ghostnetv{version}",
         options=("dropout", "weights", "include_preprocessing"),
         input_shape=(registry.IMAGENET_INPUT_SIZE, registry.IMAGENET_INPUT_SIZE, 3),
-        input_channels=3, min_input_size=NETWORK_STRIDE,
-        # The official release evaluates with torchvision's Resize(256) (bilinear) and
-        # CenterCrop(224); timm now uses bicubic for its GhostNets.
-        eval_transform=registry.EvalTransform("bilinear", 0.875),
+        input_channels=3, min_input_size=NETWORK_STRIDE, eval_transform=eval_transform,
         mean=registry.IMAGENET_MEAN, std=registry.IMAGENET_STD, classes=1000,
         params=params, macs=macs, weights=weights or {}, width=width,
-        description=f"GhostNet {width}x (Han et al., CVPR 2020), ImageNet"))
+        description=(f"GhostNet {width}x (Han et al., CVPR 2020)" if version == 1 else
+                     f"GhostNetV2 {width}x (Tang et al., NeurIPS 2022)") + ", ImageNet"))
+
+
+# The official release evaluates GhostNet with torchvision's Resize(256) (bilinear) and
+# CenterCrop(224). GhostNetV2's published figures that carry their transform are timm's
+# (results-imagenet.csv: crop 0.875, bicubic), so its entries use that.
 
 
 _register(GhostNet050, 0.5, 2_587_292, 42_328_152)
@@ -288,3 +336,15 @@ _register(GhostNet100, 1.0, 5_182_508, 141_150_512, {
                     "crop 0.875"),
 })
 _register(GhostNet130, 1.3, 7_358_820, 227_003_256)
+_TIMM_EVAL = registry.EvalTransform("bicubic", 0.875)
+for _constructor, _width, _params, _macs, _top1, _file in (
+        (GhostNetV2_100, 1.0, 6_156_908, 167_048_288, 75.186, "ck_ghostnetv2_10.pth.tar"),
+        (GhostNetV2_130, 1.3, 8_960_404, 269_322_976, 76.746, "ck_ghostnetv2_13.pth.tar"),
+        (GhostNetV2_160, 1.6, 12_392_698, 398_607_224, 77.836, "ck_ghostnetv2_16.pth.tar")):
+    _register(_constructor, _width, _params, _macs, version=2, eval_transform=_TIMM_EVAL,
+              weights={"imagenet": registry.PublishedWeights(
+                  sources=(f"{_file} (huawei-noah/Efficient-AI-Backbones, release "
+                           "GhostNetV2)", f"timm {model_name(_width, 2)}.in1k"),
+                  top1=_top1, measured_with=_TIMM_EVAL,
+                  measured_by="timm's results-imagenet.csv (the official README gives "
+                              "75.3% for 1.0x)")})
