@@ -4,7 +4,9 @@
         --dataset fashion_mnist --data-dir /usr/share/datasets/fashion-mnist
 
 Exports with export.py's defaults (1000 calibration images, every class) into
-<model>_export/, then evaluates the Keras model and each export on the whole test split.
+<model>_export/, then evaluates the Keras model and each export on the whole test split, the
+`.tflite` files twice: in the LiteRT interpreter and in MediaPipe's ImageClassifier (the
+phone-side client; needs `pip install mediapipe`, skipped with --no-mediapipe).
 """
 import argparse
 import json
@@ -30,6 +32,8 @@ def main():
     parser.add_argument("--data-dir")
     parser.add_argument("-o", "--output-dir")
     parser.add_argument("--per-tensor", action="store_true", help="int8 with per-tensor weights")
+    parser.add_argument("--no-mediapipe", action="store_true",
+                        help="leave out the MediaPipe rows")
     parser.add_argument("--float-ops", action="append", default=[],
                         help="int8 ops kept in float (see export.py --float-ops)")
     args = parser.parse_args()
@@ -43,12 +47,17 @@ def main():
     if export_cli.main(export_args) != 0:
         return 1
     report = _read_json(os.path.join(output_dir, "export.json"))
-    targets = [("keras", args.model, None)] + [
-        (kind, entry["path"], entry.get("bytes")) for kind, entry in report["exports"].items()]
+    targets = [("keras", args.model, None, "litert")] + [
+        (kind, entry["path"], entry.get("bytes"), "litert")
+        for kind, entry in report["exports"].items()]
+    if not args.no_mediapipe:
+        targets += [(f"{kind} in MediaPipe", entry["path"], entry["bytes"], "mediapipe")
+                    for kind, entry in report["exports"].items() if "bytes" in entry]
     rows = []
-    for kind, path, size in targets:
-        output = os.path.join(output_dir, f"{kind}.eval.json")
-        if eval_cli.main(["--model", path, "--output", output, *data]) != 0:
+    for kind, path, size, runtime in targets:
+        output = os.path.join(output_dir, f"{kind.replace(' ', '_')}.eval.json")
+        if eval_cli.main(["--model", path, "--output", output, "--runtime", runtime,
+                          *data]) != 0:
             return 1
         result = _read_json(output)
         rows.append((kind, size, result["top1"], result["top5"]))

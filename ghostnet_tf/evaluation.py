@@ -95,7 +95,7 @@ def save_confusion_png(confusion, class_names, path):
 
 def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch=None,
              batch_size=256, limit=None, interpolation=None, crop_pct=None, output=None,
-             skip_corrupt=False, label_offset="auto"):
+             skip_corrupt=False, label_offset="auto", runtime="litert"):
     """Evaluate the model file `model` on `split` of `dataset` and write the report.
 
     `model` is anything `ghostnet_tf.loading.load_predictor` reads (a `.weights.h5` file needs
@@ -104,6 +104,7 @@ def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch
     `interpolation` and `crop_pct` override it). Writes `output` (default:
     `<model>.eval.json`) and, for up to 100 classes, a confusion-matrix PNG beside it. A
     corrupt image file stops with an error naming it, or is skipped with `skip_corrupt`.
+    `runtime` runs a `.tflite` ("litert" or "mediapipe", see `load_predictor`).
 
     Returns (Evaluation, DatasetInfo, [paths written]).
     """
@@ -121,7 +122,7 @@ def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch
         entry = registry.model_entry(arch, argument="arch")
         image_size, transform = entry.input_shape[0], entry.eval_transform
     else:
-        predictor = load_predictor(path)
+        predictor = load_predictor(path, runtime=runtime)
         image_size, transform = predictor.input_shape[0], predictor.eval_transform
     transform = transform.overridden(interpolation, crop_pct)
     data, info = make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
@@ -134,7 +135,7 @@ def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch
     check_input_fits(predictor, info)
     result = evaluate_predictor(predictor, numpy_batches(data), info.num_classes, limit=limit)
     output = os.fspath(output or f"{model_stem(path)}.eval.json")
-    report = {"model": path, "dataset": dataset, "split": split,
+    report = {"model": path, "runtime": runtime, "dataset": dataset, "split": split,
               "eval_transform": dataclasses.asdict(transform),
               "class_names": list(info.class_names), **result.to_dict()}
     write_json(output, report)
@@ -157,7 +158,9 @@ def numpy_batches(dataset):
 
 def check_input_fits(predictor, info):
     """An error naming both shapes when the dataset's images do not fit the model's input."""
-    shape = tuple(predictor.input_shape)
-    if None not in shape and shape != tuple(info.image_shape):
+    shape, given = tuple(predictor.input_shape), tuple(info.image_shape)
+    if given[-1] == 1 and shape[-1] == 3:
+        given = given[:-1] + (3,)  # grayscale images are given to RGB models as R = G = B
+    if None not in shape and shape != given:
         raise ArgumentError("model", f"{predictor.source} takes images of shape {shape} but "
                                      f"dataset {info.name} gives {tuple(info.image_shape)}.")

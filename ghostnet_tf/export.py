@@ -5,6 +5,12 @@ Everything goes through a SavedModel (`keras.export.ExportArchive`) and
 The SavedModel has two signatures: `serving_default` takes uint8 images, the form a camera or
 a decoded JPEG gives, and `serve_float` takes float32 images in [0, 255], which the converter
 reads. Both return class probabilities; preprocessing is inside the model.
+
+The `.tflite` files are made for phones: they take RGB images (a grayscale model converts
+them in its graph), the full-int8 file takes uint8 pixels as they are by default, every file
+carries LiteRT metadata with the labels (what MediaPipe's ImageClassifier needs), and the
+graph they are converted from has exact rewrites that make it faster in LiteRT
+(`ghostnet_tf.export_rewrites`).
 """
 import collections
 import os
@@ -16,8 +22,15 @@ import numpy as np
 from ghostnet_tf.atomic import write_atomically, write_json
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import disable_per_channel_quantization, tflite_ops
+from ghostnet_tf.export_rewrites import REWRITES, check_rewrites, tflite_graph
 from ghostnet_tf.loading import (
-    EXPORT_REPORT, LABELS_FILE, TFLitePredictor, saved_model_function)
+    EXPORT_REPORT,
+    LABELS_FILE,
+    TFLitePredictor,
+    as_rgb,
+    saved_model_function,
+)
+from ghostnet_tf.tflite_metadata import image_classifier_metadata, with_metadata
 
 TFLITE_KINDS = ("float32", "float16", "dynamic_int8", "int8")
 FORMATS = ("saved_model",) + TFLITE_KINDS
@@ -103,7 +116,7 @@ def export_saved_model(model, path):
     _replace_directory(lambda temporary: archive.write_out(temporary, verbose=False), path)
 
 
-def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8",
+def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="uint8",
                    float_ops=(), per_channel=True):
     """The bytes of a `.tflite` of the SavedModel's `serve_float` signature.
 
@@ -111,7 +124,9 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8
         kind: "float32", "float16" (float16 weights), "dynamic_int8" (int8 weights, float
             activations) or "int8" (everything int8, calibrated on `calibration_images`).
         calibration_images: float32 images in [0, 255], for "int8".
-        int8_io: input and output type of "int8" models, "int8" or "uint8".
+        int8_io: input and output type of "int8" models, "uint8" (what phone image
+            pipelines deliver) or "int8". Either way the input's quantization is set so that
+            a code is the pixel value itself (scale 1, zero point 0 or -128).
         float_ops: for "int8", ops kept in float (selective quantization): op types such as
             "DEPTHWISE_CONV_2D" or "MEAN", or output tensor names of single ops, as
             `tflite_op_outputs` lists them.
@@ -153,7 +168,26 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, int8_io="int8
             disable_per_channel_quantization(converter)
         if float_ops:
             return _selectively_quantized(converter, representative, float_ops, int8_io)
+        return _pixel_codes(converter.convert())
     return converter.convert()
+
+
+def _pixel_codes(content):
+    """A full-int8 `.tflite` whose integer input takes pixel values as codes: scale 1 and
+    zero point 0 (uint8) or -128 (int8). The calibrated input range is rarely exactly
+    [0, 255], and a client such as MediaPipe feeds the pixels unchanged. The ops reading the
+    input compute their rescaling from these parameters when the model is loaded, so the
+    model stays consistent; values beyond the calibrated range are only clipped later."""
+    from tensorflow.lite.python.schema_py_generated import TensorType
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    graph = model.subgraphs[0]
+    tensor = graph.tensors[graph.inputs[0]]
+    zero_point = {TensorType.INT8: -128, TensorType.UINT8: 0}[tensor.type]
+    tensor.quantization.scale = [1.0]
+    tensor.quantization.zeroPoint = [zero_point]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _selectively_quantized(converter, representative, float_ops, int8_io):
@@ -242,24 +276,23 @@ def _write_file(path, content):
     write_atomically(path, write)
 
 
-def write_labels(class_names, path):
-    """One class name per line, the labels file LiteRT's image classifiers read."""
-    _write_file(path, "".join(f"{name}\n" for name in class_names))
-
-
 def export(model, output_dir, formats=FORMATS, class_names=None, calibration_images=None,
-           check_images=None, int8_io="int8", float_ops=(), per_channel=True):
+           check_images=None, int8_io="uint8", float_ops=(), per_channel=True,
+           rewrites=REWRITES):
     """Export `model` to `output_dir` in each of `formats` and check each against it.
 
-    Writes `saved_model/`, `model_<kind>.tflite` for each TFLite kind, `labels.txt`, a
-    `<file>.check.json` beside each export and `export.json` with all of them. The export is
-    built in a staging folder beside `output_dir` and swapped in whole: an earlier export
-    there is replaced entirely (never mixed with this one), and a failure or a kill leaves it
-    as it was. A folder that holds other files (no export.json) is refused.
+    Writes `saved_model/`, `model_<kind>.tflite` for each TFLite kind (RGB input, LiteRT
+    metadata with the labels, graph `rewrites` from `ghostnet_tf.export_rewrites`),
+    `labels.txt`, a `<file>.check.json` beside each export and `export.json` with all of
+    them. The export is built in a staging folder beside `output_dir` and swapped in whole:
+    an earlier export there is replaced entirely (never mixed with this one), and a failure
+    or a kill leaves it as it was. A folder that holds other files (no export.json) is
+    refused.
 
     Returns the report (dict) written to `export.json`.
     """
     check_formats(formats)
+    check_rewrites(rewrites)
     if "int8" in formats and (calibration_images is None or len(calibration_images) == 0):
         raise ArgumentError("calibration_images", "are needed: formats include int8, which is "
                                                   "calibrated on them.")
@@ -272,7 +305,7 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
         os.makedirs(staging)
         built["report"] = _write_exports(model, staging, output_dir, formats, class_names,
                                          calibration_images, check_images, int8_io,
-                                         float_ops, per_channel)
+                                         float_ops, per_channel, rewrites)
     _replace_directory(build, output_dir)
     return built["report"]
 
@@ -289,8 +322,33 @@ def check_output_dir(output_dir):
                                           "an earlier export to replace.")
 
 
+def tflite_files(model, kinds, calibration_images=None, class_names=None, int8_io="uint8",
+                 float_ops=(), per_channel=True, rewrites=REWRITES):
+    """{kind: bytes} of the `.tflite` files of `model` (functional), as `export` writes them:
+    converted from `tflite_graph` of a float32 copy, with metadata and the labels of
+    `class_names`. Arguments as in `convert_tflite` and `export`."""
+    labels = None if class_names is None else "".join(f"{name}\n" for name in class_names)
+    if calibration_images is not None:
+        calibration_images = as_rgb(calibration_images)
+    files = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        source = os.path.join(scratch, "tflite_graph")
+        export_saved_model(tflite_graph(inference_copy(model), rewrites), source)
+        for kind in kinds:
+            content = convert_tflite(source, kind, calibration_images, int8_io, float_ops,
+                                     per_channel)
+            found = flex_ops(content)
+            if found:
+                raise RuntimeError(f"The {kind} .tflite needs Flex ops {found}, which plain "
+                                   "LiteRT cannot run.")
+            # Selectively quantized int8 keeps float input and output.
+            float_input = kind != "int8" or bool(float_ops)
+            files[kind] = _with_classifier_metadata(content, model, kind, labels, float_input)
+    return files
+
+
 def _write_exports(model, folder, output_dir, formats, class_names, calibration_images,
-                   check_images, int8_io, float_ops, per_channel):
+                   check_images, int8_io, float_ops, per_channel, rewrites):
     """Write every export of `model` into `folder`, whose contents will be moved to
     `output_dir` (the paths the report gives)."""
     import keras
@@ -299,42 +357,60 @@ def _write_exports(model, folder, output_dir, formats, class_names, calibration_
         return keras.ops.convert_to_numpy(model(images, training=False))
 
     # The model's name lets the loading layer find its registry entry (eval transform).
-    report = {"model": model.name, "input_shape": list(model.input_shape[1:]), "exports": {}}
+    report = {"model": model.name, "input_shape": list(model.input_shape[1:]),
+              "tflite_input_shape": list(model.input_shape[1:3]) + [3],
+              "rewrites": list(rewrites), "exports": {}}
     if class_names is not None:
-        write_labels(class_names, os.path.join(folder, LABELS_FILE))
-    with tempfile.TemporaryDirectory() as scratch:
-        # TFLite needs a SavedModel even when none is asked for.
-        source = (os.path.join(folder, "saved_model") if "saved_model" in formats
-                  else os.path.join(scratch, "sm"))
-        export_saved_model(model, source)
-        for kind in formats:
-            if kind == "saved_model":
-                name, predict = "saved_model", saved_model_function(source)[0]
-                entry = {"path": os.path.join(output_dir, name)}
-            else:
-                content = convert_tflite(source, kind, calibration_images, int8_io,
-                                         float_ops, per_channel)
-                found = flex_ops(content)
-                if found:
-                    raise RuntimeError(f"The {kind} .tflite needs Flex ops {found}, which "
-                                       "plain LiteRT cannot run.")
-                name = f"model_{kind}.tflite"
-                _write_file(os.path.join(folder, name), content)
-                if kind == "float32":
-                    _write_file(os.path.join(folder, name + ".ops.txt"), "".join(
-                        f"{op}\t{output}\n" for op, output in tflite_op_outputs(content)))
-                predict = TFLitePredictor(os.path.join(folder, name))
-                entry = {"path": os.path.join(output_dir, name), "bytes": len(content),
-                         "ops": tflite_op_counts(content)}
-            if check_images is not None and len(check_images):
-                entry["check"] = compare(keras_predict, predict, check_images)
-                if kind in FLOAT_KINDS:
-                    entry["check"]["meets_float_goal"] = (
-                        entry["check"]["top1_agreement"] >= FLOAT_AGREEMENT_GOAL)
-            write_json(os.path.join(folder, f"{name}.check.json"), {"kind": kind, **entry})
-            report["exports"][kind] = entry
+        _write_file(os.path.join(folder, LABELS_FILE),
+                    "".join(f"{name}\n" for name in class_names))
+    saved_model = os.path.join(folder, "saved_model")
+    if "saved_model" in formats:
+        export_saved_model(model, saved_model)
+    contents = tflite_files(model, [kind for kind in formats if kind in TFLITE_KINDS],
+                            calibration_images, class_names, int8_io, float_ops, per_channel,
+                            rewrites)
+    for kind in formats:
+        if kind == "saved_model":
+            name, predict = "saved_model", saved_model_function(saved_model)[0]
+            entry = {"path": os.path.join(output_dir, name)}
+        else:
+            content = contents[kind]
+            name = f"model_{kind}.tflite"
+            _write_file(os.path.join(folder, name), content)
+            if kind == "float32":
+                _write_file(os.path.join(folder, name + ".ops.txt"), "".join(
+                    f"{op}\t{output}\n" for op, output in tflite_op_outputs(content)))
+            predict = TFLitePredictor(os.path.join(folder, name))
+            entry = {"path": os.path.join(output_dir, name), "bytes": len(content),
+                     "input_dtype": np.dtype(predict.input["dtype"]).name,
+                     "ops": tflite_op_counts(content)}
+        if check_images is not None and len(check_images):
+            entry["check"] = compare(keras_predict, predict, check_images)
+            if kind in FLOAT_KINDS:
+                entry["check"]["meets_float_goal"] = (
+                    entry["check"]["top1_agreement"] >= FLOAT_AGREEMENT_GOAL)
+        write_json(os.path.join(folder, f"{name}.check.json"), {"kind": kind, **entry})
+        report["exports"][kind] = entry
     write_json(os.path.join(folder, EXPORT_REPORT), report)
     return report
+
+
+def _with_classifier_metadata(content, model, kind, labels, float_input):
+    """`content` with the image-classifier metadata that MediaPipe reads: RGB input in
+    [0, 255] (fed as is: normalization mean 0, std 1 for float inputs, which MediaPipe
+    requires), probabilities out, the labels file attached."""
+    from ghostnet_tf import __version__
+
+    height, width = model.input_shape[1:3]
+    metadata = image_classifier_metadata(
+        name=model.name,
+        description=f"{model.name} image classifier ({kind}) of {model.output_shape[-1]} "
+                    f"classes, exported by ghostnet_tf {__version__}.",
+        version=__version__, input_size=(height, width), input_range=(0, 255),
+        normalization=([0.0], [1.0]) if float_input else None,
+        labels_file=LABELS_FILE if labels is not None else None, author="ghostnet_tf")
+    files = {LABELS_FILE: labels.encode("utf-8")} if labels is not None else None
+    return with_metadata(content, metadata, files)
 
 
 def check_formats(formats):
@@ -354,9 +430,9 @@ def default_output_dir(model_path):
 
 def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, data_dir=None,
                       labels_file=None, arch=None, calibration_images=1000,
-                      check_images=1000, int8_io="int8", float_ops=(), per_channel=True,
+                      check_images=1000, int8_io="uint8", float_ops=(), per_channel=True,
                       interpolation=None, crop_pct=None, skip_corrupt=False,
-                      label_offset="auto"):
+                      label_offset="auto", rewrites=REWRITES):
     """Export the model file `model` (`.keras`, or `.weights.h5` with `arch`) with `export`,
     checked on `check_images` test images of `dataset` and calibrated on
     `calibration_images` train images of it (every class represented). Images are prepared
@@ -366,8 +442,7 @@ def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, dat
     Returns (report, output_dir).
     """
     from ghostnet_tf.evaluation import check_input_fits
-    from ghostnet_tf.loading import (
-        KERAS_SUFFIX, WEIGHTS_SUFFIX, keras_predictor, load_keras_model)
+    from ghostnet_tf.loading import KERAS_SUFFIX, WEIGHTS_SUFFIX, keras_predictor, load_keras_model
 
     formats = list(formats)
     check_formats(formats)
@@ -416,7 +491,7 @@ def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, dat
     output_dir = os.fspath(output_dir or default_output_dir(path))
     report = export(keras_model, output_dir, formats, class_names=class_names,
                     calibration_images=calibration, check_images=check, int8_io=int8_io,
-                    float_ops=float_ops, per_channel=per_channel)
+                    float_ops=float_ops, per_channel=per_channel, rewrites=rewrites)
     return report, output_dir
 
 

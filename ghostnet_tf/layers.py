@@ -12,6 +12,7 @@ exist before `fit` starts, which `tf.distribute` strategies need. Every layer co
 import math
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from ghostnet_tf.checks import ArgumentError, check_positive_int
@@ -81,6 +82,21 @@ def batch_norm(name, dtype=None):
     """BatchNormalization with PyTorch's constants."""
     return layers.BatchNormalization(
         epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name, dtype=dtype)
+
+
+def _folded(conv, bn):
+    """(kernel, bias) of `conv` followed by `bn` at inference as one convolution; the
+    kernel's last axis (Conv2D) or input-channel axis (depthwise, multiplier 1) is scaled."""
+    kernel = conv.kernel
+    channels = kernel.shape[-1] if isinstance(conv, layers.Conv2D) else kernel.shape[2]
+    bias = conv.bias if conv.use_bias else ops.zeros((channels,), kernel.dtype)
+    if bn is None:
+        return kernel, bias
+    scale = bn.gamma / ops.sqrt(bn.moving_variance + bn.epsilon)
+    shift = bn.beta - bn.moving_mean * scale
+    if isinstance(conv, layers.DepthwiseConv2D):
+        return kernel * scale[:, None], bias * scale + shift
+    return kernel * scale, bias * scale + shift
 
 
 def _channels_shape(channels):
@@ -205,7 +221,48 @@ class GhostModule(layers.Layer):
         ghost = self.cheap_conv(intrinsic)
         return intrinsic, self._normalize_and_activate(ghost, self.cheap_bn, training)
 
+    # Export only (ghostnet_tf/export_rewrites.py sets it on the copy it converts): modules
+    # whose input has at least this many pixels compute in `duplicate_form`. Not in the config.
+    duplicate_form_min_pixels = None
+
+    def can_use_duplicate_form(self):
+        """Whether `duplicate_form` computes exactly this module: ratio 2 with no channel
+        cut (one ghost map per intrinsic map, in order) and an activation that is the identity
+        on its own outputs (ReLU or none), which the copied half passes through twice."""
+        return (self.ratio == 2 and 2 * self.primary_filters == self.filters
+                and self.activation in (True, False, None, "relu", "linear"))
+
+    def duplicate_form(self, inputs):
+        """The module at inference without its concatenation, for LiteRT: batch norms folded,
+        the primary convolution emits its maps twice, and one depthwise convolution copies
+        the first half (a centre tap of 1) and makes the ghost maps from the second half. The
+        same function up to float rounding, traced from the variables, which the TFLite
+        converter folds into constants."""
+        kernel, bias = _folded(self.primary_conv, self.primary_bn)
+        intrinsic = ops.conv(inputs, ops.concatenate([kernel, kernel], axis=-1),
+                             strides=self.strides, padding=self.padding)
+        intrinsic = self._activation_fn(intrinsic + ops.concatenate([bias, bias]))
+        cheap_kernel, cheap_bias = _folded(self.cheap_conv, self.cheap_bn)
+        identity = np.zeros((self.dw_size, self.dw_size, self.primary_filters, 1), "float32")
+        identity[self.dw_size // 2, self.dw_size // 2] = 1.0
+        kernel = ops.concatenate([ops.cast(identity, cheap_kernel.dtype), cheap_kernel], axis=2)
+        bias = ops.concatenate([ops.zeros_like(cheap_bias), cheap_bias])
+        return self._activation_fn(ops.depthwise_conv(intrinsic, kernel, padding="same") + bias)
+
+    def _use_duplicate_form(self, inputs, training):
+        threshold = self.duplicate_form_min_pixels
+        height, width = inputs.shape[1], inputs.shape[2]
+        return (threshold is not None and not training and height is not None
+                and width is not None and height * width >= threshold
+                and self.can_use_duplicate_form())
+
     def call(self, inputs, training=None):
+        if self._use_duplicate_form(inputs, training):
+            outputs = self.duplicate_form(inputs)
+            if not self.dfc:
+                return outputs
+            return outputs * self._attention(inputs, outputs.shape[1], outputs.shape[2],
+                                             training)
         intrinsic, ghost = self.intrinsic_and_ghost_maps(inputs, training)
         if ghost is None:
             outputs = intrinsic

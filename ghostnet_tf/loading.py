@@ -11,6 +11,7 @@ load models through here; errors name the Python argument (`model`, `arch`).
 import dataclasses
 import json
 import os
+import weakref
 import zipfile
 from typing import Callable, Optional
 
@@ -37,12 +38,21 @@ class Predictor:
     keras_model: object = None  # the keras.Model behind a .keras or .weights.h5 file
 
     def __call__(self, images):
+        if self.input_shape[-1] == 3:
+            images = as_rgb(images)
         return self.predict(images)
 
     @property
     def eval_transform(self):
         """The evaluation transform the model expects (see `registry.eval_transform_for`)."""
         return registry.eval_transform_for(self.model_name, self.input_shape[0])
+
+
+def as_rgb(images):
+    """Grayscale images (N, H, W, 1) as RGB with R = G = B; other images unchanged. Exported
+    `.tflite` files of grayscale models take RGB and convert it back exactly."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
 def model_stem(path):
@@ -183,6 +193,8 @@ class TFLitePredictor:
 
     def __call__(self, images):
         images = np.asarray(images, dtype=np.float32)
+        if self.input_shape[-1] == 3:
+            images = as_rgb(images)
         if tuple(images.shape[1:]) != self.input_shape:
             raise ArgumentError("images", f"of shape {tuple(images.shape[1:])} do not fit "
                                           f"{self.path}, which takes {self.input_shape}.")
@@ -199,6 +211,45 @@ class TFLitePredictor:
             scale, zero_point = self.output["quantization"]
             outputs = (outputs.astype(np.float32) - zero_point) * scale
         return outputs
+
+
+class MediaPipePredictor:
+    """Runs a `.tflite` through MediaPipe's `ImageClassifier`, the phone-side client (its
+    Python build runs the same C++ as Android, iOS and the web): images go in as the uint8 RGB
+    frames an app hands it, scores come out per category. Needs `pip install mediapipe`."""
+
+    def __init__(self, path):
+        try:
+            from mediapipe.tasks.python import BaseOptions, vision
+        except ImportError:
+            raise ArgumentError("runtime", "mediapipe needs `pip install mediapipe` "
+                                           "(see the README's phone section).") from None
+        self.path = os.fspath(path)
+        tflite = TFLitePredictor(self.path)
+        self.input_shape, self.num_classes = tflite.input_shape, tflite.num_classes
+        options = vision.ImageClassifierOptions(
+            base_options=BaseOptions(model_asset_path=self.path), max_results=-1)
+        try:
+            self.classifier = vision.ImageClassifier.create_from_options(options)
+        except (ValueError, RuntimeError) as error:
+            raise ArgumentError("model", f"MediaPipe cannot load {self.path}: {error}") from None
+        # Closed while Python is still whole: MediaPipe's own __del__ fails at exit.
+        self._closer = weakref.finalize(self, self.classifier.close)
+
+    def __call__(self, images):
+        import mediapipe
+
+        pixels = np.clip(np.round(as_rgb(images)), 0, 255).astype(np.uint8)
+        scores = np.zeros((len(pixels), self.num_classes), np.float32)
+        for row, image in enumerate(pixels):
+            frame = mediapipe.Image(image_format=mediapipe.ImageFormat.SRGB,
+                                    data=np.ascontiguousarray(image))
+            for category in self.classifier.classify(frame).classifications[0].categories:
+                scores[row, category.index] = category.score
+        return scores
+
+    def close(self):
+        self._closer()
 
 
 # ---------------------------------------------------------------------------- SavedModel
@@ -228,7 +279,11 @@ def saved_model_function(path):
 
 
 # ---------------------------------------------------------------------------- any file
-def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None):
+RUNTIMES = ("litert", "mediapipe")  # what runs a .tflite
+
+
+def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None,
+                   runtime="litert"):
     """A `Predictor` of any model file.
 
     Args:
@@ -238,7 +293,12 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
         classes, input_shape: of the model to build for a `.weights.h5` file (default: the
             registry entry's).
         labels: a labels file naming the classes (default: labels.txt beside the model).
+        runtime: what runs a `.tflite`: "litert" (the interpreter) or "mediapipe" (its
+            ImageClassifier, which reads the file's metadata).
     """
+    if runtime not in RUNTIMES:
+        raise ArgumentError("runtime", f"must be one of {', '.join(RUNTIMES)}, got "
+                                       f"{runtime!r}.")
     path = os.fspath(model)
     if os.path.isdir(path):
         predict, shape, num_classes = saved_model_function(path)
@@ -249,9 +309,12 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
         raise ArgumentError("model", f"{path}: no such file or folder.")
     if path.endswith(TFLITE_SUFFIX):
         tflite = TFLitePredictor(path)
-        return Predictor(tflite, path, tflite.input_shape, np.dtype(tflite.input["dtype"]).name,
+        run = MediaPipePredictor(path) if runtime == "mediapipe" else tflite
+        return Predictor(run, path, tflite.input_shape, np.dtype(tflite.input["dtype"]).name,
                          tflite.num_classes, _class_names(path, tflite.num_classes, labels),
                          _known_name(_export_report(path).get("model")))
+    if runtime != "litert":
+        raise ArgumentError("runtime", f"{runtime} runs .tflite files only; {path} is not one.")
     if not path.endswith((KERAS_SUFFIX, WEIGHTS_SUFFIX)):
         raise ArgumentError("model", f"{path}: expected a .keras file, a .weights.h5 file with "
                                      "its architecture, a SavedModel folder or a .tflite file.")

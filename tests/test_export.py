@@ -67,7 +67,7 @@ def test_every_export_is_written_checked_and_free_of_flex_ops(exported):
 def test_full_int8_has_integer_io_and_tracks_the_keras_model(exported):
     root, data, model = exported
     predictor = TFLitePredictor(str(root / "out" / "model_int8.tflite"))
-    assert predictor.input["dtype"] == np.int8 and predictor.output["dtype"] == np.int8
+    assert predictor.input["dtype"] == np.uint8 and predictor.output["dtype"] == np.uint8
     images, _, _ = load_arrays("cifar10", "test", data)
     images = images.astype("float32")
     expected = keras.ops.convert_to_numpy(model(images))
@@ -271,21 +271,23 @@ def test_converted_ghostnet_is_one_xnnpack_graph_without_slices():
     assert node_names(interpreter).count("DELEGATE") == 1
 
 
-def test_uint8_io_takes_camera_pixels_as_they_are(exported):
+@pytest.mark.parametrize("int8_io, zero_point", [("uint8", 0), ("int8", -128)])
+def test_integer_input_codes_are_the_pixels(exported, tmp_path, int8_io, zero_point):
     from ghostnet_tf.export import convert_tflite
     root, data, model = exported
     images, _, _ = load_arrays("cifar10", "train", data)
-    content = convert_tflite(str(root / "out" / "saved_model"), "int8",
-                             images[:32].astype("float32"), int8_io="uint8")
-    path = root / "uint8.tflite"
+    # Calibration images that miss both ends of [0, 255]: the calibrated input range alone
+    # would give a scale of about 0.75, and a client feeding pixels would be off by 25%.
+    dim = (40 + 0.75 * images[:32]).astype("float32")
+    content = convert_tflite(str(root / "out" / "saved_model"), "int8", dim, int8_io=int8_io)
+    path = tmp_path / "model.tflite"
     path.write_bytes(content)
     predictor = TFLitePredictor(str(path))
-    assert predictor.input["dtype"] == np.uint8 and predictor.output["dtype"] == np.uint8
-    # Calibrated on [0, 255] pixels, the input scale is about 1: a pixel is its own code.
-    scale, zero_point = predictor.input["quantization"]
-    assert scale == pytest.approx(1.0, abs=0.01) and zero_point == 0
+    assert predictor.input["dtype"] == np.dtype(int8_io)
+    assert predictor.input["quantization"] == (1.0, zero_point)
     test_images, _, _ = load_arrays("cifar10", "test", data)
-    expected = keras.ops.convert_to_numpy(model(test_images.astype("float32")))
+    test_images = (40 + 0.75 * test_images).astype("float32")
+    expected = keras.ops.convert_to_numpy(model(test_images))
     assert np.abs(predictor(test_images) - expected).max() < 0.1
 
 

@@ -18,6 +18,9 @@ def build_parser():
     parser.add_argument("--limit", type=common.positive_int,
                         help="evaluate the first N images only")
     common.add_eval_transform_arguments(parser)
+    parser.add_argument("--runtime", default="litert", choices=("litert", "mediapipe"),
+                        help="what runs a .tflite: the LiteRT interpreter, or MediaPipe's "
+                             "ImageClassifier as a phone app runs it (pip install mediapipe)")
     parser.add_argument("--output", help="JSON file (default: next to the model, .eval.json)")
     return parser
 
@@ -29,7 +32,8 @@ def run(args):
         args.model, args.dataset, args.split, data_dir=args.data_dir,
         labels_file=args.labels_file, arch=args.arch, batch_size=args.batch_size,
         limit=args.limit, interpolation=args.interpolation, crop_pct=args.crop_pct,
-        output=args.output, skip_corrupt=args.skip_corrupt, label_offset=args.label_offset)
+        output=args.output, skip_corrupt=args.skip_corrupt, label_offset=args.label_offset,
+        runtime=args.runtime)
     print(f"{info.name} {args.split}: {result.images} images, top-1 {result.top1:.4f}, "
           f"top-5 {result.top5:.4f}, loss {result.loss:.4f}, "
           f"{result.images_per_second:.0f} images/s")
@@ -43,7 +47,7 @@ def run(args):
 def main(argv=None):
     common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
-    return common.run("eval.py", run, args, {"output": "--output"})
+    return common.run("eval.py", run, args, {"output": "--output", "runtime": "--runtime"})
 
 
 if __name__ == "__main__":

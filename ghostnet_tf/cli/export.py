@@ -9,6 +9,7 @@ from ghostnet_tf.cli import common
 
 def build_parser():
     from ghostnet_tf.export import FORMATS
+    from ghostnet_tf.export_rewrites import REWRITES
 
     parser = argparse.ArgumentParser(
         prog="export.py",
@@ -27,8 +28,12 @@ def build_parser():
                         help="train images for int8 calibration, every class represented")
     parser.add_argument("--check-images", type=common.non_negative_int, default=1000,
                         help="test images on which each export is compared with Keras")
-    parser.add_argument("--int8-io", default="int8", choices=("int8", "uint8"),
-                        help="input and output type of the full-int8 model")
+    parser.add_argument("--int8-io", default="uint8", choices=("uint8", "int8"),
+                        help="input and output type of the full-int8 model (default uint8: "
+                             "pixels as they are, what MediaPipe takes)")
+    parser.add_argument("--rewrites", default=",".join(REWRITES),
+                        help="exact graph rewrites for the .tflite files, comma-separated, "
+                             f"some of {','.join(REWRITES)} (default: all), or none")
     parser.add_argument("--float-ops", action="append", default=[], metavar="NAME",
                         help="full int8: keep ops in float (repeatable): an op type such as "
                              "DEPTHWISE_CONV_2D, or an op's output tensor name (listed in "
@@ -39,6 +44,12 @@ def build_parser():
     return parser
 
 
+def _names(text):
+    """The names of a comma-separated flag; "none" for none."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return [] if names == ["none"] else names
+
+
 def run(args):
     from ghostnet_tf.export import FLOAT_AGREEMENT_GOAL, describe, export_model_file
 
@@ -46,13 +57,13 @@ def run(args):
         print("export.py: no --dataset, so the exports are not checked against the model.",
               file=sys.stderr)
     report, output_dir = export_model_file(
-        args.model, args.output_dir, [f.strip() for f in args.formats.split(",") if f.strip()],
+        args.model, args.output_dir, _names(args.formats),
         dataset=args.dataset, data_dir=args.data_dir, labels_file=args.labels_file,
         arch=args.arch, calibration_images=args.calibration_images,
         check_images=args.check_images, int8_io=args.int8_io, float_ops=args.float_ops,
         per_channel=not args.per_tensor, interpolation=args.interpolation,
         crop_pct=args.crop_pct, skip_corrupt=args.skip_corrupt,
-        label_offset=args.label_offset)
+        label_offset=args.label_offset, rewrites=_names(args.rewrites))
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")
     missed = [kind for kind, entry in report["exports"].items()
@@ -70,7 +81,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     return common.run("export.py", run, args, {
         "formats": "--formats", "calibration_images": "--calibration-images",
-        "dataset": "--dataset", "int8_io": "--int8-io", "output_dir": "--output-dir"})
+        "dataset": "--dataset", "int8_io": "--int8-io", "output_dir": "--output-dir",
+        "rewrites": "--rewrites"})
 
 
 if __name__ == "__main__":
