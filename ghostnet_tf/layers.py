@@ -55,6 +55,19 @@ def pad_like_torch(x, kernel_size):
     return ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
 
 
+def _repeat_twice(x, axis):
+    """`ops.repeat(x, 2, axis)` for NHWC tensors with static H, W and C: reshapes around a
+    concatenation, ops that XNNPACK runs (`ops.repeat` converts to SHAPE, STRIDED_SLICE and
+    TILE ops, and `ops.expand_dims` to EXPAND_DIMS, which XNNPACK does not take: each
+    splits its graph)."""
+    if any(dim is None for dim in x.shape[1:]):
+        return ops.repeat(x, 2, axis=axis)
+    shape = [-1] + list(x.shape[1:])
+    pair = ops.reshape(x, shape[:axis + 1] + [1] + shape[axis + 1:])
+    shape[axis] *= 2
+    return ops.reshape(ops.concatenate([pair, pair], axis=axis + 1), shape)
+
+
 def _resize_axis_like_torch(x, size, axis):
     """Nearest resize of one axis to `size` with PyTorch's index rule, source index
     floor(i * in / out). Keras' own nearest resize (and UpSampling2D) pick other rows for odd
@@ -63,10 +76,10 @@ def _resize_axis_like_torch(x, size, axis):
     in_size = x.shape[axis]
     if isinstance(size, int) and in_size is not None:
         if size == 2 * in_size:
-            return ops.repeat(x, 2, axis=axis)
+            return _repeat_twice(x, axis)
         if size == 2 * in_size + 1:
-            first = ops.take(x, [0], axis=axis)
-            return ops.concatenate([first, ops.repeat(x, 2, axis=axis)], axis=axis)
+            first = x[:, :1] if axis == 1 else x[:, :, :1]
+            return ops.concatenate([first, _repeat_twice(x, axis)], axis=axis)
     else:
         in_size = ops.shape(x)[axis]
     indices = ops.floor_divide(ops.arange(size) * in_size, size)

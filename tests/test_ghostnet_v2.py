@@ -93,3 +93,13 @@ def test_feature_pyramid_and_a_builtin_ops_tflite(tmp_path):
     images = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
     np.testing.assert_allclose(TFLitePredictor(tmp_path / "v2.tflite")(images),
                                keras.ops.convert_to_numpy(model(images)), atol=1e-5)
+    # The upsampling converts to static ops that XNNPACK runs: the graph is one XNNPACK part
+    # (SHAPE, TILE, GATHER or EXPAND_DIMS would each split it).
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ghostnet_tf.compat import node_names
+    from ghostnet_tf.export import tflite_op_counts
+    assert not {"SHAPE", "TILE", "GATHER", "EXPAND_DIMS"} & set(tflite_op_counts(content))
+    interpreter = Interpreter(model_content=content, num_threads=1)
+    interpreter.allocate_tensors()
+    assert node_names(interpreter).count("DELEGATE") == 1
