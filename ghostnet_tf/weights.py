@@ -81,16 +81,28 @@ def official_keys(model):
     return keys
 
 
-# The counters of PyTorch's BatchNorm, which Keras does not keep.
-_IGNORED_SUFFIX = ".num_batches_tracked"
+# The counters of PyTorch's BatchNorm, which Keras does not keep, and the buffers that the
+# thop profiler leaves in modules it counted (timm drops keys with "total" for GhostNetV2).
+_IGNORED_SUFFIXES = (".num_batches_tracked", ".total_ops", ".total_params")
+_IGNORED_KEYS = ("total_ops", "total_params")
+# Which weights of a training checkpoint ({"state_dict": ..., "state_dict_ema": ...}) to read.
+# "auto" takes the EMA weights where the file has them: the official releases trained with
+# --model-ema and evaluate, and publish figures for, the averaged weights (GhostNetV3's
+# 77.1% is its state_dict_ema's; its state_dict gives 76.93%).
+CHECKPOINT_KEYS = ("auto", "state_dict_ema", "state_dict")
 # Prefixes that wrappers add to every key: DataParallel ("module.") and some trainers ("model.").
 _WRAPPER_PREFIXES = ("module.", "model.")
 
 
-def read_state_dict(path):
+def read_state_dict(path, checkpoint_key="auto"):
     """{key: float32 numpy array} of a PyTorch checkpoint: `.safetensors` (numpy only), or a
-    `.pth`/`.pt`/`.bin` pickle (needs torch). Nested checkpoints ({"state_dict": ...},
-    {"model": ...}) and DataParallel's "module." prefixes are unwrapped."""
+    `.pth`/`.pt`/`.bin`/`.pth.tar` pickle (needs torch). Nested checkpoints ({"state_dict":
+    ...}, {"model": ...}) and DataParallel's "module." prefixes are unwrapped;
+    `checkpoint_key` picks "state_dict_ema" or "state_dict" of a training checkpoint that has
+    both ("auto": the EMA weights where present, see CHECKPOINT_KEYS)."""
+    if checkpoint_key not in CHECKPOINT_KEYS:
+        raise ArgumentError("checkpoint_key", f"must be one of {', '.join(CHECKPOINT_KEYS)}, "
+                                              f"got {checkpoint_key!r}.")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ArgumentError("source", f"{path}: no such file.")
@@ -106,15 +118,19 @@ def read_state_dict(path):
     else:
         raise ArgumentError("source", f"{path}: expected a .safetensors, .pth, .pt or .bin "
                                       "file.")
-    for wrapper in ("state_dict_ema", "state_dict", "model"):
-        if isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-            break
+    wrappers = [name for name in ("state_dict_ema", "state_dict", "model")
+                if isinstance(state.get(name), dict)]
+    if checkpoint_key != "auto" and checkpoint_key not in wrappers:
+        held = ", ".join(wrappers) or "a plain state_dict"
+        raise ArgumentError("checkpoint_key", f"{checkpoint_key} is not in {path}, which holds "
+                                              f"{held}.")
+    if wrappers:
+        state = state[wrappers[0] if checkpoint_key == "auto" else checkpoint_key]
     for prefix in _WRAPPER_PREFIXES:
         if state and all(key.startswith(prefix) for key in state):
             state = {key[len(prefix):]: value for key, value in state.items()}
     return {key: np.asarray(value, dtype=np.float32) for key, value in state.items()
-            if not key.endswith(_IGNORED_SUFFIX)}
+            if not key.endswith(_IGNORED_SUFFIXES) and key not in _IGNORED_KEYS}
 
 
 def _read_torch_pickle(path):
@@ -204,10 +220,11 @@ def infer_classes(state_dict):
     return int(weight.shape[0])
 
 
-def convert_checkpoint(source, model_name, output=None):
+def convert_checkpoint(source, model_name, output=None, checkpoint_key="auto"):
     """Convert the PyTorch checkpoint `source` (official or timm) of the registry model
     `model_name` (e.g. "ghostnet_100") to a Keras `.weights.h5` file at `output`, written
-    atomically; by default the cache file that `weights="imagenet"` reads. Returns the model."""
+    atomically; by default the cache file that `weights="imagenet"` reads. `checkpoint_key`
+    as in `read_state_dict`. Returns the model."""
     entry = registry.model_entry(model_name, argument="model_name")
     if "weights" not in entry.options:
         raise ArgumentError("model_name", f"{model_name} has no PyTorch release to convert; "
@@ -217,7 +234,7 @@ def convert_checkpoint(source, model_name, output=None):
     if not output.endswith(".weights.h5"):
         raise ArgumentError("output", f"{output}: Keras weights files must end in "
                                       ".weights.h5.")
-    state_dict = read_state_dict(source)
+    state_dict = read_state_dict(source, checkpoint_key)
     model = entry.build(classes=infer_classes(state_dict), weights=None)
     load_state_dict(model, state_dict, source=os.fspath(source))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

@@ -59,6 +59,28 @@ def test_reader_unwraps_nested_and_data_parallel_checkpoints(tmp_path):
     np.testing.assert_array_equal(read["bn1.running_var"], state["bn1.running_var"].numpy())
 
 
+def test_training_checkpoints_give_the_weights_asked_for(tmp_path, capsys):
+    """An official-style .pth.tar with state_dict and state_dict_ema (and thop's counters):
+    EMA weights by default, the raw ones on request, and an error for what is not there."""
+    raw, ema = random_ghostnet(0.5).state_dict(), random_ghostnet(0.5).state_dict()
+    ema = {**ema, "total_ops": torch.zeros(1), "conv_stem.total_params": torch.zeros(1)}
+    path = tmp_path / "ck_ghostnet.pth.tar"
+    torch.save({"state_dict": raw, "state_dict_ema": ema, "epoch": 449}, path)
+    for key, expected in (("auto", ema), ("state_dict_ema", ema), ("state_dict", raw)):
+        read = read_state_dict(path, key)
+        np.testing.assert_array_equal(read["conv_stem.weight"],
+                                      expected["conv_stem.weight"].numpy())
+        assert not any("total_" in name for name in read)
+    plain = tmp_path / "plain.pth"
+    torch.save(raw, plain)
+    assert convert_cli.main([str(plain), "--arch", "ghostnet_050", "--checkpoint-key",
+                             "state_dict_ema", "-o", str(tmp_path / "x.weights.h5")]) == 2
+    assert ("--checkpoint-key state_dict_ema is not in " + str(plain) +
+            ", which holds a plain state_dict") in capsys.readouterr().err
+    assert convert_cli.main([str(path), "--arch", "ghostnet_050", "--checkpoint-key",
+                             "state_dict", "-o", str(tmp_path / "raw.weights.h5")]) == 0
+
+
 def test_mismatches_are_listed(tmp_path, capsys):
     state = {k: v for k, v in random_ghostnet(0.5).state_dict().items()}
     path = tmp_path / "half.pth"

@@ -9,7 +9,7 @@ from ghostnet_tf.cli import common
 
 def build_parser():
     from ghostnet_tf.models import registry
-    from ghostnet_tf.weights import convertible_models
+    from ghostnet_tf.weights import CHECKPOINT_KEYS, convertible_models
 
     names = convertible_models()
     widths = [registry.model_entry(name).width for name in registry.list_models("ghostnet")]
@@ -24,6 +24,10 @@ def build_parser():
     which.add_argument("--width", type=float, choices=widths,
                        help="the width of a GhostNet (v1) checkpoint: --width 1.0 is "
                             "--arch ghostnet_100")
+    parser.add_argument("--checkpoint-key", default="auto", choices=CHECKPOINT_KEYS,
+                        help="which weights of a training checkpoint that holds both "
+                             "(the official .pth.tar files): auto takes state_dict_ema, the "
+                             "averaged weights the published accuracies are of, where present")
     parser.add_argument("-o", "--output",
                         help="the .weights.h5 file (default: the cache that "
                              'weights="imagenet" reads, '
@@ -39,7 +43,7 @@ def run(args):
 
     name = args.arch or model_name(args.width)
     output = args.output or pretrained_weights_path(name)
-    model = convert_checkpoint(args.source, name, output)
+    model = convert_checkpoint(args.source, name, output, args.checkpoint_key)
     classes = int(model.output_shape[-1])
     print(f"{args.source} -> {os.path.abspath(output)}: {model.name}, {classes} classes, "
           f"{len(model.weights)} variables")
@@ -50,7 +54,8 @@ def main(argv=None):
     common.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     return common.run("ghostnet-convert-weights", run, args,
-                      {"source": "SRC", "output": "-o", "model_name": "--arch"})
+                      {"source": "SRC", "output": "-o", "model_name": "--arch",
+                       "checkpoint_key": "--checkpoint-key"})
 
 
 if __name__ == "__main__":
