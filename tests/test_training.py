@@ -17,7 +17,7 @@ from ghostnet_tf.compat import ema_variables, sublayers
 from ghostnet_tf.models import get_model
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training.config import ConfigError, load_config
-from ghostnet_tf.training.trainer import make_schedule, train
+from ghostnet_tf.training.trainer import make_optimizer, make_schedule, train
 from tests.datasets import write_cifar
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,6 +105,31 @@ def test_cosine_schedule_warms_up_then_decays():
     assert float(schedule(250)) == pytest.approx(0.2, rel=1e-3)  # half-way through warm-up
     assert float(schedule(500)) == pytest.approx(0.4, rel=1e-3)
     assert float(schedule(40000)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ghostnetv2_recipe_decays_by_0973_every_2_4_epochs_with_tf_rmsprop():
+    config = load_config(os.path.join(CONFIGS, "imagenet_ghostnetv2_100.yaml"))
+    schedule = make_schedule(config, 0.064, steps_per_epoch=100, total_steps=45000)
+    lr = lambda step: float(schedule(step))  # noqa: E731
+    assert lr(0) == pytest.approx(0.0) and lr(150) == pytest.approx(0.032, rel=1e-4)
+    # Decay counted from step 0, warm-up included (timm): one decay by the end of warm-up.
+    assert lr(300) == pytest.approx(0.064 * 0.973 ** 1, rel=1e-5)
+    assert lr(479) == pytest.approx(0.064 * 0.973 ** 1, rel=1e-5)
+    assert lr(480) == pytest.approx(0.064 * 0.973 ** 2, rel=1e-5)
+    assert lr(44999) == pytest.approx(0.064 * 0.973 ** 187, rel=1e-4)
+    restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(
+        schedule))
+    assert float(restored(1000)) == pytest.approx(lr(1000))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    optimizer = make_optimizer(config, schedule, model)
+    assert isinstance(optimizer, keras.optimizers.RMSprop)
+    assert optimizer.epsilon == 1e-3 and optimizer.momentum == 0.9 and optimizer.use_ema
+    # epsilon inside the square root (TensorFlow's RMSprop): a zero gradient history
+    # gives steps of lr * g / sqrt(eps), not lr * g / eps.
+    variable = keras.Variable([0.0])
+    plain = keras.optimizers.RMSprop(1.0, rho=0.0, epsilon=1e-3)
+    plain.apply_gradients([(keras.ops.convert_to_tensor([1e-3]), variable)])
+    assert float(variable[0]) == pytest.approx(-1e-3 / np.sqrt(1e-6 + 1e-3), rel=1e-4)
 
 
 def test_schedule_follows_the_optimizer_steps_in_a_real_run(tmp_path):

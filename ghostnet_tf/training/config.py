@@ -81,14 +81,18 @@ DEFAULTS = {
         # PyTorch's weight_decay; adamw: decoupled decay. Never on BN parameters or biases.
         "weight_decay": 1e-4,
         "ema_decay": 0.0,  # > 0: keep an EMA of the weights, used for evaluation and export
+        "epsilon": None,  # rmsprop: inside the square root, as TensorFlow's (default 1e-7)
     },
     "schedule": {
-        "name": "step",  # step (divide at iterations), cosine (with linear warm-up), constant
+        # step (multiply by decay at iterations), cosine (with linear warm-up), exponential
+        # (multiply by decay every decay_epochs, after a linear warm-up), constant
+        "name": "step",
         "iterations": None,  # length of training in steps; or give epochs
         "epochs": None,
         "boundaries": [32000, 48000],  # step: iterations where lr is multiplied by decay
         "decay": 0.1,
-        "warmup_epochs": 0.0,  # cosine
+        "decay_epochs": 2.4,  # exponential
+        "warmup_epochs": 0.0,  # cosine, exponential
     },
     "training": {
         "strategy": "auto",  # auto, mirrored, multi_worker, one_device, tpu, default
@@ -110,7 +114,7 @@ DEFAULTS = {
 
 CHOICES = {
     ("optimizer", "name"): ("sgd", "rmsprop", "adamw"),
-    ("schedule", "name"): ("step", "cosine", "constant"),
+    ("schedule", "name"): ("step", "cosine", "exponential", "constant"),
     ("training", "strategy"): ("auto", "mirrored", "multi_worker", "one_device", "tpu",
                                "default"),
     ("training", "precision"): ("float32", "mixed_float16", "mixed_bfloat16"),
@@ -128,6 +132,7 @@ POSITIVE = {("optimizer", "lr"), ("optimizer", "lr_batch_size"), ("data", "batch
             ("training", "steps_per_epoch"), ("training", "validation_batch_size"),
             ("training", "validation_limit"), ("training", "backup_every_steps"),
             ("data", "image_size"), ("training", "cpu_devices"), ("data", "crop_pct"),
+            ("schedule", "decay_epochs"), ("optimizer", "epsilon"),
             ("model", "ratio"), ("model", "dw_size")}
 
 
@@ -263,6 +268,8 @@ def validate(config):
     if (schedule["iterations"] is None) == (schedule["epochs"] is None):
         raise ConfigError("Give exactly one of schedule.iterations and schedule.epochs, got "
                           f"{schedule['iterations']!r} and {schedule['epochs']!r}.")
+    if schedule["name"] in ("step", "exponential") and not 0 < schedule["decay"] < 1:
+        raise ConfigError(f"schedule.decay must be in (0, 1), got {schedule['decay']!r}.")
     if schedule["name"] == "step":
         boundaries = schedule["boundaries"]
         if not isinstance(boundaries, list) or any(
@@ -270,8 +277,6 @@ def validate(config):
                 or boundaries != sorted(boundaries):
             raise ConfigError("schedule.boundaries must be a rising list of positive "
                               f"iteration counts, got {boundaries!r}.")
-        if not 0 < schedule["decay"] < 1:
-            raise ConfigError(f"schedule.decay must be in (0, 1), got {schedule['decay']!r}.")
     if config["data"]["crop_pct"] is not None and config["data"]["crop_pct"] > 1:
         raise ConfigError(f"data.crop_pct must be in (0, 1], got {config['data']['crop_pct']!r}.")
     for key in ("ratio", "dw_size"):

@@ -214,6 +214,11 @@ def make_schedule(config, learning_rate, steps_per_epoch, total_steps):
         values = [learning_rate * schedule["decay"] ** i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     warmup_steps = int(schedule["warmup_epochs"] * steps_per_epoch)
+    if schedule["name"] == "exponential":
+        from ghostnet_tf.training.schedules import WarmupStepExponentialDecay
+        return WarmupStepExponentialDecay(
+            learning_rate, max(1, round(schedule["decay_epochs"] * steps_per_epoch)),
+            schedule["decay"], warmup_steps)
     if warmup_steps >= total_steps:
         raise ConfigError(f"schedule.warmup_epochs {schedule['warmup_epochs']} is "
                           f"{warmup_steps} steps, which leaves none of the run's {total_steps} "
@@ -235,7 +240,10 @@ def make_optimizer(config, schedule, model):
     if optimizer["weight_decay"]:
         add_l2_to_kernels(model, optimizer["weight_decay"])
     if optimizer["name"] == "rmsprop":
-        return keras.optimizers.RMSprop(schedule, momentum=optimizer["momentum"], **ema)
+        # Keras' RMSprop adds epsilon inside the square root, as TensorFlow's (and timm's
+        # rmsproptf) do: optimizer.epsilon 1e-3 is the official recipes' "eps .001".
+        return keras.optimizers.RMSprop(schedule, momentum=optimizer["momentum"],
+                                        epsilon=optimizer["epsilon"] or 1e-7, **ema)
     return keras.optimizers.SGD(schedule, momentum=optimizer["momentum"],
                                 nesterov=optimizer["nesterov"], **ema)
 
