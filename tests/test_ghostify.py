@@ -111,3 +111,24 @@ def test_ghostify_rejects_bad_input():
     dense_only = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="no Conv2D"):
         ghostify(dense_only)
+
+
+def test_ghostify_version_2_adds_dfc_attention_to_every_module(tmp_path):
+    model = cifar.resnet20()
+    v1, v2 = ghostify(model), ghostify(model, version=2)
+    assert v2.name == f"ghostv2_{model.name}"
+    modules = [layer for layer in v2.layers if isinstance(layer, GhostModule)]
+    assert modules and all(module.dfc_attention for module in modules)
+    # The DFC branch of each module: a convolution like the primary one (no bias), 1x5 and
+    # 5x1 depthwise kernels, and three batch norms (gamma and beta trainable).
+    extra = sum(module.kernel_size ** 2 * module.primary_conv.kernel.shape[2] * module.filters
+                + (5 + 5 + 3 * 2) * module.filters for module in modules)
+    trainable = lambda m: sum(int(np.prod(w.shape)) for w in m.trainable_weights)  # noqa: E731
+    assert trainable(v2) == trainable(v1) + extra
+    images = RNG.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    v2.save(tmp_path / "v2.keras")
+    restored = keras.saving.load_model(tmp_path / "v2.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(images)),
+                               keras.ops.convert_to_numpy(v2(images)), atol=1e-6)
+    with pytest.raises(ValueError, match="`version` must be 1"):
+        ghostify(model, version=3)

@@ -1,6 +1,7 @@
 """`ghostify`: turn the convolutions of a Keras model into Ghost modules."""
 import keras
 
+from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.layers import GhostModule
 
 
@@ -10,12 +11,13 @@ def _is_plain_convolution(layer):
     return type(layer) is keras.layers.Conv2D and layer.groups == 1
 
 
-def ghost_module_for(conv, ratio=2, dw_size=3):
+def ghost_module_for(conv, ratio=2, dw_size=3, version=1):
     """The Ghost module that replaces `conv` (a `keras.layers.Conv2D`), under the same name.
 
     The primary convolution keeps the replaced layer's kernel size, strides, padding and bias;
     the module is linear, with no batch norm of its own, and applies the replaced layer's
     activation, so batch norm and activation are applied once, where the model had them.
+    With `version` 2 it has GhostNetV2's DFC attention (whose branch has its batch norms).
     """
     if conv.dilation_rate != (1, 1):
         raise ValueError(f"Cannot ghostify layer {conv.name!r}: dilated convolutions are not "
@@ -33,10 +35,11 @@ def ghost_module_for(conv, ratio=2, dw_size=3):
         conv.filters, kernel_size=kernel_size[0], ratio=ratio, dw_size=dw_size,
         strides=strides[0], padding=conv.padding,
         activation=False if activation == "linear" else activation,
-        use_batch_norm=False, use_bias=conv.use_bias, name=conv.name, dtype=conv.dtype_policy)
+        use_batch_norm=False, use_bias=conv.use_bias, dfc_attention=version == 2,
+        name=conv.name, dtype=conv.dtype_policy)
 
 
-def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None):
+def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None, version=1):
     """Return a copy of `model` whose `Conv2D` layers are Ghost modules.
 
     Works on functional and Sequential models (nested ones too). Every other layer is copied
@@ -51,7 +54,14 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None):
         dw_size: the paper's `d`, odd kernel size of the cheap depthwise convolution.
         keep_first: keep the first convolution (in topological order) a plain `Conv2D`.
         name: name of the new model; defaults to "ghost_" + the model's name.
+        version: 1 for GhostNet's module, 2 for GhostNetV2's, with DFC attention (a 2x2
+            average pool, a convolution like the primary one, 1x5 and 5x1 depthwise
+            convolutions with batch norms, a sigmoid gate upsampled to the output): long-range
+            attention for any convolutional model.
     """
+    if version not in (1, 2):
+        raise ArgumentError("version", f"must be 1 (GhostNet) or 2 (GhostNetV2, DFC "
+                                       f"attention), got {version!r}.")
     if not isinstance(model, keras.Model) or not (
             isinstance(model, keras.Sequential) or model.__class__.__name__ == "Functional"):
         raise ValueError("`model` must be a functional or Sequential keras.Model, got "
@@ -68,7 +78,7 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None):
             is_first = not seen_convolution
             seen_convolution = True
             if not (keep_first and is_first):
-                return ghost_module_for(layer, ratio=ratio, dw_size=dw_size)
+                return ghost_module_for(layer, ratio=ratio, dw_size=dw_size, version=version)
         clone = layer.__class__.from_config(layer.get_config())
         copied.append((layer, clone))
         return clone
@@ -79,5 +89,5 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None):
             clone.set_weights(original.get_weights())
     if not seen_convolution:
         raise ValueError(f"`model` {model.name!r} has no Conv2D layer to ghostify.")
-    ghost.name = name or f"ghost_{model.name}"
+    ghost.name = name or f"ghost{'' if version == 1 else 'v2'}_{model.name}"
     return ghost
