@@ -322,12 +322,18 @@ def check_output_dir(output_dir):
                                           "an earlier export to replace.")
 
 
+def labels_text(class_names):
+    """The labels file, one class name per line: `labels.txt` beside the export and inside
+    each `.tflite`."""
+    return "".join(f"{name}\n" for name in class_names)
+
+
 def tflite_files(model, kinds, calibration_images=None, class_names=None, int8_io="uint8",
                  float_ops=(), per_channel=True, rewrites=REWRITES):
     """{kind: bytes} of the `.tflite` files of `model` (functional), as `export` writes them:
     converted from `tflite_graph` of a float32 copy, with metadata and the labels of
     `class_names`. Arguments as in `convert_tflite` and `export`."""
-    labels = None if class_names is None else "".join(f"{name}\n" for name in class_names)
+    labels = None if class_names is None else labels_text(class_names)
     if calibration_images is not None:
         calibration_images = as_rgb(calibration_images)
     files = {}
@@ -361,8 +367,7 @@ def _write_exports(model, folder, output_dir, formats, class_names, calibration_
               "tflite_input_shape": list(model.input_shape[1:3]) + [3],
               "rewrites": list(rewrites), "exports": {}}
     if class_names is not None:
-        _write_file(os.path.join(folder, LABELS_FILE),
-                    "".join(f"{name}\n" for name in class_names))
+        _write_file(os.path.join(folder, LABELS_FILE), labels_text(class_names))
     saved_model = os.path.join(folder, "saved_model")
     if "saved_model" in formats:
         export_saved_model(model, saved_model)
