@@ -12,11 +12,12 @@ import importlib
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    "ghostnet_tf.layers": ("GhostBottleneck", "GhostModule", "SqueezeExcite"),
+    "ghostnet_tf.layers": ("GhostBottleneck", "GhostModule", "RepConv", "SqueezeExcite"),
     "ghostnet_tf.models": ("GhostNet", "GhostNet050", "GhostNet100", "GhostNet130",
                            "GhostNetV2", "GhostNetV2_100", "GhostNetV2_130", "GhostNetV2_160",
-                           "feature_pyramid", "get_model", "ghostify", "list_models",
-                           "model_entry"),
+                           "GhostNetV3", "GhostNetV3_050", "GhostNetV3_100", "GhostNetV3_130",
+                           "GhostNetV3_160", "feature_pyramid", "get_model", "ghostify",
+                           "list_models", "model_entry", "reparameterize"),
     "ghostnet_tf.profile": ("format_profile", "profile_model"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

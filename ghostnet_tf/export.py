@@ -48,12 +48,17 @@ def _is_augmentation(layer):
 
 
 def inference_copy(model):
-    """A float32 copy of a functional `model`, with augmentation layers removed.
+    """A float32 copy of a functional `model`, with augmentation layers removed and
+    re-parameterizable layers folded.
 
-    Mixed-precision models are exported in float32 (the converter makes float16 itself), and
-    augmentation layers, which do nothing at inference, are not carried into the graph.
+    Mixed-precision models are exported in float32 (the converter makes float16 itself),
+    augmentation layers, which do nothing at inference, are not carried into the graph, and
+    GhostNetV3's branches (or any `RepConv`'s) are folded by `reparameterize`, so the graph
+    has one convolution where training had several.
     """
     import keras
+
+    from ghostnet_tf.models.reparameterize import has_train_form_layers, reparameterize
 
     def clone(layer):
         if not isinstance(layer, keras.layers.Layer):
@@ -71,7 +76,7 @@ def inference_copy(model):
     for layer in copy.layers:
         if layer.weights:
             layer.set_weights(originals[layer.name].get_weights())
-    return copy
+    return reparameterize(copy) if has_train_form_layers(copy) else copy
 
 
 def _replace_directory(build, path):

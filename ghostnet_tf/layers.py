@@ -1,4 +1,4 @@
-"""The Ghost layers: `GhostModule`, `SqueezeExcite` and `GhostBottleneck`.
+"""The Ghost layers: `GhostModule`, `SqueezeExcite`, `GhostBottleneck` and `RepConv`.
 
 They follow the official PyTorch release (huawei-noah/Efficient-AI-Backbones,
 `ghostnet_pytorch/ghostnet.py`, the network timm ships as `ghostnet_*`), not the older
@@ -97,23 +97,198 @@ def batch_norm(name, dtype=None):
         epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name, dtype=dtype)
 
 
-def _folded(conv, bn):
-    """(kernel, bias) of `conv` followed by `bn` at inference as one convolution; the
-    kernel's last axis (Conv2D) or input-channel axis (depthwise, multiplier 1) is scaled."""
-    kernel = conv.kernel
-    channels = kernel.shape[-1] if isinstance(conv, layers.Conv2D) else kernel.shape[2]
-    bias = conv.bias if conv.use_bias else ops.zeros((channels,), kernel.dtype)
+def _with_batch_norm(kernel, bias, bn, depthwise):
+    """(kernel, bias) of a convolution followed by `bn` (or None) at inference, as one
+    convolution. A depthwise kernel is (kh, kw, in, multiplier), its output channel
+    c * multiplier + k being (c, k), the order of Keras and of PyTorch's groups."""
     if bn is None:
         return kernel, bias
     scale = bn.gamma / ops.sqrt(bn.moving_variance + bn.epsilon)
     shift = bn.beta - bn.moving_mean * scale
-    if isinstance(conv, layers.DepthwiseConv2D):
-        return kernel * scale[:, None], bias * scale + shift
-    return kernel * scale, bias * scale + shift
+    kernel_scale = ops.reshape(scale, kernel.shape[2:]) if depthwise else scale
+    return kernel * kernel_scale, bias * scale + shift
+
+
+def _folded(conv, bn=None):
+    """(kernel, bias) of `conv` (a Conv2D, DepthwiseConv2D or RepConv) followed by `bn` at
+    inference, as one convolution."""
+    if isinstance(conv, RepConv):
+        return _with_batch_norm(*conv.folded(), bn, conv.depthwise)
+    depthwise = isinstance(conv, layers.DepthwiseConv2D)
+    kernel = conv.kernel
+    channels = kernel.shape[2] * kernel.shape[3] if depthwise else kernel.shape[3]
+    bias = conv.bias if conv.use_bias else ops.zeros((channels,), kernel.dtype)
+    return _with_batch_norm(kernel, bias, bn, depthwise)
 
 
 def _channels_shape(channels):
     return (None, None, None, channels)
+
+
+@keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
+class RepConv(layers.Layer):
+    """A convolution trained as a sum of parallel conv + batch norm branches and folded into
+    one convolution with bias for inference (RepVGG, MobileOne; GhostNetV3's Ghost modules).
+
+    Train form (`deploy=False`), branches summed: `branches` convolutions of `kernel_size`,
+    each followed by a batch norm; with `scale_branch`, a 1x1 convolution and batch norm
+    aligned with the kernel's centre tap; with `identity_branch`, a batch norm of the input
+    itself (needs stride 1, "same" padding and as many outputs as inputs, multiplier 1 when
+    depthwise). Deploy form (`deploy=True`): one convolution with bias, which `folded()` of
+    the train form gives (`ghostnet_tf.models.reparameterize` makes that copy of a model).
+    Padding is PyTorch's: `kernel_size // 2` on every side ("same", centred at every stride,
+    the official release's) or none ("valid").
+
+    Args:
+        filters: output channels; with `depthwise`, a multiple of the input channels.
+        kernel_size: odd kernel size of the main branches.
+        strides: strides of every branch.
+        padding: "same" or "valid", as above.
+        depthwise: depthwise convolutions (output channel c * m + k from input channel c).
+        branches: number of `kernel_size` conv + BN branches (GhostNetV3: 3).
+        scale_branch: add the 1x1 conv + BN branch (needs `kernel_size` > 1).
+        identity_branch: add the BN-only branch.
+        deploy: build the folded form.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="same", depthwise=False,
+                 branches=3, scale_branch=True, identity_branch=False, deploy=False, **kwargs):
+        super().__init__(**kwargs)
+        check_positive_int("filters", filters)
+        check_positive_int("kernel_size", kernel_size, odd=True)
+        check_positive_int("strides", strides)
+        check_positive_int("branches", branches)
+        if padding not in ("same", "valid"):
+            raise ArgumentError("padding", f'must be "same" or "valid", got {padding!r}.')
+        if scale_branch and kernel_size == 1:
+            raise ArgumentError("scale_branch", "needs kernel_size > 1: a 1x1 scale branch "
+                                                "of a 1x1 convolution is one more branch.")
+        if identity_branch and (strides != 1 or padding != "same"):
+            raise ArgumentError("identity_branch", "needs strides 1 and \"same\" padding, "
+                                                   "where the output is aligned with the "
+                                                   "input.")
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.padding = padding
+        self.depthwise = bool(depthwise)
+        self.branches = branches
+        self.scale_branch = bool(scale_branch)
+        self.identity_branch = bool(identity_branch)
+        self.deploy = bool(deploy)
+
+    def keras_padding(self):
+        """The Keras padding of the convolutions, after `padded`: Keras' "same" equals
+        PyTorch's centred padding at stride 1 only."""
+        return "same" if self.padding == "same" and self.strides == 1 else "valid"
+
+    def padded(self, inputs):
+        """`inputs` padded for the convolutions (at strides > 1, PyTorch's padding)."""
+        if self.padding == "same" and self.strides > 1:
+            return pad_like_torch(inputs, self.kernel_size)
+        return inputs
+
+    def _conv(self, kernel_size, use_bias, name, input_shape):
+        padding = self.keras_padding()
+        if self.depthwise:
+            conv = layers.DepthwiseConv2D(
+                kernel_size, strides=self.strides, padding=padding, use_bias=use_bias,
+                depth_multiplier=self.filters // input_shape[-1], name=name,
+                dtype=self.dtype_policy)
+        else:
+            conv = layers.Conv2D(self.filters, kernel_size, strides=self.strides,
+                                 padding=padding, use_bias=use_bias, name=name,
+                                 dtype=self.dtype_policy)
+        conv.build(input_shape)
+        return conv
+
+    def _batch_norm(self, name):
+        bn = batch_norm(name, self.dtype_policy)
+        bn.build(_channels_shape(self.filters))
+        return bn
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        if self.depthwise and self.filters % in_channels:
+            raise ArgumentError("filters", f"{self.filters} is not a multiple of the "
+                                           f"{in_channels} input channels of a depthwise "
+                                           f"{self.name}.")
+        if self.identity_branch and self.filters != in_channels:
+            raise ArgumentError("identity_branch", f"needs as many outputs as inputs; "
+                                                   f"{self.name} maps {in_channels} channels "
+                                                   f"to {self.filters}.")
+        input_shape = _channels_shape(in_channels)
+        self.convs, self.batch_norms = [], []
+        self.scale_conv = self.scale_bn = self.identity_bn = self.conv = None
+        if self.deploy:
+            self.conv = self._conv(self.kernel_size, True, "conv", input_shape)
+            self.built = True
+            return
+        for index in range(self.branches):
+            self.convs.append(self._conv(self.kernel_size, False, f"conv_{index}",
+                                         input_shape))
+            self.batch_norms.append(self._batch_norm(f"bn_{index}"))
+        if self.scale_branch:
+            self.scale_conv = self._conv(1, False, "scale_conv", input_shape)
+            self.scale_bn = self._batch_norm("scale_bn")
+        if self.identity_branch:
+            self.identity_bn = self._batch_norm("identity_bn")
+        self.built = True
+
+    def call(self, inputs, training=None):
+        padded = self.padded(inputs)
+        if self.deploy:
+            return self.conv(padded)
+        outputs = [bn(conv(padded), training=training)
+                   for conv, bn in zip(self.convs, self.batch_norms)]
+        if self.scale_conv is not None:
+            # The 1x1 kernel sits at the centre tap of the kernel_size windows.
+            crop = self.kernel_size // 2 if self.padding == "valid" else 0
+            centred = inputs[:, crop:-crop, crop:-crop] if crop else inputs
+            outputs.append(self.scale_bn(self.scale_conv(centred), training=training))
+        if self.identity_bn is not None:
+            outputs.append(self.identity_bn(inputs, training=training))
+        return ops.sum(ops.stack(outputs), axis=0) if len(outputs) > 1 else outputs[0]
+
+    def folded(self):
+        """(kernel, bias) of the one convolution that equals the branches at inference:
+        each branch's batch norm folded into its kernel, the 1x1 kernel and the identity
+        (a kernel with 1 at the centre tap) padded to `kernel_size`, all summed."""
+        if self.deploy:
+            return self.conv.kernel, self.conv.bias
+        kernel = bias = 0.0
+        for conv, bn in zip(self.convs, self.batch_norms):
+            branch_kernel, branch_bias = _folded(conv, bn)
+            kernel, bias = kernel + branch_kernel, bias + branch_bias
+        pad = self.kernel_size // 2
+        centre = ((pad, pad), (pad, pad), (0, 0), (0, 0))
+        if self.scale_conv is not None:
+            branch_kernel, branch_bias = _folded(self.scale_conv, self.scale_bn)
+            kernel, bias = kernel + ops.pad(branch_kernel, centre), bias + branch_bias
+        if self.identity_bn is not None:
+            channels = self.filters
+            identity = np.ones((1, 1, channels, 1)) if self.depthwise else \
+                np.eye(channels).reshape(1, 1, channels, channels)
+            dtype = self.identity_bn.gamma.dtype
+            branch_kernel, branch_bias = _with_batch_norm(
+                ops.cast(identity, dtype), ops.zeros((channels,), dtype), self.identity_bn,
+                self.depthwise)
+            kernel, bias = kernel + ops.pad(branch_kernel, centre), bias + branch_bias
+        return kernel, bias
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "depthwise": self.depthwise,
+            "branches": self.branches,
+            "scale_branch": self.scale_branch,
+            "identity_branch": self.identity_branch,
+            "deploy": self.deploy,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
@@ -142,11 +317,18 @@ class GhostModule(layers.Layer):
             `filters` channels, a horizontal 1x5 and a vertical 5x1 depthwise convolution,
             each with batch norm, a sigmoid, and a nearest upsampling with PyTorch's index
             rule to the output's size; the output is multiplied by it.
+        reparam_branches: GhostNetV3's re-parameterizable module when > 0: the primary and
+            the cheap convolution are each a `RepConv` of that many conv + BN branches (the
+            primary with a 1x1 scale branch when its kernel is larger, and an identity branch
+            when it keeps the channels at stride 1; the cheap one with a 1x1 scale branch and,
+            at ratio 2, an identity branch), summed before the activation. Needs
+            `use_batch_norm` and no `use_bias`: every branch has its batch norm.
+        deploy: with `reparam_branches`, the folded form (one convolution with bias each).
     """
 
     def __init__(self, filters, kernel_size=1, ratio=2, dw_size=3, strides=1, padding="same",
                  activation=True, use_batch_norm=True, use_bias=False, dfc_attention=False,
-                 **kwargs):
+                 reparam_branches=0, deploy=False, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("filters", filters)
         check_positive_int("kernel_size", kernel_size)
@@ -155,6 +337,15 @@ class GhostModule(layers.Layer):
         check_positive_int("strides", strides)
         if padding not in ("same", "valid"):
             raise ArgumentError("padding", f'must be "same" or "valid", got {padding!r}.')
+        if isinstance(reparam_branches, bool) or not isinstance(reparam_branches, int) or \
+                reparam_branches < 0:
+            raise ArgumentError("reparam_branches", "must be 0 (plain convolutions) or a "
+                                                    "positive number of branches, got "
+                                                    f"{reparam_branches!r}.")
+        if reparam_branches and (use_bias or not use_batch_norm):
+            raise ArgumentError("reparam_branches", "needs use_batch_norm=True and "
+                                                    "use_bias=False: every re-parameterizable "
+                                                    "branch has its own batch norm.")
         self.filters = filters
         self.kernel_size = kernel_size
         self.ratio = ratio
@@ -165,6 +356,8 @@ class GhostModule(layers.Layer):
         self.use_batch_norm = use_batch_norm
         self.use_bias = use_bias
         self.dfc_attention = bool(dfc_attention)
+        self.reparam_branches = reparam_branches
+        self.deploy = bool(deploy)
         self.primary_filters = math.ceil(filters / ratio)
         self.cheap_filters = self.primary_filters * (ratio - 1)
         if activation is True:
@@ -172,16 +365,39 @@ class GhostModule(layers.Layer):
         self._activation_fn = keras.activations.get(activation or None)
 
     def build(self, input_shape):
+        self.primary_bn = self.cheap_conv = self.cheap_bn = None
+        if self.reparam_branches:
+            self._build_reparameterizable(input_shape)
+        else:
+            self._build_plain(input_shape)
+        self._build_attention(input_shape)
+        self.built = True
+
+    def _build_reparameterizable(self, input_shape):
+        self.primary_conv = RepConv(
+            self.primary_filters, self.kernel_size, strides=self.strides, padding=self.padding,
+            branches=self.reparam_branches, scale_branch=self.kernel_size > 1,
+            identity_branch=(input_shape[-1] == self.primary_filters and self.strides == 1
+                             and self.padding == "same"),
+            deploy=self.deploy, name="primary_rep", dtype=self.dtype_policy)
+        self.primary_conv.build(input_shape)
+        if self.cheap_filters:
+            self.cheap_conv = RepConv(
+                self.cheap_filters, self.dw_size, depthwise=True,
+                branches=self.reparam_branches, scale_branch=self.dw_size > 1,
+                identity_branch=self.ratio == 2, deploy=self.deploy, name="cheap_rep",
+                dtype=self.dtype_policy)
+            self.cheap_conv.build(_channels_shape(self.primary_filters))
+
+    def _build_plain(self, input_shape):
         dtype = self.dtype_policy
         self.primary_conv = layers.Conv2D(
             self.primary_filters, self.kernel_size, strides=self.strides, padding=self.padding,
             use_bias=self.use_bias, name="primary_conv", dtype=dtype)
         self.primary_conv.build(input_shape)
-        self.primary_bn = None
         if self.use_batch_norm:
             self.primary_bn = batch_norm("primary_bn", dtype)
             self.primary_bn.build(_channels_shape(self.primary_filters))
-        self.cheap_conv = self.cheap_bn = None
         if self.cheap_filters:
             # Output channel c * (ratio - 1) + k comes from intrinsic map c, the channel order
             # of PyTorch's grouped convolution with groups = primary_filters.
@@ -192,6 +408,9 @@ class GhostModule(layers.Layer):
             if self.use_batch_norm:
                 self.cheap_bn = batch_norm("cheap_bn", dtype)
                 self.cheap_bn.build(_channels_shape(self.cheap_filters))
+
+    def _build_attention(self, input_shape):
+        dtype = self.dtype_policy
         self.dfc = []
         if self.dfc_attention:
             out_shape = _channels_shape(self.filters)
@@ -209,7 +428,6 @@ class GhostModule(layers.Layer):
             self.dfc[0].build(input_shape)
             for layer in self.dfc[1:]:
                 layer.build(out_shape)
-        self.built = True
 
     def _attention(self, inputs, height, width, training):
         """The DFC gate of `inputs`, at the output's height and width."""
@@ -219,7 +437,9 @@ class GhostModule(layers.Layer):
                 layer, layers.BatchNormalization) else layer(x)
         return upsample_nearest_like_torch(ops.sigmoid(x), height, width)
 
-    def _normalize_and_activate(self, x, bn, training):
+    def _convolve(self, x, conv, bn, training):
+        """`conv` (with its batch norm, if any) and the activation."""
+        x = conv(x, training=training) if isinstance(conv, RepConv) else conv(x)
         if bn is not None:
             x = bn(x, training=training)
         return self._activation_fn(x)
@@ -227,12 +447,10 @@ class GhostModule(layers.Layer):
     def intrinsic_and_ghost_maps(self, inputs, training=None):
         """(intrinsic maps, ghost maps) before concatenation; ghost maps are None when
         ratio is 1. Ghost map c * (ratio - 1) + k is made from intrinsic map c."""
-        intrinsic = self.primary_conv(inputs)
-        intrinsic = self._normalize_and_activate(intrinsic, self.primary_bn, training)
+        intrinsic = self._convolve(inputs, self.primary_conv, self.primary_bn, training)
         if self.cheap_conv is None:
             return intrinsic, None
-        ghost = self.cheap_conv(intrinsic)
-        return intrinsic, self._normalize_and_activate(ghost, self.cheap_bn, training)
+        return intrinsic, self._convolve(intrinsic, self.cheap_conv, self.cheap_bn, training)
 
     # Export only (ghostnet_tf/export_rewrites.py sets it on the copy it converts): modules
     # whose input has at least this many pixels compute in `duplicate_form`. Not in the config.
@@ -252,8 +470,11 @@ class GhostModule(layers.Layer):
         same function up to float rounding, traced from the variables, which the TFLite
         converter folds into constants."""
         kernel, bias = _folded(self.primary_conv, self.primary_bn)
+        padding = self.padding
+        if isinstance(self.primary_conv, RepConv):
+            inputs, padding = self.primary_conv.padded(inputs), self.primary_conv.keras_padding()
         intrinsic = ops.conv(inputs, ops.concatenate([kernel, kernel], axis=-1),
-                             strides=self.strides, padding=self.padding)
+                             strides=self.strides, padding=padding)
         intrinsic = self._activation_fn(intrinsic + ops.concatenate([bias, bias]))
         cheap_kernel, cheap_bias = _folded(self.cheap_conv, self.cheap_bn)
         identity = np.zeros((self.dw_size, self.dw_size, self.primary_filters, 1), "float32")
@@ -303,6 +524,8 @@ class GhostModule(layers.Layer):
             "use_batch_norm": self.use_batch_norm,
             "use_bias": self.use_bias,
             "dfc_attention": self.dfc_attention,
+            "reparam_branches": self.reparam_branches,
+            "deploy": self.deploy,
         }
 
 
@@ -348,11 +571,14 @@ class GhostBottleneck(layers.Layer):
     with batch norm when `strides` is 2, optional squeeze-and-excite, a linear Ghost module
     down to `out_channels`, plus the shortcut: the input itself when the shape is unchanged,
     else depthwise convolution + BN + 1x1 convolution + BN. With `dfc_attention` the first
-    Ghost module has GhostNetV2's DFC attention (the GhostNetV2 bottleneck).
+    Ghost module has GhostNetV2's DFC attention (the GhostNetV2 bottleneck). With
+    `reparam_branches` (GhostNetV3) both Ghost modules are re-parameterizable and the strided
+    depthwise convolution is a `RepConv` of that many branches and a 1x1 scale branch;
+    `deploy` builds their folded form.
     """
 
     def __init__(self, mid_channels, out_channels, dw_kernel_size=3, strides=1, se_ratio=0.0,
-                 dfc_attention=False, **kwargs):
+                 dfc_attention=False, reparam_branches=0, deploy=False, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("mid_channels", mid_channels)
         check_positive_int("out_channels", out_channels)
@@ -366,6 +592,9 @@ class GhostBottleneck(layers.Layer):
         self.strides = strides
         self.se_ratio = se_ratio
         self.dfc_attention = bool(dfc_attention)
+        # Checked (with its message) by the Ghost modules it is passed to.
+        self.reparam_branches = reparam_branches
+        self.deploy = bool(deploy)
 
     def _depthwise(self, name):
         return layers.DepthwiseConv2D(
@@ -377,11 +606,19 @@ class GhostBottleneck(layers.Layer):
         in_channels = input_shape[-1]
         dtype = self.dtype_policy
         mid_shape = _channels_shape(self.mid_channels)
+        reparam = {"reparam_branches": self.reparam_branches, "deploy": self.deploy}
         self.ghost1 = GhostModule(self.mid_channels, activation=True,
-                                  dfc_attention=self.dfc_attention, name="ghost1", dtype=dtype)
+                                  dfc_attention=self.dfc_attention, name="ghost1", dtype=dtype,
+                                  **reparam)
         self.ghost1.build(input_shape)
         self.conv_dw = self.bn_dw = None
-        if self.strides > 1:
+        if self.strides > 1 and self.reparam_branches:
+            self.conv_dw = RepConv(
+                self.mid_channels, self.dw_kernel_size, strides=self.strides, depthwise=True,
+                branches=self.reparam_branches, scale_branch=self.dw_kernel_size > 1,
+                deploy=self.deploy, name="dw_rep", dtype=dtype)
+            self.conv_dw.build(mid_shape)
+        elif self.strides > 1:
             self.conv_dw = self._depthwise("conv_dw")
             self.conv_dw.build(mid_shape)
             self.bn_dw = batch_norm("bn_dw", dtype)
@@ -390,7 +627,8 @@ class GhostBottleneck(layers.Layer):
         if self.se_ratio > 0:
             self.se = SqueezeExcite(self.se_ratio, name="se", dtype=dtype)
             self.se.build(mid_shape)
-        self.ghost2 = GhostModule(self.out_channels, activation=False, name="ghost2", dtype=dtype)
+        self.ghost2 = GhostModule(self.out_channels, activation=False, name="ghost2", dtype=dtype,
+                                  **reparam)
         self.ghost2.build(mid_shape)
         self.has_identity_shortcut = in_channels == self.out_channels and self.strides == 1
         self.shortcut_dw = self.shortcut_dw_bn = self.shortcut_conv = self.shortcut_bn = None
@@ -412,7 +650,9 @@ class GhostBottleneck(layers.Layer):
 
     def call(self, inputs, training=None):
         x = self.ghost1(inputs, training=training)
-        if self.conv_dw is not None:
+        if isinstance(self.conv_dw, RepConv):
+            x = self.conv_dw(x, training=training)
+        elif self.conv_dw is not None:
             x = self.bn_dw(self.conv_dw(self._pad_for_stride(x)), training=training)
         if self.se is not None:
             x = self.se(x)
@@ -433,4 +673,6 @@ class GhostBottleneck(layers.Layer):
             "strides": self.strides,
             "se_ratio": self.se_ratio,
             "dfc_attention": self.dfc_attention,
+            "reparam_branches": self.reparam_branches,
+            "deploy": self.deploy,
         }

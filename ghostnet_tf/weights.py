@@ -1,8 +1,9 @@
 """GhostNet's weights in the official PyTorch state_dict (and timm's), and their conversion.
 
-The official release (`ghostnet_pytorch/ghostnet.py`) and timm's `ghostnet_050/100/130` share
-their keys. Every Keras variable of `GhostNet` has exactly one official key; BN's
-`num_batches_tracked` counters have no Keras counterpart. Reading `.safetensors` needs only
+The official releases (`ghostnet_pytorch/ghostnet.py`, GhostNetV2's and GhostNetV3's) and
+timm's `ghostnet*` models share their keys (timm names the batch norms of GhostNetV3's
+branches `bn1`, the official code `bn`). Every Keras variable has exactly one official key;
+BN's `num_batches_tracked` counters have no Keras counterpart. Reading `.safetensors` needs only
 numpy (the `safetensors` package); `.pth` and `.bin` files are pickles that need torch.
 """
 import os
@@ -33,6 +34,14 @@ SUBLAYER_TO_MODULE = {
     "dfc_vertical": "short_conv.4",
     "dfc_vertical_bn": "short_conv.5",
 }
+# GhostNetV3's RepConv layers: Keras name -> (official prefix of the train form's branches,
+# official module of the deploy form's folded convolution).
+REP_CONV_MODULES = {
+    "primary_rep": ("primary_rpr", "primary_conv.0"),
+    "cheap_rep": ("cheap_rpr", "cheap_operation.0"),
+    "dw_rep": ("dw_rpr", "conv_dw"),
+}
+_REP_BRANCH = re.compile(r"^(conv|bn)_(\d+)$")
 # Keras variable name -> official parameter or buffer name.
 VARIABLE_TO_PARAMETER = {
     "kernel": "weight",
@@ -42,8 +51,10 @@ VARIABLE_TO_PARAMETER = {
     "moving_mean": "running_mean",
     "moving_variance": "running_var",
 }
-# Keras sublayers that are DepthwiseConv2D (grouped convolutions in PyTorch).
+# Keras sublayers that are DepthwiseConv2D (grouped convolutions in PyTorch), and the RepConvs
+# whose branches are.
 DEPTHWISE_SUBLAYERS = ("cheap_conv", "conv_dw", "shortcut_dw", "dfc_horizontal", "dfc_vertical")
+DEPTHWISE_REP_CONVS = ("cheap_rep", "dw_rep")
 _BLOCK = re.compile(r"^blocks_(\d+)_(\d+)$")
 # The 1x1 ConvBnAct after the bottlenecks: one Keras layer each for its conv and BN.
 _LAST_STAGE = {f"blocks_{LAST_STAGE}_conv": f"blocks.{LAST_STAGE}.0.conv",
@@ -66,8 +77,25 @@ def official_key(variable_path):
         modules = [_LAST_STAGE[top]]
     else:
         modules = [top]  # conv_stem, bn1, conv_head, classifier
-    modules += [SUBLAYER_TO_MODULE.get(name, name) for name in layers[1:]]
+    inner = layers[1:]
+    if len(inner) >= 2 and inner[-2] in REP_CONV_MODULES:
+        modules += [SUBLAYER_TO_MODULE.get(name, name) for name in inner[:-2]]
+        modules.append(_rep_conv_module(*inner[-2:]))
+    else:
+        modules += [SUBLAYER_TO_MODULE.get(name, name) for name in inner]
     return ".".join(modules + [VARIABLE_TO_PARAMETER[variable]])
+
+
+def _rep_conv_module(rep_conv, branch):
+    """The official module of a RepConv's sublayer: "primary_rep", "bn_2" ->
+    "primary_rpr_conv.2.bn"; "cheap_rep", "scale_conv" -> "cheap_rpr_scale.conv";
+    "cheap_rep", "identity_bn" -> "cheap_rpr_skip"; "dw_rep", "conv" (deploy) -> "conv_dw"."""
+    prefix, deployed = REP_CONV_MODULES[rep_conv]
+    numbered = _REP_BRANCH.match(branch)
+    if numbered:
+        return f"{prefix}_conv.{numbered[2]}.{numbered[1]}"
+    return {"conv": deployed, "scale_conv": f"{prefix}_scale.conv",
+            "scale_bn": f"{prefix}_scale.bn", "identity_bn": f"{prefix}_skip"}[branch]
 
 
 def official_keys(model):
@@ -129,8 +157,17 @@ def read_state_dict(path, checkpoint_key="auto"):
     for prefix in _WRAPPER_PREFIXES:
         if state and all(key.startswith(prefix) for key in state):
             state = {key[len(prefix):]: value for key, value in state.items()}
-    return {key: np.asarray(value, dtype=np.float32) for key, value in state.items()
+    return {_official_name(key): np.asarray(value, dtype=np.float32)
+            for key, value in state.items()
             if not key.endswith(_IGNORED_SUFFIXES) and key not in _IGNORED_KEYS}
+
+
+def _official_name(key):
+    """timm's GhostNetV3 keys name each branch's batch norm "bn1"; the official code "bn"
+    (the reverse of timm's checkpoint_filter_fn)."""
+    if ".bn1." in key and (".ghost" in key or ".dw_rpr_" in key):
+        return key.replace(".bn1.", ".bn.")
+    return key
 
 
 def _read_torch_pickle(path):
@@ -171,7 +208,8 @@ def to_keras_layout(array, keras_shape, depthwise=False):
 
 def _is_depthwise(variable_path):
     *layers, variable = variable_path.split("/")
-    return variable == "kernel" and layers[-1] in DEPTHWISE_SUBLAYERS
+    return variable == "kernel" and (layers[-1] in DEPTHWISE_SUBLAYERS or (
+        len(layers) >= 2 and layers[-2] in DEPTHWISE_REP_CONVS))
 
 
 def load_state_dict(model, state_dict, source="the checkpoint"):
@@ -235,6 +273,11 @@ def convert_checkpoint(source, model_name, output=None, checkpoint_key="auto"):
         raise ArgumentError("output", f"{output}: Keras weights files must end in "
                                       ".weights.h5.")
     state_dict = read_state_dict(source, checkpoint_key)
+    if entry.family == "ghostnetv3" and any(key.endswith("primary_conv.0.bias")
+                                            for key in state_dict):
+        raise ArgumentError("source", f"{os.fspath(source)} holds GhostNetV3's deploy "
+                                      "(folded) form; convert the train form (keys with "
+                                      "_rpr_), which the official release and timm publish.")
     model = entry.build(classes=infer_classes(state_dict), weights=None)
     load_state_dict(model, state_dict, source=os.fspath(source))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

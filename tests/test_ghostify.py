@@ -131,4 +131,29 @@ def test_ghostify_version_2_adds_dfc_attention_to_every_module(tmp_path):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(images)),
                                keras.ops.convert_to_numpy(v2(images)), atol=1e-6)
     with pytest.raises(ValueError, match="`version` must be 1"):
-        ghostify(model, version=3)
+        ghostify(model, version=4)
+
+
+def test_ghostify_version_3_trains_branches_that_fold_into_ghost_modules(tmp_path):
+    from ghostnet_tf.models import reparameterize
+    from tests.test_ghostnet_v3 import randomize_batch_norms, relative_difference
+
+    model = cifar.resnet20()
+    v1, v3 = ghostify(model), ghostify(model, version=3)
+    assert v3.name == f"ghostv3_{model.name}"
+    modules = [layer for layer in v3.layers if isinstance(layer, GhostModule)]
+    assert modules and all(module.reparam_branches == 3 for module in modules)
+    strided = [module for module in modules if module.strides == 2]
+    assert strided and strided[0].primary_conv.scale_conv is not None
+    randomize_batch_norms(v3)
+    v3.save(tmp_path / "v3.keras")
+    v3 = keras.saving.load_model(tmp_path / "v3.keras")
+    deployed = reparameterize(v3)
+    images = RNG.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    assert relative_difference(deployed(images, training=False),
+                               v3(images, training=False)) <= 1e-5
+    # The deploy form is the plain Ghost model with a bias on each of its convolutions
+    # (resnet20's have none).
+    trainable = lambda m: sum(int(np.prod(w.shape)) for w in m.trainable_weights)
+    assert trainable(deployed) == trainable(v1) + sum(
+        module.primary_filters + module.cheap_filters for module in modules)

@@ -141,45 +141,50 @@ def resnet110(**kwargs):
     return cifar_resnet(110, **kwargs)
 
 
-def ghost_cifar_resnet(depth, ratio=2, dw_size=3, **kwargs):
-    """`cifar_resnet(depth)` with every convolution but the first a Ghost module."""
-    return ghostify(cifar_resnet(depth, **kwargs), ratio=ratio, dw_size=dw_size)
+def ghost_cifar_resnet(depth, ratio=2, dw_size=3, version=1, **kwargs):
+    """`cifar_resnet(depth)` with every convolution but the first a Ghost module of GhostNet
+    `version` (see `ghostify`); the name stays the registry's, "ghost_resnet<depth>"."""
+    plain = cifar_resnet(depth, **kwargs)
+    return ghostify(plain, ratio=ratio, dw_size=dw_size, version=version,
+                    name=f"ghost_{plain.name}")
 
 
-def ghost_resnet20(ratio=2, dw_size=3, **kwargs):
-    return ghost_cifar_resnet(20, ratio, dw_size, **kwargs)
+def ghost_resnet20(ratio=2, dw_size=3, version=1, **kwargs):
+    return ghost_cifar_resnet(20, ratio, dw_size, version, **kwargs)
 
 
-def ghost_resnet32(ratio=2, dw_size=3, **kwargs):
-    return ghost_cifar_resnet(32, ratio, dw_size, **kwargs)
+def ghost_resnet32(ratio=2, dw_size=3, version=1, **kwargs):
+    return ghost_cifar_resnet(32, ratio, dw_size, version, **kwargs)
 
 
-def ghost_resnet44(ratio=2, dw_size=3, **kwargs):
-    return ghost_cifar_resnet(44, ratio, dw_size, **kwargs)
+def ghost_resnet44(ratio=2, dw_size=3, version=1, **kwargs):
+    return ghost_cifar_resnet(44, ratio, dw_size, version, **kwargs)
 
 
-def ghost_resnet56(ratio=2, dw_size=3, **kwargs):
+def ghost_resnet56(ratio=2, dw_size=3, version=1, **kwargs):
     """Ghost-ResNet-56 (s=2, d=3): 0.43M parameters, 63M MACs (paper)."""
-    return ghost_cifar_resnet(56, ratio, dw_size, **kwargs)
+    return ghost_cifar_resnet(56, ratio, dw_size, version, **kwargs)
 
 
-def ghost_resnet110(ratio=2, dw_size=3, **kwargs):
-    return ghost_cifar_resnet(110, ratio, dw_size, **kwargs)
+def ghost_resnet110(ratio=2, dw_size=3, version=1, **kwargs):
+    return ghost_cifar_resnet(110, ratio, dw_size, version, **kwargs)
 
 
-def ghost_vgg16(ratio=2, dw_size=3, **kwargs):
+def ghost_vgg16(ratio=2, dw_size=3, version=1, **kwargs):
     """Ghost-VGG-16 (s=2, d=3): 7.7M parameters, 158M MACs (paper)."""
-    return ghostify(vgg16(**kwargs), ratio=ratio, dw_size=dw_size)
+    plain = vgg16(**kwargs)
+    return ghostify(plain, ratio=ratio, dw_size=dw_size, version=version,
+                    name=f"ghost_{plain.name}")
 
 
 # ---------------------------------------------------------------------------- registry
 # family: (min input size, options besides include_preprocessing); the Ghost versions, made
-# by ghostify, take the paper's s (ratio) and d (dw_size).
+# by ghostify, take the paper's s (ratio) and d (dw_size), and the Ghost module's version.
 _FAMILIES = {
     "cifar_resnet": (RESNET_DOWNSAMPLING, ()),
     "cifar_vgg": (VGG16_DOWNSAMPLING, ()),
-    "ghost_cifar_resnet": (RESNET_DOWNSAMPLING, ("ratio", "dw_size")),
-    "ghost_cifar_vgg": (VGG16_DOWNSAMPLING, ("ratio", "dw_size")),
+    "ghost_cifar_resnet": (RESNET_DOWNSAMPLING, ("ratio", "dw_size", "version")),
+    "ghost_cifar_vgg": (VGG16_DOWNSAMPLING, ("ratio", "dw_size", "version")),
 }
 # name, constructor, family, trainable params and MACs with 10 classes at 32x32.
 _ENTRIES = (

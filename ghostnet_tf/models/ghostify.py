@@ -3,6 +3,9 @@ import keras
 
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.layers import GhostModule
+from ghostnet_tf.models.ghostnet import V3_BRANCHES
+
+VERSIONS = (1, 2, 3)
 
 
 def _is_plain_convolution(layer):
@@ -17,7 +20,9 @@ def ghost_module_for(conv, ratio=2, dw_size=3, version=1):
     The primary convolution keeps the replaced layer's kernel size, strides, padding and bias;
     the module is linear, with no batch norm of its own, and applies the replaced layer's
     activation, so batch norm and activation are applied once, where the model had them.
-    With `version` 2 it has GhostNetV2's DFC attention (whose branch has its batch norms).
+    With `version` 2 it has GhostNetV2's DFC attention (whose branch has its batch norms);
+    with `version` 3 its convolutions are GhostNetV3's re-parameterizable branches, each with
+    its batch norm (folded away by `reparameterize`).
     """
     if conv.dilation_rate != (1, 1):
         raise ValueError(f"Cannot ghostify layer {conv.name!r}: dilated convolutions are not "
@@ -31,11 +36,13 @@ def ghost_module_for(conv, ratio=2, dw_size=3, version=1):
     if not isinstance(activation, str):
         raise ValueError(f"Cannot ghostify layer {conv.name!r}: its activation is not a named "
                          "Keras activation; put it in an Activation layer instead.")
+    reparameterizable = version == 3
     return GhostModule(
         conv.filters, kernel_size=kernel_size[0], ratio=ratio, dw_size=dw_size,
         strides=strides[0], padding=conv.padding,
         activation=False if activation == "linear" else activation,
-        use_batch_norm=False, use_bias=conv.use_bias, dfc_attention=version == 2,
+        use_batch_norm=reparameterizable, use_bias=conv.use_bias and not reparameterizable,
+        dfc_attention=version == 2, reparam_branches=V3_BRANCHES if reparameterizable else 0,
         name=conv.name, dtype=conv.dtype_policy)
 
 
@@ -57,11 +64,13 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None, version=1):
         version: 1 for GhostNet's module, 2 for GhostNetV2's, with DFC attention (a 2x2
             average pool, a convolution like the primary one, 1x5 and 5x1 depthwise
             convolutions with batch norms, a sigmoid gate upsampled to the output): long-range
-            attention for any convolutional model.
+            attention for any convolutional model; 3 for GhostNetV3's, whose convolutions are
+            trained as sums of conv + BN branches and folded into one by `reparameterize`.
     """
-    if version not in (1, 2):
-        raise ArgumentError("version", f"must be 1 (GhostNet) or 2 (GhostNetV2, DFC "
-                                       f"attention), got {version!r}.")
+    if version not in VERSIONS:
+        raise ArgumentError("version", f"must be 1 (GhostNet), 2 (GhostNetV2, DFC attention) "
+                                       f"or 3 (GhostNetV3, re-parameterizable branches), got "
+                                       f"{version!r}.")
     if not isinstance(model, keras.Model) or not (
             isinstance(model, keras.Sequential) or model.__class__.__name__ == "Functional"):
         raise ValueError("`model` must be a functional or Sequential keras.Model, got "
@@ -89,5 +98,5 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None, version=1):
             clone.set_weights(original.get_weights())
     if not seen_convolution:
         raise ValueError(f"`model` {model.name!r} has no Conv2D layer to ghostify.")
-    ghost.name = name or f"ghost{'' if version == 1 else 'v2'}_{model.name}"
+    ghost.name = name or f"ghost{'' if version == 1 else f'v{version}'}_{model.name}"
     return ghost

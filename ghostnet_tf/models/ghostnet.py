@@ -63,14 +63,16 @@ def pyramid_layer_names():
 
 
 def model_name(width, version=1):
-    """The registry name of GhostNet (version 1 or 2) at `width`: "ghostnet_100" for 1.0,
+    """The registry name of GhostNet (version 1, 2 or 3) at `width`: "ghostnet_100" for 1.0,
     "ghostnetv2_130" for GhostNetV2 1.3."""
     return f"ghostnet{'' if version == 1 else f'v{version}'}_{round(width * 100):03d}"
 
 
-# GhostNetV2: the Ghost module of every bottleneck but the first DFC_FROM_LAYER has DFC
-# attention (the official `layer_id > 1`).
+# GhostNetV2 and V3: the Ghost module of every bottleneck but the first DFC_FROM_LAYER has
+# DFC attention (the official `layer_id > 1`).
 DFC_FROM_LAYER = 2
+# GhostNetV3: conv + BN branches of each re-parameterizable convolution (`num_conv_branches`).
+V3_BRANCHES = 3
 
 
 def load_model_weights(model, weights):
@@ -108,8 +110,30 @@ def _load_backbone_weights(model, weights, width, version):
     classifier: every layer but the classifier is copied by name."""
     full = _ghostnet(version, width=width, classes=_weights_file_classes(weights),
                      include_preprocessing=False, input_shape=(224, 224, 3))
-    load_model_weights(full, weights)
+    _load_weights_file(full, weights, version)
     copy_weights_by_name(full, model, skip=("classifier",))
+
+
+def _load_weights_file(model, weights, version):
+    """`load_model_weights`, which for GhostNetV3 says which form a file that does not fit
+    holds (weights files are of the train form, as converted)."""
+    try:
+        load_model_weights(model, weights)
+    except ArgumentError:
+        if version == 3:
+            from ghostnet_tf.models.reparameterize import reparameterize
+            try:
+                load_model_weights(reparameterize(model), weights)
+            except ArgumentError:
+                pass
+            else:
+                raise ArgumentError(
+                    "weights", f"file {weights!r} holds the deploy (folded) form of "
+                               f"{model.name}; GhostNetV3 loads weights of the train form, "
+                               "as ghostnet-convert-weights writes them (GhostNetV3("
+                               "deploy=True, weights=...) folds them after loading).") \
+                    from None
+        raise
 
 
 def _resolve_weights(weights, width, version):
@@ -181,10 +205,37 @@ def GhostNetV2(width=1.0, include_top=True, weights=None, input_shape=None, inpu
                      classes, classifier_activation, dropout, include_preprocessing, name)
 
 
+def GhostNetV3(width=1.0, include_top=True, weights=None, input_shape=None, input_tensor=None,
+               pooling=None, classes=1000, classifier_activation="softmax", dropout=0.2,
+               include_preprocessing=True, name=None, deploy=False):
+    """GhostNetV3 ("GhostNetV3: Exploring the Training Strategies for Compact Models", Liu et
+    al., 2024): GhostNetV2 trained with re-parameterizable branches. Every Ghost module's
+    convolutions and every strided depthwise convolution are `RepConv`s of 3 conv + BN
+    branches (and 1x1 and identity branches); `deploy=True` builds the folded form, GhostNetV2's
+    network with biases instead of those batch norms, which `reparameterize` makes from a
+    trained model. Weights (ImageNet or a `.weights.h5` file) are of the train form; a deploy
+    model folds them after loading. The other arguments are `GhostNet`'s; the widths are 0.5,
+    1.0, 1.3 and 1.6 (ImageNet weights are published for 1.0), the name defaults to
+    "ghostnetv3_<100 * width>"."""
+    if not deploy or weights is None:
+        return _ghostnet(3, width, include_top, None if deploy else weights, input_shape,
+                         input_tensor, pooling, classes, classifier_activation, dropout,
+                         include_preprocessing, name, deploy=deploy)
+    from ghostnet_tf.models.reparameterize import fold_weights
+
+    model = _ghostnet(3, width, include_top, None, input_shape, input_tensor, pooling, classes,
+                      classifier_activation, dropout, include_preprocessing, name, deploy=True)
+    trained = _ghostnet(3, width, include_top, weights, model.input_shape[1:], None, pooling,
+                        classes, classifier_activation, dropout, include_preprocessing, name)
+    fold_weights(trained, model)
+    return model
+
+
 def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=None,
               input_tensor=None, pooling=None, classes=1000, classifier_activation="softmax",
-              dropout=0.2, include_preprocessing=True, name=None):
-    """GhostNet (version 1) or GhostNetV2 (version 2), as `GhostNet` describes."""
+              dropout=0.2, include_preprocessing=True, name=None, deploy=False):
+    """GhostNet (version 1), GhostNetV2 (2) or GhostNetV3 (3, in its `deploy` form or
+    not), as `GhostNet` describes."""
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
         raise ArgumentError("width", f"must be a positive number (e.g. 0.5, 1.0, 1.3), got "
                                      f"{width!r}.")
@@ -223,6 +274,7 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
                 make_divisible(expansion * width, 4), make_divisible(channels * width, 4),
                 dw_kernel_size=kernel, strides=strides, se_ratio=se_ratio,
                 dfc_attention=version >= 2 and layer_id >= DFC_FROM_LAYER,
+                reparam_branches=V3_BRANCHES if version == 3 else 0, deploy=deploy,
                 name=f"blocks_{stage_index}_{block_index}")(x)
             layer_id += 1
     last_expansion = GHOSTNET_STAGES[-1][-1][1]
@@ -253,7 +305,7 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
     if weights is not None:
         weights = _resolve_weights(weights, width, version)
         if include_top and _weights_file_classes(weights) == classes:
-            load_model_weights(model, weights)
+            _load_weights_file(model, weights, version)
         else:  # fine-tuning: everything but the classifier
             _load_backbone_weights(model, weights, width, version)
     return model
@@ -272,6 +324,28 @@ def GhostNetV2_130(**kwargs):
 def GhostNetV2_160(**kwargs):
     """GhostNetV2 1.6x: 12,392,698 trainable parameters, 398.6M MACs at 224x224."""
     return GhostNetV2(width=1.6, **kwargs)
+
+
+def GhostNetV3_050(**kwargs):
+    """GhostNetV3 0.5x: 3,395,384 trainable parameters (deploy form: 2,853,176, 49.6M MACs)."""
+    return GhostNetV3(width=0.5, **kwargs)
+
+
+def GhostNetV3_100(**kwargs):
+    """GhostNetV3 1.0x: 8,129,028 trainable parameters (deploy form: 6,147,588, 167.0M MACs)."""
+    return GhostNetV3(width=1.0, **kwargs)
+
+
+def GhostNetV3_130(**kwargs):
+    """GhostNetV3 1.3x: 12,217,720 trainable parameters (deploy form: 8,948,296, 269.3M
+    MACs)."""
+    return GhostNetV3(width=1.3, **kwargs)
+
+
+def GhostNetV3_160(**kwargs):
+    """GhostNetV3 1.6x: 17,275,700 trainable parameters (deploy form: 12,377,778, 398.6M
+    MACs)."""
+    return GhostNetV3(width=1.6, **kwargs)
 
 
 def GhostNet050(**kwargs):
@@ -306,18 +380,21 @@ def feature_pyramid(backbone):
 
 
 # ---------------------------------------------------------------------------- registry
+_PAPERS = {1: ("GhostNet", "Han et al., CVPR 2020"), 2: ("GhostNetV2", "Tang et al., NeurIPS 2022"),
+           3: ("GhostNetV3", "Liu et al., 2024")}
+
+
 def _register(constructor, width, params, macs, weights=None, version=1,
-              eval_transform=registry.EvalTransform("bilinear", 0.875)):
+              eval_transform=registry.EvalTransform("bilinear", 0.875), note=""):
+    family = "ghostnet" if version == 1 else f"ghostnetv{version}"
     registry.register(registry.ModelEntry(
-        name=model_name(width, version), constructor=constructor,
-        family="ghostnet" if version == 1 else f"ghostnetv{version}",
+        name=model_name(width, version), constructor=constructor, family=family,
         options=("dropout", "weights", "include_preprocessing"),
         input_shape=(registry.IMAGENET_INPUT_SIZE, registry.IMAGENET_INPUT_SIZE, 3),
         input_channels=3, min_input_size=NETWORK_STRIDE, eval_transform=eval_transform,
         mean=registry.IMAGENET_MEAN, std=registry.IMAGENET_STD, classes=1000,
         params=params, macs=macs, weights=weights or {}, width=width,
-        description=(f"GhostNet {width}x (Han et al., CVPR 2020)" if version == 1 else
-                     f"GhostNetV2 {width}x (Tang et al., NeurIPS 2022)") + ", ImageNet"))
+        description=f"{_PAPERS[version][0]} {width}x ({_PAPERS[version][1]}), ImageNet{note}"))
 
 
 # The official release evaluates GhostNet with torchvision's Resize(256) (bilinear) and
@@ -348,3 +425,20 @@ for _constructor, _width, _params, _macs, _top1, _file in (
                   top1=_top1, measured_with=_TIMM_EVAL,
                   measured_by="timm's results-imagenet.csv (the official README gives "
                               "75.3% for 1.0x)")})
+# GhostNetV3: the entries build the train form (its params and MACs here); `reparameterize`
+# folds it to GhostNetV2's MACs. Only 1.0x has published weights; "auto" conversion takes the
+# official file's state_dict_ema (77.134% as PaddleClas measured it; its state_dict, which timm
+# ships, 76.930%).
+for _constructor, _width, _params, _macs, _deploy in (
+        (GhostNetV3_050, 0.5, 3_395_384, 117_528_000, "2,853,176 params, 49.6M MACs"),
+        (GhostNetV3_100, 1.0, 8_129_028, 404_128_320, "6,147,588 params, 167.0M MACs"),
+        (GhostNetV3_130, 1.3, 12_217_720, 654_842_824, "8,948,296 params, 269.3M MACs"),
+        (GhostNetV3_160, 1.6, 17_275_700, 971_574_612, "12,377,778 params, 398.6M MACs")):
+    _register(_constructor, _width, _params, _macs, version=3, eval_transform=_TIMM_EVAL,
+              note=f", train form (deploy form: {_deploy})",
+              weights={} if _width != 1.0 else {"imagenet": registry.PublishedWeights(
+                  sources=(("ghostnetv3-1.0.pth.tar (huawei-noah/Efficient-AI-Backbones, "
+                            "release GhostNetV3)"), "timm ghostnetv3_100.in1k"),
+                  top1=77.134, measured_with=_TIMM_EVAL,
+                  measured_by="PaddleClas (GhostNetV3.md) for the official state_dict_ema; "
+                              "the paper gives 77.1%, timm's file (state_dict) 76.936%")})

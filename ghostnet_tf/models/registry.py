@@ -17,7 +17,7 @@ from ghostnet_tf.checks import ArgumentError
 
 # The options a model may take besides input_shape and classes, as `get_model` keywords and
 # as the trainer's model.<option> keys.
-OPTIONS = ("ratio", "dw_size", "dropout", "weights", "include_preprocessing")
+OPTIONS = ("ratio", "dw_size", "version", "dropout", "weights", "include_preprocessing")
 
 # The ImageNet convention (torchvision, timm, the official GhostNet release): RGB in [0, 1]
 # normalized with these, evaluated at 224 after resizing the short side to 256 (crop 0.875).
