@@ -247,13 +247,17 @@ def run_train(overrides, env=None, **kwargs):
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_cpus_learns(tmp_path):
     # A process of its own: two MirroredStrategies in one process share collective keys.
+    # Distilled from a teacher, which runs on every replica.
+    get_model("resnet20").save(tmp_path / "teacher.keras")
     overrides = tiny_run(
         tmp_path, "training.strategy=mirrored", "training.cpu_devices=2",
         "schedule.iterations=40", "schedule.boundaries=[30]", "training.steps_per_epoch=5",
-        "data.batch_size=16")
+        "data.batch_size=16", f"training.teacher={tmp_path / 'teacher.keras'}",
+        "training.distillation_weight=0.5")
     process = run_train(overrides)
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
+    assert "distilled from" in output
     run = tmp_path / "runs" / "tiny"
     results = json.loads((run / "results.json").read_text())
     assert results["replicas"] == 2 and results["global_batch"] == 32
@@ -378,12 +382,14 @@ def test_multi_worker_mirrored_strategy_on_two_processes(tmp_path):
 
 @pytest.mark.slow
 def test_the_same_command_trains_on_the_jax_backend(tmp_path):
+    get_model("resnet20").save(tmp_path / "teacher.keras")  # distillation on JAX too
     overrides = tiny_run(tmp_path, "schedule.iterations=6", "schedule.boundaries=[4]",
-                         "training.steps_per_epoch=3", "training.label_smoothing=0.1")
+                         "training.steps_per_epoch=3", "training.label_smoothing=0.1",
+                         f"training.teacher={tmp_path / 'teacher.keras'}")
     process = run_train(overrides, env={"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
-    assert "backend jax" in output
+    assert "backend jax" in output and "distilled from" in output
     run = tmp_path / "runs" / "tiny"
     results = json.loads((run / "results.json").read_text())
     assert results["backend"] == "jax" and results["steps"] == 6
@@ -440,3 +446,60 @@ def test_fine_tuning_recipe_frozen_backbone_then_all(tmp_path, monkeypatch):
     phase2 = keras.saving.load_model(tmp_path / "runs" / "full" / "last.keras", compile=False)
     assert not np.array_equal(keras.ops.convert_to_numpy(phase2.get_layer("conv_stem").kernel),
                               keras.ops.convert_to_numpy(pretrained.get_layer("conv_stem").kernel))
+
+
+# ---------------------------------------------------------------------------- distillation
+def test_distillation_loss_is_the_label_loss_plus_the_cross_entropy_to_the_teacher():
+    from ghostnet_tf.training.distillation import Distiller
+
+    student = get_model("resnet20", input_shape=(16, 16, 3), classes=4)
+    teacher = get_model("ghost_resnet20", input_shape=(16, 16, 3), classes=4)
+    distiller = Distiller(student, teacher, weight=0.7, temperature=2.0)
+    distiller.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    # Images near mid-gray, where untrained models give no probability near 0 (where Keras'
+    # cross-entropy and this reference would each handle the log their own way).
+    images = np.random.default_rng(0).uniform(112, 144, (3, 16, 16, 3)).astype("float32")
+    labels = np.eye(4, dtype="float32")[[0, 2, 3]]
+    student_p, teacher_p = (keras.ops.convert_to_numpy(model(images, training=False))
+                            for model in (student, teacher))
+    assert min(student_p.min(), teacher_p.min()) > 1e-4
+    loss = float(distiller.compute_loss(images, labels, student(images, training=False),
+                                        training=True))
+
+    def softmax_at(p, t):
+        e = np.exp(np.log(p) / t)
+        return e / e.sum(-1, keepdims=True)
+    smoothed = labels * 0.9 + 0.1 / 4
+    label_loss = -(smoothed * np.log(student_p)).sum(-1).mean()
+    kd = -(softmax_at(teacher_p, 2) * np.log(softmax_at(student_p, 2))).sum(-1).mean() * 4
+    assert loss == pytest.approx(label_loss + 0.7 * kd, rel=1e-4)
+    # Validation reports the student's own loss.
+    assert float(distiller.compute_loss(images, labels, student(images, training=False),
+                                        training=False)) == pytest.approx(label_loss, rel=1e-4)
+
+
+def test_distilled_run_saves_the_student_and_refuses_a_mismatched_teacher(tmp_path):
+    teacher_path = tmp_path / "teacher.keras"
+    get_model("resnet20").save(teacher_path)
+    overrides = tiny_run(tmp_path, "schedule.iterations=6", "schedule.boundaries=[4]",
+                         f"training.teacher={teacher_path}", "training.steps_per_epoch=3",
+                         "training.label_smoothing=0.1")
+    results = train(load_config(os.path.join(CONFIGS, "cifar10_resnet56.yaml"), overrides))
+    run = tmp_path / "runs" / "tiny"
+    assert results["model"] == "ghost_resnet20"
+    saved = keras.saving.load_model(run / "best.keras")
+    assert saved.name == "ghost_resnet20"
+    assert profile_model(saved).params == profile_model(get_model("ghost_resnet20")).params
+    assert len(read_log(run)) == 2 and all(float(row["loss"]) > 0 for row in read_log(run))
+
+    wrong = tmp_path / "teacher4.keras"
+    get_model("resnet20", classes=4).save(wrong)
+    with pytest.raises(ConfigError, match=r"training.teacher .* predicts 4 classes; the "
+                                          r"student ghost_resnet20 has 10"):
+        train(load_config(os.path.join(CONFIGS, "cifar10_resnet56.yaml"), tiny_run(
+            tmp_path, "run_name=wrong", f"training.teacher={wrong}",
+            "schedule.iterations=2")))
+    with pytest.raises(ConfigError, match="training.teacher nowhere.keras: no such file"):
+        train(load_config(os.path.join(CONFIGS, "cifar10_resnet56.yaml"), tiny_run(
+            tmp_path, "run_name=missing", "training.teacher=nowhere.keras",
+            "schedule.iterations=2")))

@@ -11,6 +11,7 @@ import numpy as np
 from ghostnet_tf.atomic import read_json, write_atomically, write_json
 from ghostnet_tf.compat import BackupAndRestoreWithHooks
 from ghostnet_tf.training.config import ConfigError
+from ghostnet_tf.training.distillation import saved_model
 from ghostnet_tf.training.run_folder import mark_fit_done
 
 MONITOR = "val_accuracy"
@@ -44,13 +45,14 @@ class RunCheckpoints(keras.callbacks.Callback):
         self.best, self.best_epoch = saved["value"], saved["epoch"]
 
     def save(self, name):
+        model = saved_model(self.model)  # a distilled run's student, without its teacher
         if self.write_files:
-            write_atomically(os.path.join(self.run_dir, name), self.model.save)
+            write_atomically(os.path.join(self.run_dir, name), model.save)
             return
         # Other workers save too, then throw the file away: reading the synchronized
         # variables is a collective operation that every worker must join.
         with tempfile.TemporaryDirectory() as scratch:
-            self.model.save(os.path.join(scratch, name))
+            model.save(os.path.join(scratch, name))
 
     def on_epoch_end(self, epoch, logs=None):
         self.save("last.keras")

@@ -38,9 +38,11 @@ DEFAULTS = {
     "model": {
         "name": "ghost_resnet56",  # a registry name: ghostnet-profile --list
         # Options of the models that take them (None: the model's default): the paper's s
-        # and d of the Ghost models made by ghostify, GhostNet's dropout (0.2).
+        # and d of the Ghost models made by ghostify and their Ghost module's version (1;
+        # 2: GhostNetV2's DFC attention), GhostNet's dropout (0.2).
         "ratio": None,
         "dw_size": None,
+        "version": None,
         "dropout": None,
         "sync_bn": False,  # batch statistics over all replicas
         # Start from: "imagenet" (GhostNet, see ghostnet-convert-weights), a GhostNet
@@ -99,6 +101,11 @@ DEFAULTS = {
         "precision": "float32",  # float32, mixed_float16, mixed_bfloat16
         "jit_compile": "auto",  # auto, true, false
         "label_smoothing": 0.0,
+        # Knowledge distillation: a .keras file or a registry model with published weights,
+        # whose predictions on each training batch the student also learns (GhostNetV3).
+        "teacher": None,
+        "distillation_weight": 1.0,  # times the cross-entropy to the teacher's softmax
+        "distillation_temperature": 1.0,  # of both softmaxes (the loss is scaled by T^2)
         "checkpoint_dir": "checkpoints",
         "steps_per_epoch": None,  # default: training examples // global batch
         "validation_batch_size": None,  # default: 2 x batch_size
@@ -126,14 +133,15 @@ NON_NEGATIVE = {("optimizer", "weight_decay"), ("optimizer", "momentum"),
                 ("optimizer", "ema_decay"), ("schedule", "warmup_epochs"),
                 ("training", "label_smoothing"), ("data", "randaugment_magnitude"),
                 ("data", "random_erasing"), ("data", "mixup_alpha"), ("data", "cutmix"),
-                ("model", "dropout")}
+                ("model", "dropout"), ("training", "distillation_weight")}
 POSITIVE = {("optimizer", "lr"), ("optimizer", "lr_batch_size"), ("data", "batch_size"),
             ("schedule", "iterations"), ("schedule", "epochs"), ("data", "shuffle_buffer"),
             ("training", "steps_per_epoch"), ("training", "validation_batch_size"),
             ("training", "validation_limit"), ("training", "backup_every_steps"),
             ("data", "image_size"), ("training", "cpu_devices"), ("data", "crop_pct"),
             ("schedule", "decay_epochs"), ("optimizer", "epsilon"),
-            ("model", "ratio"), ("model", "dw_size")}
+            ("model", "ratio"), ("model", "dw_size"), ("model", "version"),
+            ("training", "distillation_temperature")}
 
 
 class ConfigError(ValueError):
@@ -258,6 +266,10 @@ def validate(config):
             isinstance(weights, str) and weights.endswith((".weights.h5", ".keras")))):
         raise ConfigError('model.weights must be "imagenet", a .weights.h5 file or a .keras '
                           f"file, got {weights!r}.")
+    teacher = config["training"]["teacher"]
+    if teacher is not None and (not isinstance(teacher, str) or not teacher):
+        raise ConfigError("training.teacher must be a .keras file or a registry model name, "
+                          f"got {teacher!r}.")
     from ghostnet_tf.data.files import is_dataset_name
 
     if config["data"]["name"] != "synthetic" and not is_dataset_name(config["data"]["name"]):
@@ -279,7 +291,7 @@ def validate(config):
                               f"iteration counts, got {boundaries!r}.")
     if config["data"]["crop_pct"] is not None and config["data"]["crop_pct"] > 1:
         raise ConfigError(f"data.crop_pct must be in (0, 1], got {config['data']['crop_pct']!r}.")
-    for key in ("ratio", "dw_size"):
+    for key in ("ratio", "dw_size", "version"):
         value = config["model"][key]
         if value is not None and not isinstance(value, int):
             raise ConfigError(f"model.{key} must be an integer, got {value!r}.")

@@ -28,11 +28,16 @@ from ghostnet_tf.models.transfer import copy_weights_by_name, freeze_all_but_cla
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training import callbacks as run_callbacks
 from ghostnet_tf.training.config import ConfigError, dump_config
+from ghostnet_tf.training.distillation import (
+    Distiller,
+    check_teacher_config,
+    load_teacher,
+)
 from ghostnet_tf.training.distribution import Placement, is_tensorflow, worker_info
 from ghostnet_tf.training.run_folder import RunLock, check_resumed_config, fit_done
 
 # The model.<key> settings that are constructor options (see registry.OPTIONS).
-_MODEL_OPTIONS = ("ratio", "dw_size", "dropout")
+_MODEL_OPTIONS = ("ratio", "dw_size", "version", "dropout")
 # Augmentations that only the tf.data pipelines apply.
 _TF_DATA_AUGMENTATIONS = ("randaugment_magnitude", "random_erasing", "mixup_alpha", "cutmix")
 
@@ -275,6 +280,7 @@ def train(config, log=_print):
     """
     training = config["training"]
     entry = check_model_config(config)  # before any data is read
+    check_teacher_config(config)
     for key in ("data_dir", "labels_file"):
         path = config["data"][key]
         if path is not None and not os.path.exists(os.fspath(path)):
@@ -334,10 +340,14 @@ def _train(config, entry, run_dir, results_path, placement, log):
 
     with placement.scope():
         model = build_model(config, info)
+        counts = profile_model(model)
         optimizer = make_optimizer(
             config, make_schedule(config, learning_rate, steps_per_epoch, total_steps), model)
+        teacher = load_teacher(config, model)
+        if teacher is not None:  # fit trains the student; checkpoints save it alone
+            model = Distiller(model, teacher, training["distillation_weight"],
+                              training["distillation_temperature"])
         compile_model(model, config, optimizer)
-    counts = profile_model(model)
 
     os.makedirs(run_dir, exist_ok=True)
     if is_chief:
@@ -376,7 +386,8 @@ def _train(config, entry, run_dir, results_path, placement, log):
 
     log(f"run {config['run_name']}: {model.name} on {info.name} "
         f"({info.num_examples} training images, {info.num_classes} classes), "
-        f"{counts.params:,} params, {counts.macs / 1e6:.1f}M MACs")
+        f"{counts.params:,} params, {counts.macs / 1e6:.1f}M MACs"
+        + (f"; distilled from {training['teacher']}" if teacher is not None else ""))
     log(f"replicas {placement.replicas} x batch {config['data']['batch_size']} = global batch "
         f"{global_batch}; lr {learning_rate:g} (= {config['optimizer']['lr']:g} x "
         f"{global_batch} / {config['optimizer']['lr_batch_size']}); {total_steps} steps = "
