@@ -2,11 +2,11 @@
 
     python benchmarks/tflite_latency.py [--threads 1] [--runs 100] [--rounds 3]
 
-Converts GhostNet 0.5/1.0/1.3 and GhostNetV2 1.0 (ours, through the export path: the files
-export.py writes) and MobileNetV3-Large 1.0/0.75 and MobileNetV3-Small (keras.applications,
-through the same converter) to float32 and full-int8 `.tflite`, runs each in `ai_edge_litert`
-(XNNPACK) at 224x224, batch 1, and prints median latencies, the ratios of the goals, the
-effect of each graph rewrite of `ghostnet_tf.export_rewrites`, and op counts. With the
+Converts GhostNet 0.5/1.0/1.3, GhostNetV2 1.0 and GhostNetV3 1.0 (ours, through the export
+path: the files export.py writes) and MobileNetV3-Large 1.0/0.75 and MobileNetV3-Small
+(keras.applications, through the same converter) to float32 and full-int8 `.tflite`, runs
+each in `ai_edge_litert` (XNNPACK) at 224x224, batch 1, and prints median latencies, the
+ratios of the goals, the effect of each graph rewrite of `ghostnet_tf.export_rewrites`, and op counts. With the
 benchmarks extra installed (timm, onnx, onnxruntime), the same network also runs as timm's
 `ghostnet_100` in PyTorch (eager) and, exported to ONNX, in ONNX Runtime, on as many threads.
 Weights are random and int8 is calibrated on random images: latency does not depend on the
@@ -27,8 +27,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# GhostNetV3 converts folded (export.py reparameterizes it): GhostNetV2's graph.
 GHOSTNETS = {"GhostNet 0.5x": ("ghostnet_050", None), "GhostNet 1.0x": ("ghostnet_100", None),
-             "GhostNet 1.3x": ("ghostnet_130", None), "GhostNetV2 1.0x": ("ghostnetv2_100", None)}
+             "GhostNet 1.3x": ("ghostnet_130", None), "GhostNetV2 1.0x": ("ghostnetv2_100", None),
+             "GhostNetV3 1.0x": ("ghostnetv3_100", None)}
 MOBILENETS = {"MobileNetV3-Large 1.0": ("Large", 1.0), "MobileNetV3-Large 0.75": ("Large", 0.75),
               "MobileNetV3-Small 1.0": ("Small", 1.0)}
 REFERENCE = "MobileNetV3-Large 0.75"

@@ -41,8 +41,10 @@ def test_both_forms_have_the_official_sizes_and_fold_exactly(width, train_params
                                                              deploy_params, deploy_macs):
     model = GhostNetV3(width=width, classifier_activation=None)
     randomize_batch_norms(model)
-    assert profile_model(model).params == train_params
-    assert registry.model_entry(model.name).params == train_params
+    profile = profile_model(model)
+    entry = registry.model_entry(model.name)
+    assert profile.params == train_params
+    assert (entry.params, entry.macs) == (profile.params, profile.macs)
     keys = official_keys(model)  # 1,956 official keys, with one num_batches_tracked per BN
     assert len(keys) + sum(key.endswith(".running_mean") for key in keys) == 1956
     assert "blocks.1.0.dw_rpr_scale.conv.weight" in keys
