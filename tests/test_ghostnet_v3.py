@@ -159,13 +159,14 @@ def test_export_folds_the_branches_into_v2s_graph(tmp_path):
     from ghostnet_tf.loading import TFLitePredictor
     from ghostnet_tf.models import GhostNetV2
 
-    model = GhostNetV3(width=0.5, input_shape=(96, 96, 3), classes=10)
+    # 128x128: the 64x64 maps of the first blocks take the duplicate-form rewrite too.
+    model = GhostNetV3(width=0.5, input_shape=(128, 128, 3), classes=10)
     randomize_batch_norms(model)
     content = tflite_files(model, ["float32"])["float32"]
     (tmp_path / "v3.tflite").write_bytes(content)
-    images = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 128, 128, 3)).astype("float32")
     np.testing.assert_allclose(TFLitePredictor(tmp_path / "v3.tflite")(images),
                                keras.ops.convert_to_numpy(model(images, training=False)),
                                atol=1e-5)
-    v2 = GhostNetV2(width=0.5, input_shape=(96, 96, 3), classes=10)
+    v2 = GhostNetV2(width=0.5, input_shape=(128, 128, 3), classes=10)
     assert tflite_op_counts(content) == tflite_op_counts(tflite_files(v2, ["float32"])["float32"])
