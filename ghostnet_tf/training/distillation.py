@@ -33,8 +33,9 @@ def distillation_loss(teacher, student, temperature=1.0):
     (Hinton et al.: gradients of the same size at every temperature). Both arguments are
     probabilities."""
     teacher, student = soften(teacher, temperature), soften(student, temperature)
-    cross_entropy = keras.losses.categorical_crossentropy(teacher, student)
-    return ops.mean(cross_entropy) * temperature ** 2
+    # A Loss object, not the function: under a tf.distribute strategy it divides by the
+    # number of replicas, as the compiled loss does, before the gradients are summed.
+    return keras.losses.CategoricalCrossentropy()(teacher, student) * temperature ** 2
 
 
 class Distiller(keras.Model):
