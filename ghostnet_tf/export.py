@@ -58,7 +58,7 @@ def inference_copy(model):
     """
     import keras
 
-    from ghostnet_tf.models.reparameterize import has_train_form_layers, reparameterize
+    from ghostnet_tf.models.reparameterize import deploy_form
 
     def clone(layer):
         if not isinstance(layer, keras.layers.Layer):
@@ -76,7 +76,7 @@ def inference_copy(model):
     for layer in copy.layers:
         if layer.weights:
             layer.set_weights(originals[layer.name].get_weights())
-    return reparameterize(copy) if has_train_form_layers(copy) else copy
+    return deploy_form(copy)
 
 
 def _replace_directory(build, path):

@@ -146,13 +146,14 @@ class RepConv(layers.Layer):
         padding: "same" or "valid", as above.
         depthwise: depthwise convolutions (output channel c * m + k from input channel c).
         branches: number of `kernel_size` conv + BN branches (GhostNetV3: 3).
-        scale_branch: add the 1x1 conv + BN branch (needs `kernel_size` > 1).
+        scale_branch: add the 1x1 conv + BN branch (needs `kernel_size` > 1); by default
+            where `kernel_size` > 1, as GhostNetV3 does.
         identity_branch: add the BN-only branch.
         deploy: build the folded form.
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="same", depthwise=False,
-                 branches=3, scale_branch=True, identity_branch=False, deploy=False, **kwargs):
+                 branches=3, scale_branch=None, identity_branch=False, deploy=False, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("filters", filters)
         check_positive_int("kernel_size", kernel_size, odd=True)
@@ -160,7 +161,9 @@ class RepConv(layers.Layer):
         check_positive_int("branches", branches)
         if padding not in ("same", "valid"):
             raise ArgumentError("padding", f'must be "same" or "valid", got {padding!r}.')
-        if scale_branch and kernel_size == 1:
+        if scale_branch is None:
+            scale_branch = kernel_size > 1
+        elif scale_branch and kernel_size == 1:
             raise ArgumentError("scale_branch", "needs kernel_size > 1: a 1x1 scale branch "
                                                 "of a 1x1 convolution is one more branch.")
         if identity_branch and (strides != 1 or padding != "same"):
@@ -376,7 +379,7 @@ class GhostModule(layers.Layer):
     def _build_reparameterizable(self, input_shape):
         self.primary_conv = RepConv(
             self.primary_filters, self.kernel_size, strides=self.strides, padding=self.padding,
-            branches=self.reparam_branches, scale_branch=self.kernel_size > 1,
+            branches=self.reparam_branches,
             identity_branch=(input_shape[-1] == self.primary_filters and self.strides == 1
                              and self.padding == "same"),
             deploy=self.deploy, name="primary_rep", dtype=self.dtype_policy)
@@ -384,9 +387,8 @@ class GhostModule(layers.Layer):
         if self.cheap_filters:
             self.cheap_conv = RepConv(
                 self.cheap_filters, self.dw_size, depthwise=True,
-                branches=self.reparam_branches, scale_branch=self.dw_size > 1,
-                identity_branch=self.ratio == 2, deploy=self.deploy, name="cheap_rep",
-                dtype=self.dtype_policy)
+                branches=self.reparam_branches, identity_branch=self.ratio == 2,
+                deploy=self.deploy, name="cheap_rep", dtype=self.dtype_policy)
             self.cheap_conv.build(_channels_shape(self.primary_filters))
 
     def _build_plain(self, input_shape):
@@ -615,8 +617,7 @@ class GhostBottleneck(layers.Layer):
         if self.strides > 1 and self.reparam_branches:
             self.conv_dw = RepConv(
                 self.mid_channels, self.dw_kernel_size, strides=self.strides, depthwise=True,
-                branches=self.reparam_branches, scale_branch=self.dw_kernel_size > 1,
-                deploy=self.deploy, name="dw_rep", dtype=dtype)
+                branches=self.reparam_branches, deploy=self.deploy, name="dw_rep", dtype=dtype)
             self.conv_dw.build(mid_shape)
         elif self.strides > 1:
             self.conv_dw = self._depthwise("conv_dw")

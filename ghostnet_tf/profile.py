@@ -188,13 +188,13 @@ def paper_table():
     """Our parameter and MAC counts beside the published ones, one dict per model."""
     from ghostnet_tf.models import get_model  # models import nothing from here
 
-    from ghostnet_tf.models.reparameterize import has_train_form_layers, reparameterize
+    from ghostnet_tf.models.reparameterize import deploy_form
 
     rows = []
     for name, size, params, macs, top1 in PAPER_FIGURES:
         model = get_model(name)
         # GhostNetV3 counts as it runs: folded.
-        profile = profile_model(reparameterize(model) if has_train_form_layers(model) else model)
+        profile = profile_model(deploy_form(model))
         rows.append({"model": name, "input": size, "params": profile.params,
                      "paper_params": params, "macs": profile.macs, "paper_macs": macs,
                      "paper_top1": top1})

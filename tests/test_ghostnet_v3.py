@@ -10,6 +10,7 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import sublayers
 from ghostnet_tf.layers import RepConv
 from ghostnet_tf.models import GhostNetV3, get_model, registry, reparameterize
+from ghostnet_tf.models.reparameterize import deploy_form, has_train_form_layers
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.weights import official_keys
 from tests.torch_ghostnet import calibrated_ghostnet
@@ -54,6 +55,7 @@ def test_both_forms_have_the_official_sizes_and_fold_exactly(width, train_params
     profile = profile_model(deployed)
     assert profile.params == deploy_params
     assert profile.macs == pytest.approx(deploy_macs, rel=0.005)
+    assert (entry.deploy_params, entry.deploy_macs) == (profile.params, profile.macs)
     assert not any(isinstance(layer, keras.layers.BatchNormalization)
                    for layer in sublayers(deployed.get_layer("blocks_3_0"), recursive=True)
                    if "dfc" not in layer.name and "shortcut" not in layer.name)
@@ -132,6 +134,17 @@ def test_reparameterize_refuses_a_model_with_nothing_to_fold():
     with pytest.raises(ArgumentError, match="nothing to fold") as error:
         reparameterize(model)
     assert error.value.argument == "model"
+    # deploy_form, for code that takes any model, passes it through.
+    assert deploy_form(model) is model
+    v3 = get_model("ghost_resnet20", version=3)
+    assert has_train_form_layers(v3) and not has_train_form_layers(deploy_form(v3))
+
+
+def test_rep_conv_has_a_scale_branch_where_the_kernel_is_larger_than_one():
+    assert RepConv(4, 3).scale_branch and not RepConv(4, 1).scale_branch
+    assert not RepConv(4, 3, scale_branch=False).scale_branch
+    with pytest.raises(ArgumentError, match="`scale_branch` needs kernel_size > 1"):
+        RepConv(4, 1, scale_branch=True)
 
 
 @pytest.mark.parametrize("strides, padding, depthwise", [

@@ -385,7 +385,10 @@ _PAPERS = {1: ("GhostNet", "Han et al., CVPR 2020"), 2: ("GhostNetV2", "Tang et 
 
 
 def _register(constructor, width, params, macs, weights=None, version=1,
-              eval_transform=registry.EvalTransform("bilinear", 0.875), note=""):
+              eval_transform=registry.EvalTransform("bilinear", 0.875), deploy_params=None,
+              deploy_macs=None):
+    note = "" if deploy_params is None else (
+        f", train form (deploy form: {deploy_params:,} params, {deploy_macs / 1e6:.1f}M MACs)")
     family = "ghostnet" if version == 1 else f"ghostnetv{version}"
     registry.register(registry.ModelEntry(
         name=model_name(width, version), constructor=constructor, family=family,
@@ -394,7 +397,8 @@ def _register(constructor, width, params, macs, weights=None, version=1,
         input_channels=3, min_input_size=NETWORK_STRIDE, eval_transform=eval_transform,
         mean=registry.IMAGENET_MEAN, std=registry.IMAGENET_STD, classes=1000,
         params=params, macs=macs, weights=weights or {}, width=width,
-        description=f"{_PAPERS[version][0]} {width}x ({_PAPERS[version][1]}), ImageNet{note}"))
+        description=f"{_PAPERS[version][0]} {width}x ({_PAPERS[version][1]}), ImageNet{note}",
+        deploy_params=deploy_params, deploy_macs=deploy_macs))
 
 
 # The official release evaluates GhostNet with torchvision's Resize(256) (bilinear) and
@@ -425,17 +429,17 @@ for _constructor, _width, _params, _macs, _top1, _file in (
                   top1=_top1, measured_with=_TIMM_EVAL,
                   measured_by="timm's results-imagenet.csv (the official README gives "
                               "75.3% for 1.0x)")})
-# GhostNetV3: the entries build the train form (its params and MACs here); `reparameterize`
-# folds it to GhostNetV2's MACs. Only 1.0x has published weights; "auto" conversion takes the
+# GhostNetV3: the entries build the train form; `reparameterize` folds it to GhostNetV2's MACs
+# (deploy_params, deploy_macs). Only 1.0x has published weights; "auto" conversion takes the
 # official file's state_dict_ema (77.134% as PaddleClas measured it; its state_dict, which timm
 # ships, 76.930%).
-for _constructor, _width, _params, _macs, _deploy in (
-        (GhostNetV3_050, 0.5, 3_395_384, 117_528_000, "2,853,176 params, 49.6M MACs"),
-        (GhostNetV3_100, 1.0, 8_129_028, 404_128_320, "6,147,588 params, 167.0M MACs"),
-        (GhostNetV3_130, 1.3, 12_217_720, 654_842_824, "8,948,296 params, 269.3M MACs"),
-        (GhostNetV3_160, 1.6, 17_275_700, 971_574_612, "12,377,778 params, 398.6M MACs")):
+for _constructor, _width, _params, _macs, _deploy_params, _deploy_macs in (
+        (GhostNetV3_050, 0.5, 3_395_384, 117_528_000, 2_853_176, 49_640_656),
+        (GhostNetV3_100, 1.0, 8_129_028, 404_128_320, 6_147_588, 167_048_288),
+        (GhostNetV3_130, 1.3, 12_217_720, 654_842_824, 8_948_296, 269_322_976),
+        (GhostNetV3_160, 1.6, 17_275_700, 971_574_612, 12_377_778, 398_607_224)):
     _register(_constructor, _width, _params, _macs, version=3, eval_transform=_TIMM_EVAL,
-              note=f", train form (deploy form: {_deploy})",
+              deploy_params=_deploy_params, deploy_macs=_deploy_macs,
               weights={} if _width != 1.0 else {"imagenet": registry.PublishedWeights(
                   sources=(("ghostnetv3-1.0.pth.tar (huawei-noah/Efficient-AI-Backbones, "
                             "release GhostNetV3)"), "timm ghostnetv3_100.in1k"),

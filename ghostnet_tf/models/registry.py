@@ -79,6 +79,10 @@ class ModelEntry:
     weights: dict = dataclasses.field(default_factory=dict)  # tag -> PublishedWeights
     width: Optional[float] = None  # the width multiplier of a family built at several
     description: str = ""
+    # Models trained with re-parameterizable branches (GhostNetV3): `params` and `macs` are of
+    # the train form the entry builds, these of the folded form that `reparameterize` makes.
+    deploy_params: Optional[int] = None
+    deploy_macs: Optional[int] = None
 
     def build(self, **kwargs):
         """The model, with `kwargs` (options, input_shape, classes, ...)."""

@@ -47,15 +47,19 @@ def fold_layer(source, target):
         target_variable.assign(source_variable)
 
 
+def _fold_or_copy(original, copy):
+    """Give `copy` (the deploy form of `original`, or the same layer) `original`'s weights."""
+    if in_train_form(original):
+        fold_layer(original, copy)
+    elif original.weights:
+        copy.set_weights(original.get_weights())
+
+
 def fold_weights(source, target):
     """Copy the weights of the train-form model `source` into its deploy form `target`
     (same layer names), folding every re-parameterizable layer."""
     for layer in target.layers:
-        original = source.get_layer(layer.name)
-        if in_train_form(original):
-            fold_layer(original, layer)
-        elif original.weights:
-            layer.set_weights(original.get_weights())
+        _fold_or_copy(source.get_layer(layer.name), layer)
 
 
 def reparameterize(model):
@@ -89,9 +93,12 @@ def reparameterize(model):
 
     deployed = keras.models.clone_model(model, clone_function=clone, recursive=True)
     for original, copy in pairs:
-        if in_train_form(original):
-            fold_layer(original, copy)
-        elif original.weights:
-            copy.set_weights(original.get_weights())
+        _fold_or_copy(original, copy)
     deployed.name = model.name
     return deployed
+
+
+def deploy_form(model):
+    """The form of `model` that runs at inference: `reparameterize(model)` when it has layers
+    to fold, else `model` itself (for code that takes any model, such as export)."""
+    return reparameterize(model) if has_train_form_layers(model) else model
