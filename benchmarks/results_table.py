@@ -17,7 +17,12 @@ def main(run_dirs):
             sys.exit(f"{path}: no such file (is the run finished?)")
         with open(path) as handle:
             r = json.load(handle)
-        print(f"| {r['run_name']} | {r['model']} | {r['params']:,} | {r['macs'] / 1e6:.1f}M | "
+        # Runs of re-parameterizable models (GhostNetV3) are evaluated and counted folded.
+        folded = "deploy_params" in r
+        params, macs = (r["deploy_params"], r["deploy_macs"]) if folded else (r["params"],
+                                                                                r["macs"])
+        model = f"{r['model']} (folded)" if folded else r["model"]
+        print(f"| {r['run_name']} | {model} | {params:,} | {macs / 1e6:.1f}M | "
               f"{100 * r['top1']:.2f}% | {100 * r['top5']:.2f}% | "
               f"{100 * r['best_top1']:.2f}% ({r['best_epoch']}) | {r['steps']} ({r['epochs']}) | "
               f"{r['global_batch']} | {r['wall_seconds'] / 60:.0f} min | "

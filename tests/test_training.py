@@ -14,7 +14,7 @@ import pytest
 
 from ghostnet_tf.cli import train as train_cli
 from ghostnet_tf.compat import ema_variables, sublayers
-from ghostnet_tf.models import get_model
+from ghostnet_tf.models import get_model, reparameterize
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training.config import ConfigError, load_config
 from ghostnet_tf.training.trainer import make_optimizer, make_schedule, train
@@ -497,16 +497,25 @@ def test_distillation_loss_is_the_label_loss_plus_the_cross_entropy_to_the_teach
 def test_distilled_run_saves_the_student_and_refuses_a_mismatched_teacher(tmp_path):
     teacher_path = tmp_path / "teacher.keras"
     get_model("resnet20").save(teacher_path)
+    # GhostNetV3's recipe: re-parameterizable branches and a teacher.
     overrides = tiny_run(tmp_path, "schedule.iterations=6", "schedule.boundaries=[4]",
                          f"training.teacher={teacher_path}", "training.steps_per_epoch=3",
-                         "training.label_smoothing=0.1")
+                         "training.label_smoothing=0.1", "model.version=3")
     results = train(load_config(os.path.join(CONFIGS, "cifar10_resnet56.yaml"), overrides))
     run = tmp_path / "runs" / "tiny"
     assert results["model"] == "ghost_resnet20"
-    saved = keras.saving.load_model(run / "best.keras")
+    saved = keras.saving.load_model(run / "last.keras")
     assert saved.name == "ghost_resnet20"
-    assert profile_model(saved).params == profile_model(get_model("ghost_resnet20")).params
-    assert len(read_log(run)) == 2 and all(float(row["loss"]) > 0 for row in read_log(run))
+    train_form = profile_model(get_model("ghost_resnet20", version=3))
+    assert (results["params"], results["macs"]) == (train_form.params, train_form.macs)
+    assert profile_model(saved).params == train_form.params
+    # Evaluated and counted folded, as it ships.
+    folded = profile_model(reparameterize(saved))
+    assert (results["deploy_params"], results["deploy_macs"]) == (folded.params, folded.macs)
+    assert folded.params < train_form.params
+    log = read_log(run)
+    assert len(log) == 2 and all(float(row["loss"]) > 0 for row in log)
+    assert results["top1"] == pytest.approx(float(log[-1]["val_accuracy"]), abs=1e-6)
 
     wrong = tmp_path / "teacher4.keras"
     get_model("resnet20", classes=4).save(wrong)

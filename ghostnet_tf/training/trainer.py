@@ -24,6 +24,7 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import prepare_multi_worker_fit, sublayers
 from ghostnet_tf.data import batches, files
 from ghostnet_tf.models import registry
+from ghostnet_tf.models.reparameterize import has_train_form_layers, reparameterize
 from ghostnet_tf.models.transfer import copy_weights_by_name, freeze_all_but_classifier
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training import callbacks as run_callbacks
@@ -32,6 +33,7 @@ from ghostnet_tf.training.distillation import (
     Distiller,
     check_teacher_config,
     load_teacher,
+    saved_model,
 )
 from ghostnet_tf.training.distribution import Placement, is_tensorflow, worker_info
 from ghostnet_tf.training.run_folder import RunLock, check_resumed_config, fit_done
@@ -425,7 +427,13 @@ def _train(config, entry, run_dir, results_path, placement, log):
                 raise FloatingPointError(
                     f"the loss became NaN or infinite at batch {nan_stop.stopped_at}: training "
                     "stopped. Lower optimizer.lr, or check the data.")
-        evaluation = model.evaluate(validation_data, verbose=0, return_dict=True)
+        evaluated, deployed_counts = model, None
+        if has_train_form_layers(saved_model(model)):
+            # What ships is the folded form (GhostNetV3's branches): evaluate and count it.
+            evaluated = reparameterize(saved_model(model))
+            compile_model(evaluated, config, keras.optimizers.SGD())
+            deployed_counts = profile_model(evaluated)
+        evaluation = evaluated.evaluate(validation_data, verbose=0, return_dict=True)
     seconds = progress.state["train_seconds"]
     results = {
         "run_name": config["run_name"], "model": model.name, "dataset": info.name,
@@ -439,10 +447,15 @@ def _train(config, entry, run_dir, results_path, placement, log):
         "images_per_second": progress.state["train_images"] / max(seconds, 1e-9),
         "replicas": placement.replicas, "backend": keras.backend.backend(),
     }
+    if deployed_counts is not None:
+        results.update(deploy_params=deployed_counts.params, deploy_macs=deployed_counts.macs)
     if is_chief:
         write_json(results_path, results)
     backup.remove()  # the run is recorded: its resume state is no longer needed
-    log(f"top-1 {results['top1']:.4f}, top-5 {results['top5']:.4f} "
+    folded = "" if deployed_counts is None else (
+        f" of the folded model ({deployed_counts.params:,} params, "
+        f"{deployed_counts.macs / 1e6:.1f}M MACs)")
+    log(f"top-1 {results['top1']:.4f}, top-5 {results['top5']:.4f}{folded} "
         f"(best top-1 {results['best_top1']:.4f} at epoch {results['best_epoch']}); "
         f"results in {results_path}")
     return results
