@@ -18,12 +18,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-KERNELS = ("kernel", "depthwise_kernel")
-
 
 def kernel_sum_of_squares(model):
+    from ghostnet_tf.training.trainer import KERNEL_NAMES  # what weight decay acts on
+
     return sum(float(np.sum(np.square(variable.numpy()))) for variable in model.trainable_weights
-               if variable.path.split("/")[-1] in KERNELS)
+               if variable.path.split("/")[-1] in KERNEL_NAMES)
 
 
 def main(argv=None):

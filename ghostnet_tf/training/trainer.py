@@ -202,13 +202,17 @@ def build_model(config, info):
     return model
 
 
+# The variables that weight decay acts on: convolution and dense kernels.
+KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel")
+
+
 def add_l2_to_kernels(model, weight_decay):
     """PyTorch-style weight decay for SGD/RMSprop: L2 on the gradients of convolution and
     dense kernels only (never BN parameters or biases). Keras' own `weight_decay` is
     decoupled, which under momentum 0.9 decays about 10x less than the recipes assume."""
     regularizer = keras.regularizers.L2(weight_decay / 2)  # d/dw (wd/2 w^2) = wd w
     for variable in model.trainable_weights:
-        if variable.path.split("/")[-1] in ("kernel", "depthwise_kernel", "pointwise_kernel"):
+        if variable.path.split("/")[-1] in KERNEL_NAMES:
             variable.regularizer = regularizer
 
 
@@ -427,10 +431,10 @@ def _train(config, entry, run_dir, results_path, placement, log):
                 raise FloatingPointError(
                     f"the loss became NaN or infinite at batch {nan_stop.stopped_at}: training "
                     "stopped. Lower optimizer.lr, or check the data.")
-        evaluated, deployed_counts = model, None
-        if has_train_form_layers(saved_model(model)):
+        evaluated, deployed_counts, student = model, None, saved_model(model)
+        if has_train_form_layers(student):
             # What ships is the folded form (GhostNetV3's branches): evaluate and count it.
-            evaluated = reparameterize(saved_model(model))
+            evaluated = reparameterize(student)
             compile_model(evaluated, config, keras.optimizers.SGD())
             deployed_counts = profile_model(evaluated)
         evaluation = evaluated.evaluate(validation_data, verbose=0, return_dict=True)
