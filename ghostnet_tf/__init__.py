@@ -5,9 +5,14 @@ TensorFlow and JAX backends alike. Every model is in the registry: `list_models(
 `get_model(name, **kwargs)`, `model_entry(name)`.
 
 The names below are imported on first use, so that `import ghostnet_tf.cli...` starts
-without Keras (the command-line tools quiet TensorFlow's start-up first).
+without Keras (the command-line tools quiet TensorFlow's start-up first). The library's
+Keras classes are registered for deserialization as soon as Keras is imported, before or
+after this package, so that `keras.saving.load_model` reads every file the library writes
+after `import ghostnet_tf` alone.
 """
 import importlib
+
+import wrapt
 
 __version__ = "0.2.0"
 
@@ -20,6 +25,19 @@ _EXPORTS = {
                            "list_models", "model_entry", "reparameterize"),
     "ghostnet_tf.profile": ("format_profile", "profile_model"),
 }
+# The modules that register Keras-serializable classes (layers, learning-rate schedules).
+# Each imports only keras and modules without it, so that importing it from the hook,
+# which may run while another module of the package is halfway through `import keras`,
+# needs nothing that is not defined yet.
+SERIALIZABLE_MODULES = ("ghostnet_tf.layers", "ghostnet_tf.training.schedules")
+
+
+@wrapt.when_imported("keras")
+def _register_serializables(keras_module):
+    for module in SERIALIZABLE_MODULES:
+        importlib.import_module(module)
+
+
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
 

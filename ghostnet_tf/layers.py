@@ -1,4 +1,5 @@
-"""The Ghost layers: `GhostModule`, `SqueezeExcite`, `GhostBottleneck` and `RepConv`.
+"""The layers of the library: `GhostModule`, `SqueezeExcite`, `GhostBottleneck`, `RepConv` and
+the CIFAR ResNets' `ZeroPadShortcut`.
 
 They follow the official PyTorch release (huawei-noah/Efficient-AI-Backbones,
 `ghostnet_pytorch/ghostnet.py`, the network timm ships as `ghostnet_*`), not the older
@@ -563,6 +564,32 @@ class SqueezeExcite(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "se_ratio": self.se_ratio, "divisor": self.divisor}
+
+
+@keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
+class ZeroPadShortcut(layers.Layer):
+    """The parameter-free shortcut of the CIFAR ResNets (the paper's option A).
+
+    Subsamples by `strides` and zero-pads the channels, half on each side, to `filters`.
+    """
+
+    def __init__(self, filters, strides=2, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.strides = strides
+
+    def call(self, inputs):
+        x = inputs[:, :: self.strides, :: self.strides, :]
+        missing = self.filters - inputs.shape[-1]
+        return ops.pad(x, ((0, 0), (0, 0), (0, 0), (missing // 2, missing - missing // 2)))
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        shrink = lambda size: None if size is None else -(-size // self.strides)  # noqa: E731
+        return (batch, shrink(height), shrink(width), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
 @keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ghostnet_tf import GhostNet, feature_pyramid, get_model
+from ghostnet_tf.layers import ZeroPadShortcut
 from ghostnet_tf.models import cifar
 
 RNG = np.random.default_rng(1)
@@ -135,7 +136,7 @@ def test_cifar_resnet_depths_and_shapes():
 
 def test_zero_pad_shortcut_subsamples_and_pads_channels():
     x = RNG.standard_normal((1, 4, 4, 2)).astype("float32")
-    out = keras.ops.convert_to_numpy(cifar.ZeroPadShortcut(6, 2)(x))
+    out = keras.ops.convert_to_numpy(ZeroPadShortcut(6, 2)(x))
     assert out.shape == (1, 2, 2, 6)
     np.testing.assert_array_equal(out[..., 2:4], x[:, ::2, ::2, :])
     assert not out[..., :2].any() and not out[..., 4:].any()

@@ -6,10 +6,10 @@ inside the model), any number of input channels, and images of 32x32 (CIFAR) or 
 (Fashion-MNIST; ResNets only). Their registry entries are at the end of this file.
 """
 import keras
-from keras import layers, ops
+from keras import layers
 
 from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
-from ghostnet_tf.layers import _SERIALIZATION_PACKAGE, batch_norm
+from ghostnet_tf.layers import ZeroPadShortcut, batch_norm
 from ghostnet_tf.models import registry
 from ghostnet_tf.models.ghostify import ghostify
 
@@ -23,32 +23,6 @@ RESNET_DOWNSAMPLING = 4
 CIFAR_INPUT_SHAPE = (32, 32, 3)
 # [0, 255] -> [-1, 1], every channel: (pixels / 255 - 0.5) / 0.5.
 UNIT_MEAN = UNIT_STD = 0.5
-
-
-@keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
-class ZeroPadShortcut(layers.Layer):
-    """The parameter-free shortcut of the CIFAR ResNets (the paper's option A).
-
-    Subsamples by `strides` and zero-pads the channels, half on each side, to `filters`.
-    """
-
-    def __init__(self, filters, strides=2, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.strides = strides
-
-    def call(self, inputs):
-        x = inputs[:, :: self.strides, :: self.strides, :]
-        missing = self.filters - inputs.shape[-1]
-        return ops.pad(x, ((0, 0), (0, 0), (0, 0), (missing // 2, missing - missing // 2)))
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, _ = input_shape
-        shrink = lambda size: None if size is None else -(-size // self.strides)  # noqa: E731
-        return (batch, shrink(height), shrink(width), self.filters)
-
-    def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
 def _check_arguments(input_shape, classes, min_size):

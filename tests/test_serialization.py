@@ -1,0 +1,101 @@
+"""Every kind of `.keras` file the library writes loads in a fresh process after
+`import keras, ghostnet_tf` alone (no other module of the library imported), with the same
+outputs; and the command-line tools still start without Keras."""
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from ghostnet_tf.models import get_model, ghostify, list_models, reparameterize
+from ghostnet_tf.training import load_config
+from ghostnet_tf.training.trainer import train
+from tests.test_training import save_colour_teacher, tiny_run
+
+# Loads each file named in argv[2] (a JSON list) in a process that imported keras and the
+# package in the order argv[1] gives, and prints the largest output difference per file.
+LOAD_SCRIPT = """
+import json, sys
+order = sys.argv[1]
+if order == "keras first":
+    import keras, ghostnet_tf
+else:
+    import ghostnet_tf, keras
+import numpy as np
+assert [m for m in sys.modules if m.startswith("ghostnet_tf.models")] == [], "models imported"
+differences = {}
+for path in json.loads(sys.argv[2]):
+    model = keras.saving.load_model(path)
+    reference = np.load(path + ".npz")
+    output = keras.ops.convert_to_numpy(model(reference["x"], training=False))
+    differences[path] = float(np.abs(output - reference["y"]).max())
+print(json.dumps(differences))
+"""
+
+
+def _save_with_outputs(model, path):
+    """Save `model` to `path` and, beside it, an input and the model's output for it."""
+    shape = tuple(64 if size is None else size for size in model.input_shape[1:])
+    x = np.random.default_rng(0).uniform(0, 255, (2,) + shape).astype("float32")
+    y = keras.ops.convert_to_numpy(model(x, training=False))
+    model.save(path)
+    np.savez(str(path) + ".npz", x=x, y=y)
+    return str(path)
+
+
+def _small_input(name):
+    """Registry models at a size that builds quickly: 64x64 for the ImageNet ones."""
+    return {"input_shape": (64, 64, 3)} if name.startswith("ghostnet") else {}
+
+
+def _load_in_fresh_process(paths, order):
+    result = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, order, json.dumps(paths)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_every_kind_of_keras_file_loads_after_importing_the_package_alone(tmp_path):
+    paths = [_save_with_outputs(get_model(name, **_small_input(name)),
+                                tmp_path / f"{name}.keras") for name in list_models()]
+    plain = get_model("resnet20", input_shape=(16, 16, 3))
+    for version in (1, 2, 3):
+        paths.append(_save_with_outputs(ghostify(plain, version=version),
+                                        tmp_path / f"ghostified_v{version}.keras"))
+    paths.append(_save_with_outputs(reparameterize(ghostify(plain, version=3)),
+                                    tmp_path / "reparameterized.keras"))
+    # A training run's files: one saved with its optimizer and learning-rate schedule (one
+    # of the library's serializable classes), and a re-parameterizable, distilled student.
+    save_colour_teacher(tmp_path / "teacher.keras")
+    for run_name, extra in (("scheduled", ["schedule.name=exponential", "schedule.decay=0.9",
+                                           "schedule.decay_epochs=1"]),
+                            ("distilled", ["model.version=3",
+                                           f"training.teacher={tmp_path / 'teacher.keras'}"])):
+        train(load_config(None, tiny_run(tmp_path, f"run_name={run_name}", "schedule.epochs=1",
+                                         "training.steps_per_epoch=1", *extra)),
+              log=lambda *_: None)
+        saved = keras.saving.load_model(tmp_path / "runs" / run_name / "last.keras")
+        paths.append(_save_with_outputs(saved, tmp_path / f"run_{run_name}.keras"))
+        if run_name == "scheduled":
+            schedule = saved.optimizer.get_config()["learning_rate"]
+            assert schedule["registered_name"] == "ghostnet_tf>WarmupStepExponentialDecay"
+
+    # Every file with keras imported first; the small ones (not the registry's) the other way.
+    for order, files in (("keras first", paths), ("package first", paths[len(list_models()):])):
+        differences = _load_in_fresh_process(files, order)
+        assert sorted(differences) == sorted(files)
+        assert max(differences.values()) < 1e-5, differences
+
+
+def test_command_line_tools_import_without_keras():
+    script = ("import sys\n"
+              "import ghostnet_tf, ghostnet_tf.cli.train, ghostnet_tf.cli.eval, "
+              "ghostnet_tf.cli.export, ghostnet_tf.cli.profile\n"
+              "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
