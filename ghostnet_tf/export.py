@@ -56,14 +56,8 @@ def inference_copy(model):
     GhostNetV3's branches (or any `RepConv`'s) are folded by `reparameterize`, so the graph
     has one convolution where training had several.
     """
-    import keras
-
     from ghostnet_tf.models.reparameterize import deploy_form
-
-    def clone(layer):
-        if not isinstance(layer, keras.layers.Layer):
-            return layer  # a keras.ops operation in the graph: no weights, no dtype policy
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+    from ghostnet_tf.models.transfer import clone_with_weights, from_config
 
     def call(layer, *args, **kwargs):
         return args[0] if _is_augmentation(layer) else layer(*args, **kwargs)
@@ -71,28 +65,26 @@ def inference_copy(model):
     if getattr(model, "inputs", None) is None:
         raise ArgumentError("model", f"{model.name} is a subclassed model; export needs a "
                                      "functional or Sequential one: build it with keras.Input.")
-    copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
-    originals = {layer.name: layer for layer in model.layers}
-    for layer in copy.layers:
-        if layer.weights:
-            layer.set_weights(originals[layer.name].get_weights())
+    copy = clone_with_weights(model, lambda layer: from_config(layer, dtype="float32"),
+                              call_function=call)
     return deploy_form(copy)
 
 
 def _replace_directory(build, path):
     """Write a directory through `build(temporary_path)`, then move it into place, so that a
     failed or killed build leaves any earlier one at `path` untouched, and the new one is
-    never mixed with it."""
+    never mixed with it. Returns what `build` returns."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.staging-", dir=parent)
     try:
-        build(os.path.join(temporary, "new"))
+        built = build(os.path.join(temporary, "new"))
         if os.path.exists(path):
             os.replace(path, os.path.join(temporary, "old"))
         os.replace(os.path.join(temporary, "new"), path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+    return built
 
 
 def export_saved_model(model, path):
@@ -304,15 +296,13 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     output_dir = os.fspath(output_dir)
     check_output_dir(output_dir)
     model = inference_copy(model)
-    built = {}
 
     def build(staging):
         os.makedirs(staging)
-        built["report"] = _write_exports(model, staging, output_dir, formats, class_names,
-                                         calibration_images, check_images, int8_io,
-                                         float_ops, per_channel, rewrites)
-    _replace_directory(build, output_dir)
-    return built["report"]
+        return _write_exports(model, staging, output_dir, formats, class_names,
+                              calibration_images, check_images, int8_io, float_ops,
+                              per_channel, rewrites)
+    return _replace_directory(build, output_dir)
 
 
 def check_output_dir(output_dir):
@@ -338,13 +328,20 @@ def tflite_files(model, kinds, calibration_images=None, class_names=None, int8_i
     """{kind: bytes} of the `.tflite` files of `model` (functional), as `export` writes them:
     converted from `tflite_graph` of a float32 copy, with metadata and the labels of
     `class_names`. Arguments as in `convert_tflite` and `export`."""
+    return _tflite_files_of_copy(inference_copy(model), kinds, calibration_images,
+                                 class_names, int8_io, float_ops, per_channel, rewrites)
+
+
+def _tflite_files_of_copy(model, kinds, calibration_images, class_names, int8_io, float_ops,
+                          per_channel, rewrites):
+    """`tflite_files` of `model`, already the inference copy."""
     labels = None if class_names is None else labels_text(class_names)
     if calibration_images is not None:
         calibration_images = as_rgb(calibration_images)
     files = {}
     with tempfile.TemporaryDirectory() as scratch:
         source = os.path.join(scratch, "tflite_graph")
-        export_saved_model(tflite_graph(inference_copy(model), rewrites), source)
+        export_saved_model(tflite_graph(model, rewrites), source)
         for kind in kinds:
             content = convert_tflite(source, kind, calibration_images, int8_io, float_ops,
                                      per_channel)
@@ -376,9 +373,9 @@ def _write_exports(model, folder, output_dir, formats, class_names, calibration_
     saved_model = os.path.join(folder, "saved_model")
     if "saved_model" in formats:
         export_saved_model(model, saved_model)
-    contents = tflite_files(model, [kind for kind in formats if kind in TFLITE_KINDS],
-                            calibration_images, class_names, int8_io, float_ops, per_channel,
-                            rewrites)
+    contents = _tflite_files_of_copy(
+        model, [kind for kind in formats if kind in TFLITE_KINDS], calibration_images,
+        class_names, int8_io, float_ops, per_channel, rewrites)
     for kind in formats:
         if kind == "saved_model":
             name, predict = "saved_model", saved_model_function(saved_model)[0]

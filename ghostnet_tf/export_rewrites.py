@@ -11,12 +11,19 @@ faster in LiteRT (XNNPACK; docs/benchmarks.md has the before/after rows):
   XNNPACK adds a row vector instead of broadcasting over an innermost axis of 3. For a
   grayscale model with RGB input, the RGB-to-gray weights move into the kernel too.
 - "duplicate_ghost_modules": Ghost modules on maps of at least DUPLICATE_MIN_PIXELS pixels
-  compute in `GhostModule.duplicate_form`, without their concatenation.
+  compute `concat(y, dw(y))` as `dw'([y, y])`, without their concatenation
+  (`DuplicateFormGhostModule`).
+
+The rewritten layers are subclasses of the library's, made here for the converted copy
+only: the library's layers each compute one function and hold no export state.
 """
 import numpy as np
+from keras import ops
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.compat import sublayers
+from ghostnet_tf.layers import (GhostBottleneck, GhostModule, RepConv,
+                                folded_kernel_and_bias)
+from ghostnet_tf.models.transfer import clone_with_weights
 
 REWRITES = ("fold_input_normalization", "duplicate_ghost_modules")
 # Measured with benchmarks/tflite_latency.py (GhostNet 1.0x, float32 and int8): from 56x56
@@ -38,9 +45,9 @@ def check_rewrites(rewrites):
 def tflite_graph(model, rewrites=REWRITES):
     """The model that export converts to TFLite: RGB input, with `rewrites` applied.
 
-    `model` is the functional float32 copy that export makes (`export.inference_copy`): the
-    returned model shares its layers, and its Ghost modules are set to use the duplicate form
-    or not.
+    `model` is the functional float32 copy that export makes (`export.inference_copy`). The
+    returned model shares its layers, but for the Ghost modules and bottlenecks that the
+    duplicate form replaces (copies, with their weights).
     """
     import keras
 
@@ -49,20 +56,81 @@ def tflite_graph(model, rewrites=REWRITES):
     if channels not in (1, 3):
         raise ArgumentError("model", f"{model.name} takes {channels} channels; TFLite export "
                                      "takes RGB (3) or grayscale (1) models.")
-    for module in sublayers(model, recursive=True):
-        if hasattr(module, "duplicate_form_min_pixels"):
-            module.duplicate_form_min_pixels = (
-                DUPLICATE_MIN_PIXELS if "duplicate_ghost_modules" in rewrites else None)
     front = _input_front(model) if "fold_input_normalization" in rewrites else None
     if front is not None and front[0] is None and channels == 3:
         front = None  # no normalization to fold
-    if front is None and channels == 3:
+    duplicate = "duplicate_ghost_modules" in rewrites
+    if front is None and channels == 3 and not duplicate:
         return model
     rgb = keras.Input(model.input_shape[1:3] + (3,), name="image")
-    call = _folding_call(*front, channels) if front else _gray_call(rgb)
-    graph = keras.models.clone_model(model, input_tensors=rgb,
-                                     clone_function=lambda layer: layer, call_function=call)
+    if front:
+        call = _folding_call(*front, channels)
+    else:
+        call = _gray_call(rgb) if channels == 1 else None
+    graph = clone_with_weights(
+        model, _duplicate_form_layer if duplicate else (lambda layer: layer),
+        call_function=call, recursive=True, input_tensors=rgb)
     return keras.Model(graph.inputs[0], graph.outputs[0], name=model.name)
+
+
+# ---------------------------------------------------------------- the duplicate form
+class DuplicateFormGhostModule(GhostModule):
+    """A `GhostModule` whose maps, at inference on inputs of at least DUPLICATE_MIN_PIXELS
+    pixels, are computed without their concatenation (`duplicate_form_maps`). For the
+    converted copy only; never saved."""
+
+    def can_use_duplicate_form(self):
+        """Whether the duplicate form computes exactly this module: ratio 2 with no channel
+        cut (one ghost map per intrinsic map, in order) and an activation that is the
+        identity on its own outputs (ReLU or none), which the copied half passes through
+        twice."""
+        return (self.ratio == 2 and 2 * self.primary_filters == self.filters
+                and self.activation in (True, False, None, "relu", "linear"))
+
+    def duplicate_form_maps(self, inputs):
+        """The maps at inference without their concatenation: batch norms folded, the
+        primary convolution emits its maps twice, and one depthwise convolution copies the
+        first half (a centre tap of 1) and makes the ghost maps from the second half. The
+        same function up to float rounding, traced from the variables, which the TFLite
+        converter folds into constants."""
+        kernel, bias = folded_kernel_and_bias(self.primary_conv, self.primary_bn)
+        padding = self.padding
+        if isinstance(self.primary_conv, RepConv):
+            inputs, padding = self.primary_conv.padded(inputs), self.primary_conv.keras_padding()
+        intrinsic = ops.conv(inputs, ops.concatenate([kernel, kernel], axis=-1),
+                             strides=self.strides, padding=padding)
+        intrinsic = self._activation_fn(intrinsic + ops.concatenate([bias, bias]))
+        cheap_kernel, cheap_bias = folded_kernel_and_bias(self.cheap_conv, self.cheap_bn)
+        size = self.dw_size
+        identity = np.zeros((size, size, self.primary_filters, 1), "float32")
+        identity[size // 2, size // 2] = 1.0
+        kernel = ops.concatenate([ops.cast(identity, cheap_kernel.dtype), cheap_kernel], axis=2)
+        bias = ops.concatenate([ops.zeros_like(cheap_bias), cheap_bias])
+        return self._activation_fn(ops.depthwise_conv(intrinsic, kernel, padding="same") + bias)
+
+    def maps(self, inputs, training=None):
+        height, width = inputs.shape[1], inputs.shape[2]
+        if (training or height is None or width is None
+                or height * width < DUPLICATE_MIN_PIXELS or not self.can_use_duplicate_form()):
+            return super().maps(inputs, training)
+        return self.duplicate_form_maps(inputs)
+
+
+class DuplicateFormGhostBottleneck(GhostBottleneck):
+    """A `GhostBottleneck` whose Ghost modules are `DuplicateFormGhostModule`s."""
+
+    def ghost_module(self, filters, **kwargs):
+        return DuplicateFormGhostModule(filters, **kwargs)
+
+
+_DUPLICATE_FORMS = {GhostModule: DuplicateFormGhostModule,
+                    GhostBottleneck: DuplicateFormGhostBottleneck}
+
+
+def _duplicate_form_layer(layer):
+    """The duplicate-form copy of a Ghost module or bottleneck; any other layer itself."""
+    form = _DUPLICATE_FORMS.get(type(layer))
+    return layer if form is None else form.from_config(layer.get_config())
 
 
 def _input_front(model):

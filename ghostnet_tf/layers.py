@@ -110,7 +110,7 @@ def _with_batch_norm(kernel, bias, bn, depthwise):
     return kernel * kernel_scale, bias * scale + shift
 
 
-def _folded(conv, bn=None):
+def folded_kernel_and_bias(conv, bn=None):
     """(kernel, bias) of `conv` (a Conv2D, DepthwiseConv2D or RepConv) followed by `bn` at
     inference, as one convolution."""
     if isinstance(conv, RepConv):
@@ -262,12 +262,12 @@ class RepConv(layers.Layer):
             return self.conv.kernel, self.conv.bias
         kernel = bias = 0.0
         for conv, bn in zip(self.convs, self.batch_norms):
-            branch_kernel, branch_bias = _folded(conv, bn)
+            branch_kernel, branch_bias = folded_kernel_and_bias(conv, bn)
             kernel, bias = kernel + branch_kernel, bias + branch_bias
         pad = self.kernel_size // 2
         centre = ((pad, pad), (pad, pad), (0, 0), (0, 0))
         if self.scale_conv is not None:
-            branch_kernel, branch_bias = _folded(self.scale_conv, self.scale_bn)
+            branch_kernel, branch_bias = folded_kernel_and_bias(self.scale_conv, self.scale_bn)
             kernel, bias = kernel + ops.pad(branch_kernel, centre), bias + branch_bias
         if self.identity_bn is not None:
             channels = self.filters
@@ -455,58 +455,19 @@ class GhostModule(layers.Layer):
             return intrinsic, None
         return intrinsic, self._convolve(intrinsic, self.cheap_conv, self.cheap_bn, training)
 
-    # Export only (ghostnet_tf/export_rewrites.py sets it on the copy it converts): modules
-    # whose input has at least this many pixels compute in `duplicate_form`. Not in the config.
-    duplicate_form_min_pixels = None
-
-    def can_use_duplicate_form(self):
-        """Whether `duplicate_form` computes exactly this module: ratio 2 with no channel
-        cut (one ghost map per intrinsic map, in order) and an activation that is the identity
-        on its own outputs (ReLU or none), which the copied half passes through twice."""
-        return (self.ratio == 2 and 2 * self.primary_filters == self.filters
-                and self.activation in (True, False, None, "relu", "linear"))
-
-    def duplicate_form(self, inputs):
-        """The module at inference without its concatenation, for LiteRT: batch norms folded,
-        the primary convolution emits its maps twice, and one depthwise convolution copies
-        the first half (a centre tap of 1) and makes the ghost maps from the second half. The
-        same function up to float rounding, traced from the variables, which the TFLite
-        converter folds into constants."""
-        kernel, bias = _folded(self.primary_conv, self.primary_bn)
-        padding = self.padding
-        if isinstance(self.primary_conv, RepConv):
-            inputs, padding = self.primary_conv.padded(inputs), self.primary_conv.keras_padding()
-        intrinsic = ops.conv(inputs, ops.concatenate([kernel, kernel], axis=-1),
-                             strides=self.strides, padding=padding)
-        intrinsic = self._activation_fn(intrinsic + ops.concatenate([bias, bias]))
-        cheap_kernel, cheap_bias = _folded(self.cheap_conv, self.cheap_bn)
-        identity = np.zeros((self.dw_size, self.dw_size, self.primary_filters, 1), "float32")
-        identity[self.dw_size // 2, self.dw_size // 2] = 1.0
-        kernel = ops.concatenate([ops.cast(identity, cheap_kernel.dtype), cheap_kernel], axis=2)
-        bias = ops.concatenate([ops.zeros_like(cheap_bias), cheap_bias])
-        return self._activation_fn(ops.depthwise_conv(intrinsic, kernel, padding="same") + bias)
-
-    def _use_duplicate_form(self, inputs, training):
-        threshold = self.duplicate_form_min_pixels
-        height, width = inputs.shape[1], inputs.shape[2]
-        return (threshold is not None and not training and height is not None
-                and width is not None and height * width >= threshold
-                and self.can_use_duplicate_form())
-
-    def call(self, inputs, training=None):
-        if self._use_duplicate_form(inputs, training):
-            outputs = self.duplicate_form(inputs)
-            if not self.dfc:
-                return outputs
-            return outputs * self._attention(inputs, outputs.shape[1], outputs.shape[2],
-                                             training)
+    def maps(self, inputs, training=None):
+        """The module's output maps before the DFC gate: intrinsic and ghost maps,
+        concatenated and cut to `filters`."""
         intrinsic, ghost = self.intrinsic_and_ghost_maps(inputs, training)
         if ghost is None:
-            outputs = intrinsic
-        else:
-            outputs = ops.concatenate([intrinsic, ghost], axis=-1)
-            if self.primary_filters + self.cheap_filters != self.filters:
-                outputs = outputs[..., : self.filters]  # no slice op when channels divide
+            return intrinsic
+        outputs = ops.concatenate([intrinsic, ghost], axis=-1)
+        if self.primary_filters + self.cheap_filters != self.filters:
+            outputs = outputs[..., : self.filters]  # no slice op when channels divide
+        return outputs
+
+    def call(self, inputs, training=None):
+        outputs = self.maps(inputs, training)
         if not self.dfc:
             return outputs
         height, width = outputs.shape[1], outputs.shape[2]
@@ -625,6 +586,10 @@ class GhostBottleneck(layers.Layer):
         self.reparam_branches = reparam_branches
         self.deploy = bool(deploy)
 
+    def ghost_module(self, filters, **kwargs):
+        """The bottleneck's Ghost modules (a subclass may build another kind)."""
+        return GhostModule(filters, **kwargs)
+
     def _depthwise(self, name):
         return layers.DepthwiseConv2D(
             self.dw_kernel_size, strides=self.strides,
@@ -636,9 +601,9 @@ class GhostBottleneck(layers.Layer):
         dtype = self.dtype_policy
         mid_shape = _channels_shape(self.mid_channels)
         reparam = {"reparam_branches": self.reparam_branches, "deploy": self.deploy}
-        self.ghost1 = GhostModule(self.mid_channels, activation=True,
-                                  dfc_attention=self.dfc_attention, name="ghost1", dtype=dtype,
-                                  **reparam)
+        self.ghost1 = self.ghost_module(self.mid_channels, activation=True,
+                                        dfc_attention=self.dfc_attention, name="ghost1",
+                                        dtype=dtype, **reparam)
         self.ghost1.build(input_shape)
         self.conv_dw = self.bn_dw = None
         if self.strides > 1 and self.reparam_branches:
@@ -655,8 +620,8 @@ class GhostBottleneck(layers.Layer):
         if self.se_ratio > 0:
             self.se = SqueezeExcite(self.se_ratio, name="se", dtype=dtype)
             self.se.build(mid_shape)
-        self.ghost2 = GhostModule(self.out_channels, activation=False, name="ghost2", dtype=dtype,
-                                  **reparam)
+        self.ghost2 = self.ghost_module(self.out_channels, activation=False, name="ghost2",
+                                        dtype=dtype, **reparam)
         self.ghost2.build(mid_shape)
         self.has_identity_shortcut = in_channels == self.out_channels and self.strides == 1
         self.shortcut_dw = self.shortcut_dw_bn = self.shortcut_conv = self.shortcut_bn = None

@@ -11,8 +11,9 @@ from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
 from ghostnet_tf.data import load_arrays
 from ghostnet_tf.export import inference_copy, tflite_files, tflite_op_counts
-from ghostnet_tf.export_rewrites import RGB_TO_GRAY, tflite_graph
-from ghostnet_tf.layers import GhostModule
+from ghostnet_tf.export_rewrites import (RGB_TO_GRAY, DuplicateFormGhostBottleneck,
+                                         DuplicateFormGhostModule, tflite_graph)
+from ghostnet_tf.layers import GhostBottleneck, GhostModule
 from ghostnet_tf.loading import MediaPipePredictor, TFLitePredictor
 from ghostnet_tf.models import get_model
 from ghostnet_tf.tflite_metadata import associated_files, read_metadata
@@ -202,12 +203,18 @@ def test_duplicate_form_computes_the_ghost_module(activation, use_batch_norm):
     for variable in module.weights:
         variable.assign(np.random.default_rng(8).uniform(0.5, 1.5, variable.shape))
     expected = keras.ops.convert_to_numpy(module(x, training=False))
-    duplicate = keras.ops.convert_to_numpy(module.duplicate_form(x))
+    rewritten = DuplicateFormGhostModule.from_config(module.get_config())
+    rewritten.build(x.shape)
+    rewritten.set_weights(module.get_weights())
+    duplicate = keras.ops.convert_to_numpy(rewritten.duplicate_form_maps(x))
     assert np.abs(duplicate - expected).max() <= 1e-5 * np.abs(expected).max()
-    assert module.can_use_duplicate_form()
-    assert not GhostModule(16, ratio=3).can_use_duplicate_form()
-    assert not GhostModule(15, ratio=2).can_use_duplicate_form()
-    assert not GhostModule(16, activation="swish").can_use_duplicate_form()
+    # Below DUPLICATE_MIN_PIXELS (12x12 here) the module computes its own form.
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(rewritten(x, training=False)),
+                                  expected)
+    assert rewritten.can_use_duplicate_form()
+    for config in ({"ratio": 3}, {"filters": 15}, {"activation": "swish"}):
+        other = DuplicateFormGhostModule.from_config({**module.get_config(), **config})
+        assert not other.can_use_duplicate_form()
 
 
 def test_rewrites_leave_the_users_model_alone():
@@ -215,9 +222,15 @@ def test_rewrites_leave_the_users_model_alone():
     before = [v.numpy().copy() for v in model.weights]
     graph = tflite_graph(inference_copy(model))
     assert graph is not model and graph.input_shape == (None, 224, 224, 3)
-    modules = [layer.ghost1 for layer in model.layers if hasattr(layer, "ghost1")]
-    assert all(module.duplicate_form_min_pixels is None for module in modules)
+    # The rewritten bottlenecks are copies: the user's keep the library's own classes.
+    rewritten = [layer for layer in graph.layers if isinstance(layer, GhostBottleneck)]
+    assert rewritten and all(type(layer) is DuplicateFormGhostBottleneck for layer in rewritten)
+    assert all(type(layer.ghost1) is GhostModule for layer in model.layers
+               if isinstance(layer, GhostBottleneck))
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, model.weights))
+    images = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(graph(images)),
+                               keras.ops.convert_to_numpy(model(images)), atol=1e-5)
 
 
 def test_models_that_cannot_be_exported_for_phones_are_refused():

@@ -4,6 +4,7 @@ import keras
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.layers import GhostModule
 from ghostnet_tf.models.ghostnet import V3_BRANCHES
+from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
 
 VERSIONS = (1, 2, 3)
 
@@ -78,7 +79,7 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None, version=1):
     # Checked here, before cloning, so that a bad value names ghostify's own argument.
     GhostModule(1, ratio=ratio, dw_size=dw_size)
 
-    copied = []  # (original, clone) pairs whose weights are carried over
+    fresh = set()  # ids of the new Ghost modules, which start from their initialization
     seen_convolution = False
 
     def replace_layer(layer):
@@ -87,15 +88,16 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None, version=1):
             is_first = not seen_convolution
             seen_convolution = True
             if not (keep_first and is_first):
-                return ghost_module_for(layer, ratio=ratio, dw_size=dw_size, version=version)
-        clone = layer.__class__.from_config(layer.get_config())
-        copied.append((layer, clone))
-        return clone
+                module = ghost_module_for(layer, ratio=ratio, dw_size=dw_size, version=version)
+                fresh.add(id(module))
+                return module
+        return from_config(layer)
 
-    ghost = keras.models.clone_model(model, clone_function=replace_layer, recursive=True)
-    for original, clone in copied:
-        if original.weights:
-            clone.set_weights(original.get_weights())
+    def transfer(layer, new_layer):
+        if id(new_layer) not in fresh:
+            copy_weights(layer, new_layer)
+
+    ghost = clone_with_weights(model, replace_layer, transfer, recursive=True)
     if not seen_convolution:
         raise ValueError(f"`model` {model.name!r} has no Conv2D layer to ghostify.")
     ghost.name = name or f"ghost{'' if version == 1 else f'v{version}'}_{model.name}"

@@ -10,6 +10,7 @@ import keras
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import sublayers
 from ghostnet_tf.layers import RepConv
+from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
 
 
 def _rep_convs(layer):
@@ -51,8 +52,8 @@ def _fold_or_copy(original, copy):
     """Give `copy` (the deploy form of `original`, or the same layer) `original`'s weights."""
     if in_train_form(original):
         fold_layer(original, copy)
-    elif original.weights:
-        copy.set_weights(original.get_weights())
+    else:
+        copy_weights(original, copy)
 
 
 def fold_weights(source, target):
@@ -79,23 +80,10 @@ def reparameterize(model):
         raise ArgumentError("model", f"{model.name} has no re-parameterizable layer in train "
                                      "form (GhostNetV3's, ghostify(version=3)'s or a RepConv "
                                      "with deploy=False): nothing to fold.")
-    pairs = []
+    def deploy_layer(layer):
+        return from_config(layer, deploy=True) if in_train_form(layer) else from_config(layer)
 
-    def clone(layer):
-        if not isinstance(layer, keras.layers.Layer):
-            return layer  # a keras.ops operation in the graph: nothing to copy
-        config = layer.get_config()
-        if in_train_form(layer):
-            config["deploy"] = True
-        copy = layer.__class__.from_config(config)
-        pairs.append((layer, copy))
-        return copy
-
-    deployed = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    for original, copy in pairs:
-        _fold_or_copy(original, copy)
-    deployed.name = model.name
-    return deployed
+    return clone_with_weights(model, deploy_layer, _fold_or_copy, recursive=True)
 
 
 def deploy_form(model):
