@@ -1,4 +1,4 @@
-"""Test accuracy of every export of a model, each through eval.py, in one table.
+"""Test accuracy of every export of a model, each evaluated as eval.py does, in one table.
 
     python benchmarks/export_accuracy.py --model checkpoints/RUN/best.keras \
         --dataset fashion_mnist --data-dir /usr/share/datasets/fashion-mnist
@@ -9,20 +9,14 @@ Exports with export.py's defaults (1000 calibration images, every class) into
 phone-side client; needs `pip install mediapipe`, skipped with --no-mediapipe).
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ghostnet_tf.cli import eval as eval_cli  # noqa: E402  (each row as eval.py prints it)
-from ghostnet_tf.cli import export as export_cli  # noqa: E402
-from ghostnet_tf.export import default_output_dir  # noqa: E402
-
-
-def _read_json(path):
-    with open(path) as file:
-        return json.load(file)
+from ghostnet_tf.data.source import DataSource  # noqa: E402
+from ghostnet_tf.evaluation import evaluate  # noqa: E402  (what eval.py runs)
+from ghostnet_tf.export import default_output_dir, export_model_file  # noqa: E402
 
 
 def main():
@@ -38,15 +32,11 @@ def main():
                         help="int8 ops kept in float (see export.py --float-ops)")
     args = parser.parse_args()
 
-    data = ["--dataset", args.dataset] + (["--data-dir", args.data_dir] if args.data_dir else [])
     output_dir = args.output_dir or default_output_dir(args.model)
-    export_args = ["--model", args.model, "-o", output_dir, *data]
-    export_args += ["--per-tensor"] if args.per_tensor else []
-    for name in args.float_ops:
-        export_args += ["--float-ops", name]
-    if export_cli.main(export_args) != 0:
-        return 1
-    report = _read_json(os.path.join(output_dir, "export.json"))
+    source = DataSource(args.dataset, args.data_dir)
+    report, _ = export_model_file(args.model, output_dir, source=source,
+                                  float_ops=tuple(args.float_ops),
+                                  per_channel=not args.per_tensor)
     targets = [("keras", args.model, None, "litert")] + [
         (kind, entry["path"], entry.get("bytes"), "litert")
         for kind, entry in report["exports"].items()]
@@ -56,11 +46,8 @@ def main():
     rows = []
     for kind, path, size, runtime in targets:
         output = os.path.join(output_dir, f"{kind.replace(' ', '_')}.eval.json")
-        if eval_cli.main(["--model", path, "--output", output, "--runtime", runtime,
-                          *data]) != 0:
-            return 1
-        result = _read_json(output)
-        rows.append((kind, size, result["top1"], result["top5"]))
+        result, _, _ = evaluate(path, source, output=output, runtime=runtime)
+        rows.append((kind, size, result.top1, result.top5))
     keras_top1 = rows[0][2]
     print("\n| export | size (MB) | test top-1 | test top-5 | top-1 vs Keras |")
     print("| --- | ---: | ---: | ---: | ---: |")

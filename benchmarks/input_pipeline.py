@@ -111,13 +111,15 @@ def main():
     args = parser.parse_args()
 
     from ghostnet_tf.data import make_dataset
+    from ghostnet_tf.data.source import DataSource
 
     with tempfile.TemporaryDirectory() as root:
         mean_bytes = write_jpeg_folder(root, args.images)
         rows = []
         for split, label in (("train", "train: random-resized crop 224 + flip"),
                              ("eval", "eval: resize 256 + center crop 224")):
-            dataset, _ = make_dataset("folder", "train", root, batch_size=args.batch_size,
+            dataset, _ = make_dataset(DataSource("folder", root), "train",
+                                      batch_size=args.batch_size,
                                       training=split == "train", image_size=224)
             rows.append((label, pipeline_images_per_second(
                 dataset, args.batch_size, warmup=3, steps=args.steps)))

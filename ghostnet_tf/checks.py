@@ -47,3 +47,27 @@ def check_input_shape(input_shape, min_size, channels=None):
         raise ArgumentError(
             "input_shape", f"{tuple(input_shape)} has {input_shape[2]} channels; the model "
                            f"normalizes RGB images, so it needs {channels}.")
+
+
+# How image files are read, checked here once for every caller (pipelines, registry, CLI,
+# recipes): the resize of an evaluation transform and the label convention of TFRecords.
+INTERPOLATIONS = ("bilinear", "bicubic")
+LABEL_OFFSETS = ("auto", 0, 1)
+
+
+def check_interpolation(value, argument="interpolation"):
+    if value not in INTERPOLATIONS:
+        raise ArgumentError(argument, f"must be one of {INTERPOLATIONS}, got {value!r}.")
+    return value
+
+
+def check_crop_pct(value, argument="crop_pct"):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ArgumentError(argument, f"must be in (0, 1], got {value!r}.")
+    return value
+
+
+def check_label_offset(value, argument="label_offset"):
+    if value not in LABEL_OFFSETS or isinstance(value, bool):
+        raise ArgumentError(argument, f"must be one of {LABEL_OFFSETS}, got {value!r}.")
+    return value

@@ -93,25 +93,28 @@ def save_confusion_png(confusion, class_names, path):
     plt.close(figure)
 
 
-def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch=None,
-             batch_size=256, limit=None, interpolation=None, crop_pct=None, output=None,
-             skip_corrupt=False, label_offset="auto", runtime="litert"):
-    """Evaluate the model file `model` on `split` of `dataset` and write the report.
+def evaluate(model, source, split="test", arch=None, batch_size=256, limit=None, output=None,
+             runtime="litert"):
+    """Evaluate the model file `model` on `split` of `source` (a `DataSource`, or a dataset
+    name) and write the report.
 
     `model` is anything `ghostnet_tf.loading.load_predictor` reads (a `.weights.h5` file needs
     `arch`, and is built for the dataset's classes and image shape). Image files are resized
-    and cropped to the model's input by its evaluation transform (its registry entry's;
-    `interpolation` and `crop_pct` override it). Writes `output` (default:
+    and cropped to the model's input by its evaluation transform (its registry entry's, with
+    the source's `interpolation` and `crop_pct` over it). Writes `output` (default:
     `<model>.eval.json`) and, for up to 100 classes, a confusion-matrix PNG beside it. A
-    corrupt image file stops with an error naming it, or is skipped with `skip_corrupt`.
-    `runtime` runs a `.tflite` ("litert" or "mediapipe", see `load_predictor`).
+    corrupt image file stops with an error naming it, or is skipped with the source's
+    `skip_corrupt`. `runtime` runs a `.tflite` ("litert" or "mediapipe", see
+    `load_predictor`).
 
     Returns (Evaluation, DatasetInfo, [paths written]).
     """
     from ghostnet_tf.data import make_dataset
+    from ghostnet_tf.data.source import DataSource
     from ghostnet_tf.loading import WEIGHTS_SUFFIX, load_predictor, model_stem
     from ghostnet_tf.models import registry
 
+    source = DataSource.of(source)
     path = os.fspath(model)
     predictor = None
     if path.endswith(WEIGHTS_SUFFIX):
@@ -124,19 +127,16 @@ def evaluate(model, dataset, split="test", data_dir=None, labels_file=None, arch
     else:
         predictor = load_predictor(path, runtime=runtime)
         image_size, transform = predictor.input_shape[0], predictor.eval_transform
-    transform = transform.overridden(interpolation, crop_pct)
-    data, info = make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
-                              training=False, image_size=image_size, eval_transform=transform,
-                              labels_file=labels_file, skip_corrupt=skip_corrupt,
-                              label_offset=label_offset)
+    data, info = make_dataset(source, split, batch_size=batch_size, training=False,
+                              image_size=image_size, eval_transform=transform)
     if predictor is None:
         predictor = load_predictor(path, arch, classes=info.num_classes,
                                    input_shape=info.image_shape)
     check_input_fits(predictor, info)
     result = evaluate_predictor(predictor, numpy_batches(data), info.num_classes, limit=limit)
     output = os.fspath(output or f"{model_stem(path)}.eval.json")
-    report = {"model": path, "runtime": runtime, "dataset": dataset, "split": split,
-              "eval_transform": dataclasses.asdict(transform),
+    report = {"model": path, "runtime": runtime, "dataset": source.name, "split": split,
+              "eval_transform": dataclasses.asdict(source.eval_transform(transform)),
               "class_names": list(info.class_names), **result.to_dict()}
     write_json(output, report)
     written = [output]
@@ -164,3 +164,19 @@ def check_input_fits(predictor, info):
     if None not in shape and shape != given:
         raise ArgumentError("model", f"{predictor.source} takes images of shape {shape} but "
                                      f"dataset {info.name} gives {tuple(info.image_shape)}.")
+
+
+def predict_images(model, images, arch=None, classes=None, labels=None, interpolation=None,
+                   crop_pct=None, top=5):
+    """[(image path, [(class name, probability), ...])] for each image, best first."""
+    from ghostnet_tf.loading import load_predictor, read_image
+    from ghostnet_tf.models.registry import default_input_shape
+
+    predictor = load_predictor(model, arch, classes=classes, labels=labels)
+    input_shape = default_input_shape(predictor.model_name, predictor.input_shape)
+    transform = predictor.eval_transform.overridden(interpolation, crop_pct)
+    batch = np.stack([read_image(path, input_shape, transform) for path in images])
+    probabilities = np.asarray(predictor(batch))
+    names = predictor.class_names or [f"class {index}" for index in range(predictor.num_classes)]
+    return [(path, [(names[index], float(row[index])) for index in np.argsort(-row)[:top]])
+            for path, row in zip(images, probabilities)]

@@ -175,16 +175,16 @@ def _pixel_codes(content):
     [0, 255], and a client such as MediaPipe feeds the pixels unchanged. The ops reading the
     input compute their rescaling from these parameters when the model is loaded, so the
     model stays consistent; values beyond the calibrated range are only clipped later."""
-    from tensorflow.lite.python.schema_py_generated import TensorType
-    from tensorflow.lite.tools import flatbuffer_utils
+    from ghostnet_tf.compat import tflite_model_bytes, tflite_model_object, tflite_schema
 
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    TensorType = tflite_schema().TensorType
+    model = tflite_model_object(content)
     graph = model.subgraphs[0]
     tensor = graph.tensors[graph.inputs[0]]
     zero_point = {TensorType.INT8: -128, TensorType.UINT8: 0}[tensor.type]
     tensor.quantization.scale = [1.0]
     tensor.quantization.zeroPoint = [zero_point]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return tflite_model_bytes(model)
 
 
 def _selectively_quantized(converter, representative, float_ops, int8_io):
@@ -435,16 +435,15 @@ def default_output_dir(model_path):
     return f"{model_stem(model_path)}_export"
 
 
-def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, data_dir=None,
-                      labels_file=None, arch=None, calibration_images=1000,
-                      check_images=1000, int8_io="uint8", float_ops=(), per_channel=True,
-                      interpolation=None, crop_pct=None, skip_corrupt=False,
-                      label_offset="auto", rewrites=REWRITES):
+def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch=None,
+                      calibration_images=1000, check_images=1000, int8_io="uint8",
+                      float_ops=(), per_channel=True, rewrites=REWRITES):
     """Export the model file `model` (`.keras`, or `.weights.h5` with `arch`) with `export`,
-    checked on `check_images` test images of `dataset` and calibrated on
-    `calibration_images` train images of it (every class represented). Images are prepared
-    with the model's evaluation transform (`interpolation` and `crop_pct` override it).
-    Without a dataset nothing is checked, and int8 cannot be calibrated.
+    checked on `check_images` test images of `source` (a `DataSource`, or a dataset name)
+    and calibrated on `calibration_images` train images of it (every class represented).
+    Images are prepared with the model's evaluation transform (the source's `interpolation`
+    and `crop_pct` over it). Without a source nothing is checked, and int8 cannot be
+    calibrated.
 
     Returns (report, output_dir).
     """
@@ -463,20 +462,22 @@ def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, dat
         raise ArgumentError("arch", f"is needed: {path} holds weights only; give its model "
                                     "name (and a dataset, which sets its classes and input "
                                     "size).")
-    if "int8" in formats and not dataset:
-        raise ArgumentError("dataset", "is needed: formats include int8, which is calibrated "
+    if "int8" in formats and not source:
+        raise ArgumentError("source", "is needed: formats include int8, which is calibrated "
                                        "on the dataset's train split.")
     if "int8" in formats and calibration_images < 1:
         raise ArgumentError("calibration_images", f"must be at least 1 for int8, got "
                                                   f"{calibration_images}.")
-    if path.endswith(WEIGHTS_SUFFIX) and not dataset:
-        raise ArgumentError("dataset", f"is needed: {path} holds weights only, and the "
+    if path.endswith(WEIGHTS_SUFFIX) and not source:
+        raise ArgumentError("source", f"is needed: {path} holds weights only, and the "
                                        "dataset sets the classes and input size of the model.")
+    from ghostnet_tf.data.source import DataSource
     from ghostnet_tf.evaluation import numpy_batches
 
+    source = source and DataSource.of(source)
+
     def dataset_of(split, image_size=None, transform=None, arch=None):
-        return _export_dataset(dataset, split, data_dir, labels_file, image_size, transform,
-                               arch, skip_corrupt, label_offset)
+        return _export_dataset(source, split, image_size, transform, arch)
 
     info = None
     if path.endswith(WEIGHTS_SUFFIX):
@@ -485,8 +486,8 @@ def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, dat
         path, arch, classes=info and info.num_classes, input_shape=info and info.image_shape)
     predictor = keras_predictor(keras_model, path)
     calibration = check = class_names = None
-    if dataset:
-        transform = predictor.eval_transform.overridden(interpolation, crop_pct)
+    if source:
+        transform = predictor.eval_transform
         test_set, info = dataset_of("test", predictor.input_shape[0], transform)
         class_names = info.class_names
         check_input_fits(predictor, info)
@@ -505,8 +506,7 @@ def export_model_file(model, output_dir=None, formats=FORMATS, dataset=None, dat
 _EXPORT_BATCH = 64
 
 
-def _export_dataset(name, split, data_dir, labels_file, image_size=None, transform=None,
-                    arch=None, skip_corrupt=False, label_offset="auto"):
+def _export_dataset(source, split, image_size=None, transform=None, arch=None):
     """Evaluation-preprocessed images of `split` in a fixed shuffled order (image folders
     are sorted by class, and calibration wants every class early), and the DatasetInfo."""
     from ghostnet_tf.data import make_dataset
@@ -515,10 +515,8 @@ def _export_dataset(name, split, data_dir, labels_file, image_size=None, transfo
     if arch is not None:
         entry = registry.model_entry(arch, argument="arch")
         image_size, transform = entry.input_shape[0], entry.eval_transform
-    return make_dataset(name, split, data_dir=data_dir, batch_size=_EXPORT_BATCH,
-                        training=False, shuffle=True, seed=0, image_size=image_size,
-                        eval_transform=transform, labels_file=labels_file,
-                        skip_corrupt=skip_corrupt, label_offset=label_offset)
+    return make_dataset(source, split, batch_size=_EXPORT_BATCH, training=False,
+                        shuffle=True, seed=0, image_size=image_size, eval_transform=transform)
 
 
 def _first_images(batches, count):

@@ -21,6 +21,7 @@ import numpy as np
 from keras import ops
 
 from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.compat import consumers
 from ghostnet_tf.layers import (GhostBottleneck, GhostModule, RepConv,
                                 folded_kernel_and_bias)
 from ghostnet_tf.models.transfer import clone_with_weights
@@ -138,14 +139,10 @@ def _input_front(model):
     ZeroPadding2D and a Conv2D, each used by the next only; else None."""
     from keras import layers
 
-    consumers = {}
-    for operation in model.operations:
-        for node in operation._inbound_nodes:
-            for tensor in node.input_tensors:
-                consumers.setdefault(id(tensor), []).append(operation)
+    taking = consumers(model)
     tensor, rescaling = model.inputs[0], None
     while True:
-        following = consumers.get(id(tensor), [])
+        following = taking.get(id(tensor), [])
         if len(following) != 1:
             return None
         layer = following[0]

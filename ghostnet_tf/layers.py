@@ -25,6 +25,11 @@ BN_MOMENTUM = 0.9
 _SERIALIZATION_PACKAGE = "ghostnet_tf"
 
 
+# GhostNetV3: conv + BN branches of each re-parameterizable convolution (the official
+# `num_conv_branches`).
+V3_BRANCHES = 3
+
+
 def make_divisible(value, divisor, min_value=None):
     """Round `value` to a multiple of `divisor`, never going below 90% of it.
 

@@ -35,7 +35,6 @@ class Predictor:
     num_classes: int
     class_names: Optional[tuple] = None  # None when nothing names them
     model_name: Optional[str] = None  # the registry name, when known
-    keras_model: object = None  # the keras.Model behind a .keras or .weights.h5 file
 
     def __call__(self, images):
         if self.input_shape[-1] == 3:
@@ -113,8 +112,6 @@ def load_keras_model(model, arch=None, classes=None, input_shape=None):
     with `classes` and `input_shape` (default: the entry's)."""
     import keras
 
-    import ghostnet_tf.layers  # noqa: F401  registers the custom layers for loading
-
     path = os.fspath(model)
     if not os.path.isfile(path):
         raise ArgumentError("model", f"{path}: no such file.")
@@ -140,12 +137,29 @@ def load_keras_model(model, arch=None, classes=None, input_shape=None):
     if input_shape is not None and None not in tuple(input_shape):
         kwargs["input_shape"] = tuple(input_shape)
     built = entry.build(**kwargs)
-    from ghostnet_tf.models.ghostnet import load_model_weights
+    from ghostnet_tf.models.transfer import load_model_weights
     try:
         load_model_weights(built, path)
     except ArgumentError as error:
         raise ArgumentError("model", error.problem) from None
     return built
+
+
+def model_by_name_or_file(spec, input_size=None, classes=None):
+    """The registry model named `spec` (at `input_size` and with `classes`, default its
+    own), or the `.keras` file at `spec`."""
+    entry = registry.find_entry(spec)
+    if entry is not None:
+        kwargs = {}
+        if input_size is not None:
+            kwargs["input_shape"] = (input_size, input_size, entry.input_shape[-1])
+        if classes is not None:
+            kwargs["classes"] = classes
+        return entry.build(**kwargs)
+    if not spec.endswith(KERAS_SUFFIX):
+        raise ArgumentError("model", f"{spec!r} is neither a model name "
+                                     f"({', '.join(registry.list_models())}) nor a .keras file.")
+    return load_keras_model(spec)
 
 
 def keras_predictor(model, source, labels=None):
@@ -158,7 +172,7 @@ def keras_predictor(model, source, labels=None):
     num_classes = int(model.output_shape[-1])
     return Predictor(predict, os.fspath(source), tuple(model.input_shape[1:]), "float32",
                      num_classes, _class_names(source, num_classes, labels),
-                     model.name if registry.find_entry(model.name) else None, model)
+                     model.name if registry.find_entry(model.name) else None)
 
 
 # ---------------------------------------------------------------------------- LiteRT

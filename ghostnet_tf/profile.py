@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.compat import sublayers
+from ghostnet_tf.compat import calls_recorded, sublayers
 
 MACS_CONVENTION = ("MACs = multiply-accumulates (1 per multiply-add) of convolutions and dense "
                    "layers; BN, activations, pooling and additions not counted. "
@@ -110,22 +110,12 @@ def profile_model(model, input_size=None):
     leaves = list(_leaf_layers(model))
     calls = {id(layer): [] for _, layer in leaves}
 
-    def recording(layer, call):
-        def call_and_record(*args, **kwargs):
-            outputs = call(*args, **kwargs)
-            calls[id(layer)].append((_first_shape(args), _first_shape(outputs)))
-            return outputs
-        return call_and_record
+    def record(layer, args, outputs):
+        calls[id(layer)].append((_first_shape(args), _first_shape(outputs)))
 
-    # Record the shapes of one eager forward pass; instance attributes shadow `call` only
-    # for this pass.
-    for _, layer in leaves:
-        object.__setattr__(layer, "call", recording(layer, layer.call))
-    try:
+    # Record the shapes of one eager forward pass.
+    with calls_recorded([layer for _, layer in leaves], record):
         model(np.zeros((1,) + input_shape, dtype="float32"), training=False)
-    finally:
-        for _, layer in leaves:
-            object.__delattr__(layer, "call")
 
     rows = []
     for path, layer in leaves:
@@ -163,24 +153,25 @@ def format_profile(profile):
            MACS_CONVENTION])
 
 
-# (model, input size, params, MACs, top-1) as published: the CIFAR rows from the paper's
-# Table 3 and 4 (CIFAR-10), the GhostNet rows from the official releases (ImageNet).
+# (model, input size, params, MACs, top-1) as the papers print them; None where the paper
+# gives no figure (or none was found). GhostNet: Tables 3, 4 (CIFAR-10) and 7 (ImageNet) of
+# arXiv 1911.11907. GhostNetV2: the official README (1.0x: 167M FLOPs, 75.3%) and the
+# release's ImageNet figure (1.3x, 1.6x). GhostNetV3: the abstract of arXiv 2404.11202 (1.3x)
+# and its 1.0x row (77.1%, the release's EMA weights).
 PAPER_FIGURES = (
     ("resnet56", 32, 0.85e6, 125e6, "93.0% CIFAR-10"),
     ("ghost_resnet56", 32, 0.43e6, 63e6, "92.7% CIFAR-10"),
     ("vgg16", 32, 15e6, 313e6, "93.6% CIFAR-10"),
     ("ghost_vgg16", 32, 7.7e6, 158e6, "93.7% CIFAR-10"),
-    ("ghostnet_050", 224, 2_587_292, 42.3e6, "66.2% ImageNet"),
-    ("ghostnet_100", 224, 5_182_508, 141.2e6, "73.9% ImageNet"),
-    ("ghostnet_130", 224, 7_358_820, 227.0e6, "75.7% ImageNet"),
-    # GhostNetV2: the official release's counts; top-1 of the paper / timm's table.
-    ("ghostnetv2_100", 224, 6_156_908, 167.05e6, "75.3% / 75.19% ImageNet"),
-    ("ghostnetv2_130", 224, 8_960_404, 269.32e6, "76.9% / 76.75% ImageNet"),
-    ("ghostnetv2_160", 224, 12_392_698, 398.61e6, "77.8% / 77.84% ImageNet"),
-    # GhostNetV3, deployed (folded): the official counts; top-1 of the paper's abstract (1.0x:
-    # the release's EMA weights, PaddleClas' 77.13%; 0.5x and 1.6x: not published).
-    ("ghostnetv3_100", 224, 6_147_588, 167.05e6, "77.1% ImageNet"),
-    ("ghostnetv3_130", 224, 8_948_296, 269.32e6, "79.1% ImageNet"),
+    ("ghostnet_050", 224, 2.6e6, 42e6, "66.2% ImageNet"),
+    ("ghostnet_100", 224, 5.2e6, 141e6, "73.9% ImageNet"),
+    ("ghostnet_130", 224, 7.3e6, 226e6, "75.7% ImageNet"),
+    ("ghostnetv2_100", 224, None, 167e6, "75.3% ImageNet"),
+    ("ghostnetv2_130", 224, None, 269e6, "76.9% ImageNet"),
+    ("ghostnetv2_160", 224, None, 399e6, "77.8% ImageNet"),
+    # GhostNetV3 deployed (folded), as the paper counts it.
+    ("ghostnetv3_100", 224, None, None, "77.1% ImageNet"),
+    ("ghostnetv3_130", 224, None, 269e6, "79.1% ImageNet"),
 )
 
 
@@ -205,9 +196,12 @@ def format_paper_table(rows):
     """`paper_table()` rows as a Markdown table."""
     lines = ["| model | input | params | paper params | MACs | paper MACs | paper top-1 |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    def millions(value, digits):
+        return "-" if value is None else f"{value / 1e6:.{digits}f}M"
+
     for row in rows:
         lines.append(
             f"| {row['model']} | {row['input']} | {row['params']:,} | "
-            f"{row['paper_params'] / 1e6:.2f}M | {row['macs'] / 1e6:.2f}M | "
-            f"{row['paper_macs'] / 1e6:.1f}M | {row['paper_top1']} |")
+            f"{millions(row['paper_params'], 2)} | {row['macs'] / 1e6:.2f}M | "
+            f"{millions(row['paper_macs'], 1)} | {row['paper_top1']} |")
     return "\n".join(lines + ["", MACS_CONVENTION])

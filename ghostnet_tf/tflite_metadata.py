@@ -124,10 +124,10 @@ def with_metadata(model_content, metadata, associated_files=None):
     """`model_content` (a `.tflite`'s bytes) with `metadata` in it and `associated_files`
     ({name: bytes}) appended as an uncompressed zip archive. Metadata already there is
     replaced."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
+    from ghostnet_tf.compat import tflite_model_bytes, tflite_model_object, tflite_schema
 
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_content))
+    schema = tflite_schema()
+    model = tflite_model_object(model_content)
     model.metadata = [entry for entry in (model.metadata or [])
                       if entry.name.decode() != METADATA_NAME]
     buffer = schema.BufferT()
@@ -137,7 +137,7 @@ def with_metadata(model_content, metadata, associated_files=None):
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
     model.metadata.append(entry)
-    content = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    content = tflite_model_bytes(model)
     if not associated_files:
         return content
     archive = io.BytesIO(content)
@@ -146,17 +146,6 @@ def with_metadata(model_content, metadata, associated_files=None):
         for name, data in associated_files.items():
             files.writestr(name, data)
     return archive.getvalue()
-
-
-def read_metadata(model_content):
-    """The metadata flatbuffer (bytes) of a `.tflite`, or None."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_content))
-    for entry in model.metadata or []:
-        if entry.name.decode() == METADATA_NAME:
-            return np.asarray(model.buffers[entry.buffer].data, dtype=np.uint8).tobytes()
-    return None
 
 
 def associated_files(model_content):

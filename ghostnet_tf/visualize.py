@@ -4,7 +4,7 @@ same layer of the plain model, as PNG grids and TensorBoard images.
     ghostnet-fmaps --model ghost_vgg16.keras --image cat.png \
         --plain-model vgg16.keras --layer block2_conv1 -o fmaps.png
 
-(`python -m ghostnet_tf.visualize` runs the same command.)
+(`python -m ghostnet_tf.cli.fmaps` runs the same command.)
 
 The paper's Figure 1 shows that many feature maps of a trained network come in pairs of
 similar maps; a Ghost module makes the second of each pair with a cheap depthwise
@@ -154,7 +154,3 @@ def draw_feature_maps(model, image, output, layer=None, plain_model=None, plain_
         write_tensorboard(panels, tensorboard)
     return name
 
-
-if __name__ == "__main__":  # the documented `python -m ghostnet_tf.visualize`
-    import runpy
-    runpy.run_module("ghostnet_tf.cli.fmaps", run_name="__main__")

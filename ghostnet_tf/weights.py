@@ -14,7 +14,6 @@ import numpy as np
 from ghostnet_tf.atomic import write_atomically
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.models import registry
-from ghostnet_tf.models.ghostnet import LAST_STAGE
 
 # Keras sublayer name -> official module path.
 SUBLAYER_TO_MODULE = {
@@ -56,9 +55,10 @@ VARIABLE_TO_PARAMETER = {
 DEPTHWISE_SUBLAYERS = ("cheap_conv", "conv_dw", "shortcut_dw", "dfc_horizontal", "dfc_vertical")
 DEPTHWISE_REP_CONVS = ("cheap_rep", "dw_rep")
 _BLOCK = re.compile(r"^blocks_(\d+)_(\d+)$")
-# The 1x1 ConvBnAct after the bottlenecks: one Keras layer each for its conv and BN.
-_LAST_STAGE = {f"blocks_{LAST_STAGE}_conv": f"blocks.{LAST_STAGE}.0.conv",
-               f"blocks_{LAST_STAGE}_bn": f"blocks.{LAST_STAGE}.0.bn1"}
+# The 1x1 ConvBnAct after the bottlenecks (blocks.9.0): one Keras layer each for its conv
+# ("blocks_9_conv") and BN ("blocks_9_bn").
+_LAST_STAGE = re.compile(r"^blocks_(\d+)_(conv|bn)$")
+_LAST_STAGE_MODULES = {"conv": "conv", "bn": "bn1"}
 
 
 def official_key(variable_path):
@@ -70,11 +70,11 @@ def official_key(variable_path):
         raise ArgumentError("variable_path", f"{variable_path!r} is not a GhostNet variable "
                                              "path.")
     top = layers[0]
-    block = _BLOCK.match(top)
+    block, last_stage = _BLOCK.match(top), _LAST_STAGE.match(top)
     if block:
         modules = [f"blocks.{block[1]}.{block[2]}"]
-    elif top in _LAST_STAGE:
-        modules = [_LAST_STAGE[top]]
+    elif last_stage:
+        modules = [f"blocks.{last_stage[1]}.0.{_LAST_STAGE_MODULES[last_stage[2]]}"]
     else:
         modules = [top]  # conv_stem, bn1, conv_head, classifier
     inner = layers[1:]
@@ -273,7 +273,7 @@ def convert_checkpoint(source, model_name, output=None, checkpoint_key="auto"):
         raise ArgumentError("output", f"{output}: Keras weights files must end in "
                                       ".weights.h5.")
     state_dict = read_state_dict(source, checkpoint_key)
-    if entry.family == "ghostnetv3" and any(key.endswith("primary_conv.0.bias")
+    if entry.reparameterizable and any(key.endswith("primary_conv.0.bias")
                                             for key in state_dict):
         raise ArgumentError("source", f"{os.fspath(source)} holds GhostNetV3's deploy "
                                       "(folded) form; convert the train form (keys with "

@@ -4,10 +4,12 @@ import json
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from ghostnet_tf import compat
 from ghostnet_tf.layers import GhostModule
+from tests import internals
 
 
 def tiny_model():
@@ -30,7 +32,7 @@ def test_ema_variables_are_the_optimizers_averages():
     model = tiny_model()
     model.compile(keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
     model.train_on_batch(np.ones((2, 8, 8, 3), "float32"), np.zeros((2, 2), "float32"))
-    averages = compat.ema_variables(model.optimizer)
+    averages = internals.ema_variables(model.optimizer)
     assert len(averages) == len(model.trainable_variables)
     assert all(v.path.endswith("_average") for v in averages)
 
@@ -86,7 +88,7 @@ def test_tflite_ops_and_delegated_nodes(tmp_path):
         "CONV_2D", "DEPTHWISE_CONV_2D", "CONCATENATION", "MEAN", "FULLY_CONNECTED"]
     assert all({"inputs", "outputs"} <= set(op) for op in ops)
     interpreter.allocate_tensors()
-    names = compat.node_names(interpreter)
+    names = internals.node_names(interpreter)
     assert names[:len(ops)] == [op["op_name"] for op in ops] and names.count("DELEGATE") == 1
 
 
@@ -114,3 +116,59 @@ def test_setup_bounds_keras_and_tensorflow_to_the_tested_versions():
         specifier = requirements[name].specifier
         assert specifier.contains(version), (name, version, specifier)
         assert any(spec.operator == "<" for spec in specifier), f"{name} has no upper bound"
+
+
+def test_functional_models_are_told_from_subclassed_ones():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    assert compat.is_functional(tiny_model())
+    assert not compat.is_functional(Subclassed())
+    assert not compat.is_functional(keras.Sequential([keras.layers.Dense(2)]))
+
+
+def test_consumers_read_the_graph_forwards():
+    model = tiny_model()
+    taking = compat.consumers(model)
+    first = taking[id(model.inputs[0])]
+    assert [operation.name for operation in first] == ["ghost"]
+    assert [op.name for op in taking[id(model.get_layer("ghost").output)]] == [
+        model.layers[2].name]
+    assert id(model.outputs[0]) not in taking  # nothing takes the output
+
+
+def test_calls_are_recorded_within_the_block_only():
+    model = tiny_model()
+    ghost = model.get_layer("ghost")
+    seen = []
+    with compat.calls_recorded([ghost], lambda layer, args, out: seen.append(
+            (layer.name, tuple(args[0].shape), tuple(out.shape)))):
+        model(np.ones((1, 8, 8, 3), "float32"))
+    model(np.ones((1, 8, 8, 3), "float32"))
+    assert seen == [("ghost", (1, 8, 8, 3), (1, 8, 8, 4))]
+    assert "call" not in vars(ghost)  # the shadowing attribute is gone
+
+
+def test_weights_file_dense_units(tmp_path):
+    model = tiny_model()
+    model.save_weights(tmp_path / "m.weights.h5")
+    assert compat.weights_file_dense_units(tmp_path / "m.weights.h5") == 2
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.ReLU()(inputs)).save_weights(tmp_path / "none.weights.h5")
+    with pytest.raises(KeyError):
+        compat.weights_file_dense_units(tmp_path / "none.weights.h5")
+    (tmp_path / "text.weights.h5").write_text("not hdf5")
+    with pytest.raises(OSError):
+        compat.weights_file_dense_units(tmp_path / "text.weights.h5")
+
+
+def test_tflite_model_objects_round_trip(tmp_path):
+    content = _tflite(tiny_model(), tmp_path)
+    model = compat.tflite_model_object(content)
+    graph = model.subgraphs[0]
+    assert model.subgraphs and graph.tensors[graph.inputs[0]].type == \
+        compat.tflite_schema().TensorType.FLOAT32
+    again = compat.tflite_model_object(compat.tflite_model_bytes(model))
+    assert [t.shape.tolist() for t in again.subgraphs[0].tensors] == \
+        [t.shape.tolist() for t in graph.tensors]

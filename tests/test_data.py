@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ghostnet_tf.data import Augmentation, load_arrays, make_dataset, make_synthetic_dataset
+from ghostnet_tf.data import (Augmentation, DataSource, load_arrays, make_dataset,
+                              make_synthetic_dataset)
 from ghostnet_tf.data import files, pipelines
 from tests.datasets import (
     class_image, jpeg_bytes, label_of_image, write_cifar, write_idx, write_image_folder,
@@ -70,11 +71,11 @@ def test_numpy_readers_need_no_tensorflow(tmp_path):
 
 def test_array_pipeline_train_and_test(tmp_path):
     path, expected = write_cifar(tmp_path, "cifar10")
-    test, info = make_dataset("cifar10", "test", path, batch_size=4)
+    test, info = make_dataset(DataSource("cifar10", path), "test", batch_size=4)
     images, labels = all_examples(test)
     assert images.dtype == np.float32 and images.shape == (6, 32, 32, 3)
     np.testing.assert_array_equal(images, expected["test_batch"][0])  # the plain image
-    train, _ = make_dataset("cifar10", "train", path, batch_size=4, seed=3)
+    train, _ = make_dataset(DataSource("cifar10", path), "train", batch_size=4, seed=3)
     images, labels = all_examples(train)
     assert images.shape == (28, 32, 32, 3)  # drop_remainder: 30 -> 7 batches of 4
     assert set(labels) <= set(sum((expected[f"data_batch_{i}"][1] for i in range(1, 6)), []))
@@ -100,12 +101,13 @@ def test_pad_crop_flip_is_a_shifted_possibly_flipped_copy():
 def test_image_folder_train_and_val_keep_labels(tmp_path):
     write_image_folder(tmp_path, split="train")
     write_image_folder(tmp_path, split="val", per_class=2)
-    val, info = make_dataset("folder", "test", tmp_path, batch_size=4, image_size=32)
+    val, info = make_dataset(DataSource("folder", tmp_path), "test", batch_size=4, image_size=32)
     images, labels = all_examples(val)
     assert info.class_names == ("n01", "n02", "n03") and info.num_examples == 6
     assert images.shape == (6, 32, 32, 3)
     assert [label_of_image(image) for image in images] == list(labels)
-    train, _ = make_dataset("imagenet", "train", tmp_path, batch_size=3, image_size=40, seed=1)
+    train, _ = make_dataset(DataSource("imagenet", tmp_path),
+                            "train", batch_size=3, image_size=40, seed=1)
     images, labels = all_examples(train)
     assert images.shape == (9, 40, 40, 3) and sorted(labels) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert [label_of_image(image) for image in images] == list(labels)
@@ -119,14 +121,14 @@ def test_flat_val_folder_with_labels_file(tmp_path):
     for i, label in enumerate(truth):
         (val / f"ILSVRC2012_val_{i + 1:08d}.JPEG").write_bytes(jpeg_bytes(class_image(label)))
     (tmp_path / "labels.txt").write_text("n03\nn01\nn02\nn02\n")
-    dataset, _ = make_dataset("imagenet", "test", tmp_path, batch_size=2, image_size=32,
-                              labels_file=tmp_path / "labels.txt")
+    source = DataSource("imagenet", tmp_path, labels_file=tmp_path / "labels.txt")
+    dataset, _ = make_dataset(source, "test", batch_size=2, image_size=32)
     images, labels = all_examples(dataset)
     assert list(labels) == truth == [label_of_image(image) for image in images]
     (tmp_path / "pairs.txt").write_text("\n".join(
         f"ILSVRC2012_val_{i + 1:08d}.JPEG {label}" for i, label in enumerate(truth)))
-    dataset, _ = make_dataset("imagenet", "test", tmp_path, batch_size=2, image_size=32,
-                              labels_file=tmp_path / "pairs.txt")
+    dataset, _ = make_dataset(DataSource("imagenet", tmp_path, labels_file=tmp_path / "pairs.txt"),
+                              "test", batch_size=2, image_size=32)
     assert list(all_examples(dataset)[1]) == truth
 
 
@@ -135,21 +137,22 @@ def test_tfrecord_shards_with_either_label_convention(tmp_path, one_based):
     # The standard ImageNet build stores 1..1000 (0 was background); others store 0-based.
     write_tfrecords(tmp_path, split="train", one_based=one_based)
     expected = write_tfrecords(tmp_path, split="validation", per_shard=5, one_based=one_based)
-    dataset, info = make_dataset("imagenet", "test", tmp_path, batch_size=3, image_size=32)
+    dataset, info = make_dataset(DataSource("imagenet", tmp_path),
+                                 "test", batch_size=3, image_size=32)
     images, labels = all_examples(dataset)
     assert sorted(labels) == sorted(expected) and min(labels) == 0
     assert [label_of_image(image) for image in images] == list(labels)
     assert (info.num_classes, info.num_examples) == (3, 10)
     assert info.class_names == (("n00000000", "n00000001", "n00000002") if one_based
                                 else ("0", "1", "2"))
-    train, train_info = make_dataset("imagenet", "train", tmp_path, batch_size=4,
-                                     image_size=32, seed=2)
+    train, train_info = make_dataset(DataSource("imagenet", tmp_path),
+                                     "train", batch_size=4, image_size=32, seed=2)
     images, labels = all_examples(train)
     assert images.shape == (8, 32, 32, 3) and train_info.num_examples == 8
     assert [label_of_image(image) for image in images] == list(labels)
     # The convention can be forced: 1-based labels read as they are are off by one.
-    forced, _ = make_dataset("imagenet", "test", tmp_path, batch_size=10, image_size=32,
-                             label_offset=0)
+    forced, _ = make_dataset(DataSource("imagenet", tmp_path, label_offset=0),
+                             "test", batch_size=10, image_size=32)
     assert sorted(all_examples(forced)[1]) == sorted(label + int(one_based)
                                                      for label in expected)
     # The scan is cached beside the shards.
@@ -168,8 +171,8 @@ def test_tfds_dataset_in_a_data_dir(tmp_path):
         name="tiny_colours", version="1.0.0", features=features, data_dir=tmp_path,
         split_datasets={"train": tf.data.Dataset.from_tensor_slices(
             {"image": images, "label": labels})})
-    dataset, info = make_dataset("tfds:tiny_colours", "train", tmp_path, batch_size=2,
-                                 training=False)
+    dataset, info = make_dataset(DataSource("tfds:tiny_colours", tmp_path),
+                                 "train", batch_size=2, training=False)
     got_images, got_labels = all_examples(dataset)
     assert info.class_names == ("r", "g", "b") and info.num_examples == 6
     assert sorted(got_labels) == sorted(labels)
@@ -189,8 +192,8 @@ def test_tfds_dataset_of_encoded_images_uses_the_jpeg_pipeline(tmp_path):
         split_datasets={"validation": [
             (f"{i}", {"image": image, "label": label})
             for i, (image, label) in enumerate(zip(images, labels))]})
-    dataset, info = make_dataset("tfds:tiny_photos", "test", tmp_path, batch_size=4,
-                                 image_size=32)
+    dataset, info = make_dataset(DataSource("tfds:tiny_photos", tmp_path),
+                                 "test", batch_size=4, image_size=32)
     got_images, got_labels = all_examples(dataset)
     assert got_images.shape == (6, 32, 32, 3) and info.image_shape == (32, 32, 3)
     assert [label_of_image(image) for image in got_images] == list(got_labels)
@@ -198,25 +201,25 @@ def test_tfds_dataset_of_encoded_images_uses_the_jpeg_pipeline(tmp_path):
 
 def test_imagenet2012_manual_download_is_checked_first(tmp_path):
     with pytest.raises(FileNotFoundError, match="ILSVRC2012_img_train.tar"):
-        make_dataset("tfds:imagenet2012", "train", tmp_path)
+        make_dataset(DataSource("tfds:imagenet2012", tmp_path), "train")
 
 
 def test_offline_small_dataset_says_which_files_to_put_where(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "KERAS_DATASETS_DIR", str(tmp_path / "none"))
     monkeypatch.setattr(pipelines, "is_online", lambda host: False)
     with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz"):
-        make_dataset("cifar10", "train", tmp_path)
+        make_dataset(DataSource("cifar10", tmp_path), "train")
     monkeypatch.setattr(files, "FASHION_MNIST_DIRS", ())
     with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz"):
-        make_dataset("fashion_mnist", "test", tmp_path)
+        make_dataset(DataSource("fashion_mnist", tmp_path), "test")
 
 
 # ---------------------------------------------------------------------------- options
 def test_deterministic_order_with_a_seed(tmp_path):
     path, _ = write_cifar(tmp_path, "cifar10")
     def labels(seed):
-        dataset, _ = make_dataset("cifar10", "train", path, batch_size=5, seed=seed,
-                                  deterministic=True)
+        dataset, _ = make_dataset(DataSource("cifar10", path),
+                                  "train", batch_size=5, seed=seed, deterministic=True)
         return all_examples(dataset)[1].tolist()
     assert labels(11) == labels(11)
     assert labels(11) != labels(12)
@@ -227,8 +230,8 @@ def test_per_worker_sharding(tmp_path):
     seen = []
     for worker in range(2):
         context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker)
-        dataset, _ = make_dataset("cifar10", "test", path, batch_size=1,
-                                  input_context=context)
+        dataset, _ = make_dataset(DataSource("cifar10", path),
+                                  "test", batch_size=1, input_context=context)
         seen.append(all_examples(dataset)[0])
     assert len(seen[0]) == len(seen[1]) == 3
     np.testing.assert_array_equal(np.concatenate([seen[0], seen[1]]).sum(),
@@ -239,8 +242,8 @@ def test_mixup_cutmix_randaugment_erasing(tmp_path):
     path, _ = write_cifar(tmp_path, "cifar10")
     augmentation = Augmentation(randaugment_magnitude=9, random_erasing=0.5, mixup_alpha=0.2,
                                 cutmix=1.0)
-    dataset, _ = make_dataset("cifar10", "train", path, batch_size=6, seed=1,
-                              augmentation=augmentation)
+    dataset, _ = make_dataset(DataSource("cifar10", path),
+                              "train", batch_size=6, seed=1, augmentation=augmentation)
     images, labels = all_examples(dataset)
     assert labels.shape == (30, 10) and labels.dtype == np.float32
     np.testing.assert_allclose(labels.sum(axis=1), 1.0, rtol=1e-5)
@@ -260,10 +263,11 @@ def test_truncated_and_non_image_files_name_the_file(tmp_path):
     bad = tmp_path / "train" / "n02" / "n02_0.JPEG"
     bad.write_bytes(bad.read_bytes()[:300])  # a truncated download
     with pytest.raises(tf.errors.InvalidArgumentError, match="n02_0.JPEG"):
-        all_examples(make_dataset("folder", "train", tmp_path, batch_size=2, image_size=32)[0])
+        all_examples(make_dataset(DataSource("folder", tmp_path),
+                                  "train", batch_size=2, image_size=32)[0])
     (tmp_path / "train" / "n03" / "n03_1.JPEG").write_text("not an image at all")
-    dataset, _ = make_dataset("folder", "train", tmp_path, batch_size=1, image_size=32,
-                              skip_corrupt=True)
+    dataset, _ = make_dataset(DataSource("folder", tmp_path, skip_corrupt=True),
+                              "train", batch_size=1, image_size=32)
     images, labels = all_examples(dataset)
     assert len(labels) == 4  # 6 files, 2 skipped
     assert [label_of_image(image) for image in images] == list(labels)
@@ -273,9 +277,9 @@ def test_truncated_and_non_image_files_name_the_file(tmp_path):
 def test_skip_corrupt_warns_with_the_file_and_a_count(tmp_path):
     write_image_folder(tmp_path, split="train", per_class=1)
     (tmp_path / "train" / "n01" / "n01_0.JPEG").write_text("garbage")
-    code = ("from ghostnet_tf.data import make_dataset\n"
-            f"ds, _ = make_dataset('folder', 'train', {str(tmp_path)!r}, batch_size=1, "
-            "image_size=32, skip_corrupt=True)\nprint(sum(1 for _ in ds))")
+    code = ("from ghostnet_tf.data import DataSource, make_dataset\n"
+            f"ds, _ = make_dataset(DataSource('folder', {str(tmp_path)!r}, skip_corrupt=True), "
+            "'train', batch_size=1, image_size=32)\nprint(sum(1 for _ in ds))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "2"
@@ -286,7 +290,7 @@ def test_empty_class_folder(tmp_path):
     write_image_folder(tmp_path, split="train", per_class=1)
     (tmp_path / "train" / "n04").mkdir()
     with pytest.raises(ValueError, match="n04 has no images"):
-        make_dataset("folder", "train", tmp_path)
+        make_dataset(DataSource("folder", tmp_path), "train")
 
 
 def test_labels_file_that_does_not_match(tmp_path):
@@ -297,15 +301,15 @@ def test_labels_file_that_does_not_match(tmp_path):
         (val / f"v{i}.JPEG").write_bytes(jpeg_bytes(class_image(0)))
     (tmp_path / "short.txt").write_text("n01\nn02\n")
     with pytest.raises(ValueError, match="2 labels but .* 3 images"):
-        make_dataset("folder", "test", tmp_path, labels_file=tmp_path / "short.txt")
+        make_dataset(DataSource("folder", tmp_path, labels_file=tmp_path / "short.txt"), "test")
     (tmp_path / "names.txt").write_text("n01\nn09\nn02\n")
     with pytest.raises(ValueError, match="line 2: label 'n09'"):
-        make_dataset("folder", "test", tmp_path, labels_file=tmp_path / "names.txt")
+        make_dataset(DataSource("folder", tmp_path, labels_file=tmp_path / "names.txt"), "test")
     (tmp_path / "pairs.txt").write_text("v0.JPEG n01\nv1.JPEG n02\nv7.JPEG n03\n")
     with pytest.raises(ValueError, match="does not match the images"):
-        make_dataset("folder", "test", tmp_path, labels_file=tmp_path / "pairs.txt")
+        make_dataset(DataSource("folder", tmp_path, labels_file=tmp_path / "pairs.txt"), "test")
     with pytest.raises(ValueError, match="labels_file"):
-        make_dataset("folder", "test", tmp_path)
+        make_dataset(DataSource("folder", tmp_path), "test")
 
 
 def test_truncated_archives_and_idx_files(tmp_path):
@@ -329,12 +333,27 @@ def test_truncated_archives_and_idx_files(tmp_path):
 
 def test_missing_paths_and_unknown_names(tmp_path):
     with pytest.raises(ValueError, match="`data_dir` .* does not exist"):
-        make_dataset("folder", "train", tmp_path / "nowhere")
+        make_dataset(DataSource("folder", tmp_path / "nowhere"), "train")
     with pytest.raises(ValueError, match="`name` 'cifar11' is not a known dataset"):
         make_dataset("cifar11", "train")
     with pytest.raises(ValueError, match="is an unknown TFDS dataset"):
-        make_dataset("tfds:no_such_dataset_here", "train", tmp_path)
+        make_dataset(DataSource("tfds:no_such_dataset_here", tmp_path), "train")
     with pytest.raises(ValueError, match="split"):
         make_dataset("cifar10", "validation")
     with pytest.raises(FileNotFoundError, match="TFRecord"):
-        make_dataset("folder", "train", tmp_path)
+        make_dataset(DataSource("folder", tmp_path), "train")
+
+
+def test_a_data_source_checks_its_fields_once_and_overrides_the_models_transform(tmp_path):
+    from ghostnet_tf.checks import ArgumentError
+    from ghostnet_tf.models.registry import EvalTransform
+
+    source = DataSource("folder", tmp_path, crop_pct=0.95)
+    assert source.data_dir == str(tmp_path) and DataSource.of(source) is source
+    assert DataSource.of("cifar10") == DataSource("cifar10")
+    assert source.eval_transform(EvalTransform("bicubic", 0.875)) == \
+        EvalTransform("bicubic", 0.95)
+    for field, value in (("crop_pct", 1.5), ("label_offset", 2), ("interpolation", "nearest"),
+                         ("crop_pct", 0)):
+        with pytest.raises(ArgumentError, match=f"`{field}` must"):
+            DataSource("folder", tmp_path, **{field: value})

@@ -11,7 +11,8 @@ from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
 from ghostnet_tf.cli import predict as predict_cli
 from ghostnet_tf.data import load_arrays
-from ghostnet_tf.compat import node_names, tflite_ops
+from ghostnet_tf.compat import tflite_ops
+from tests.internals import node_names
 from ghostnet_tf.export import balanced_images, flex_ops, inference_copy, tflite_op_counts
 from ghostnet_tf.layers import GhostModule
 from ghostnet_tf.loading import TFLitePredictor

@@ -97,7 +97,7 @@ def test_feature_pyramid_and_a_builtin_ops_tflite(tmp_path):
     # (SHAPE, TILE, GATHER or EXPAND_DIMS would each split it).
     from ai_edge_litert.interpreter import Interpreter
 
-    from ghostnet_tf.compat import node_names
+    from tests.internals import node_names
     from ghostnet_tf.export import tflite_op_counts
     assert not {"SHAPE", "TILE", "GATHER", "EXPAND_DIMS"} & set(tflite_op_counts(content))
     interpreter = Interpreter(model_content=content, num_threads=1)

@@ -16,7 +16,8 @@ from ghostnet_tf.export_rewrites import (RGB_TO_GRAY, DuplicateFormGhostBottlene
 from ghostnet_tf.layers import GhostBottleneck, GhostModule
 from ghostnet_tf.loading import MediaPipePredictor, TFLitePredictor
 from ghostnet_tf.models import get_model
-from ghostnet_tf.tflite_metadata import associated_files, read_metadata
+from ghostnet_tf.tflite_metadata import associated_files
+from tests.internals import read_metadata
 from tests.datasets import write_idx
 
 KINDS = ("float32", "float16", "dynamic_int8", "int8")

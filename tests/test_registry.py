@@ -9,6 +9,7 @@ import pytest
 import ghostnet_tf
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.models import registry
+from ghostnet_tf.models.cifar import UNIT_MEAN
 from ghostnet_tf.profile import profile_model
 
 NAMES = registry.list_models()
@@ -73,17 +74,16 @@ def test_eval_transforms_and_normalization():
     assert ghostnet.eval_transform == registry.EvalTransform("bilinear", 0.875)
     assert ghostnet.weights["imagenet"].top1 == 73.98
     assert ghostnet.weights["imagenet"].measured_with == ghostnet.eval_transform
-    assert (ghostnet.mean, ghostnet.std) == (registry.IMAGENET_MEAN, registry.IMAGENET_STD)
-    # The normalization layer of the model is the entry's mean and std.
+    # The normalization layer of the model is ImageNet's mean and std.
     model = ghostnet_tf.GhostNet050(input_shape=(32, 32, 3))
-    pixels = np.full((1, 32, 32, 3), 255.0 * np.array(ghostnet.mean), "float32")
+    pixels = np.full((1, 32, 32, 3), 255.0 * np.array(registry.IMAGENET_MEAN), "float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("preprocessing")(
         pixels)), 0.0, atol=1e-5)
     cifar = registry.model_entry("resnet56")
     assert cifar.eval_transform.crop_pct == 1.0
     plain = registry.get_model("resnet20").get_layer("preprocessing")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(plain(np.array(
-        [[[[255.0 * cifar.mean[0]]]]], "float32"))), 0.0, atol=1e-6)
+        [[[[255.0 * UNIT_MEAN]]]], "float32"))), 0.0, atol=1e-6)
     # Models the registry does not know: the plain image when small, ImageNet's otherwise.
     assert registry.eval_transform_for("my_model", 28) == registry.PLAIN_EVAL_TRANSFORM
     assert registry.eval_transform_for("my_model", 160) == registry.DEFAULT_EVAL_TRANSFORM

@@ -17,10 +17,11 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
 from ghostnet_tf.cli import train as train_cli
-from ghostnet_tf.data import files, make_dataset
+from ghostnet_tf.data import DataSource, files, make_dataset
 from ghostnet_tf.models import get_model
 from ghostnet_tf.training.callbacks import read_log
 from ghostnet_tf.training.config import ConfigError, dump_config, load_config
+from ghostnet_tf.training.run_folder import RunInUseError
 from ghostnet_tf.training.trainer import train
 from tests.datasets import write_cifar, write_idx, write_image_folder, write_tfrecords
 from tests.test_training import read_log as read_log_rows
@@ -67,7 +68,7 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(tmp_path):
     run.mkdir(parents=True)
     import socket
     (run / "run.lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
-    with pytest.raises(ConfigError, match=f"in use by process {os.getppid()} on "):
+    with pytest.raises(RunInUseError, match=f"in use by process {os.getppid()} on "):
         train(config, **QUIET)
     assert not (run / "config.yaml").exists()  # nothing written by the refused start
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -216,7 +217,7 @@ def test_a_data_dir_given_is_the_only_place_looked(tmp_path, monkeypatch):
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match=f"fashion_mnist not found in {empty} \\(the "
                                                 "data_dir given\\)"):
-        make_dataset("fashion_mnist", "test", empty)
+        make_dataset(DataSource("fashion_mnist", empty), "test")
     with pytest.raises(ArgumentError, match="`data_dir` .*nowhere does not exist"):
         files.load_arrays("fashion_mnist", "test", tmp_path / "nowhere")
     config = load_config(None, ["run_name=x", "schedule.iterations=2", "data.name=fashion_mnist",
@@ -230,7 +231,7 @@ def test_one_class_is_not_a_classifier(tmp_path):
     write_image_folder(tmp_path, classes=("cat",), split="train")
     with pytest.raises(ValueError, match="one class folder \\(cat\\): a classifier needs two "
                                          "classes or more"):
-        make_dataset("folder", "train", tmp_path, image_size=32)
+        make_dataset(DataSource("folder", tmp_path), "train", image_size=32)
 
 
 def test_the_model_and_config_are_checked_before_any_data_is_read(tmp_path, monkeypatch):

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from ghostnet_tf.cli import train as train_cli
-from ghostnet_tf.compat import ema_variables, sublayers
+from ghostnet_tf.compat import sublayers
+from tests.internals import ema_variables
 from ghostnet_tf.models import get_model, reparameterize
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training.config import ConfigError, load_config

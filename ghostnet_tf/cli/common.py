@@ -17,7 +17,8 @@ FLAGS = {
     "model": "--model", "arch": "--arch", "classes": "--classes", "labels": "--labels",
     "data_dir": "--data-dir", "labels_file": "--labels-file", "name": "--dataset",
     "split": "--split", "batch_size": "--batch-size", "image": "IMAGE",
-    "skip_corrupt": "--skip-corrupt", "label_offset": "--label-offset",
+    "skip_corrupt": "--skip-corrupt", "label_offset": "--label-offset", "source": "--dataset",
+    "crop_pct": "--crop-pct", "interpolation": "--interpolation",
 }
 # What TensorFlow's C++ libraries print at import before their logging is set up (absl's
 # notice and info lines such as "I0000 00:00:... port.cc:153] oneDNN custom operations are
@@ -145,8 +146,18 @@ def add_dataset_arguments(parser, required, help_suffix=""):
                              "stop at the first, naming it)")
 
 
+def data_source(args):
+    """The `DataSource` of the dataset flags (`add_dataset_arguments`, and the evaluation
+    transform's where the tool has them)."""
+    from ghostnet_tf.data.source import DataSource
+
+    return DataSource(args.dataset, args.data_dir, args.labels_file, args.skip_corrupt,
+                      args.label_offset, getattr(args, "interpolation", None),
+                      getattr(args, "crop_pct", None))
+
+
 def add_eval_transform_arguments(parser):
-    from ghostnet_tf.models.registry import INTERPOLATIONS
+    from ghostnet_tf.checks import INTERPOLATIONS
 
     parser.add_argument("--crop-pct", type=fraction,
                         help="image files: resize the short side to size / crop-pct, then "

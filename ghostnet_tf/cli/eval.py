@@ -29,10 +29,8 @@ def run(args):
     from ghostnet_tf.evaluation import evaluate
 
     result, info, written = evaluate(
-        args.model, args.dataset, args.split, data_dir=args.data_dir,
-        labels_file=args.labels_file, arch=args.arch, batch_size=args.batch_size,
-        limit=args.limit, interpolation=args.interpolation, crop_pct=args.crop_pct,
-        output=args.output, skip_corrupt=args.skip_corrupt, label_offset=args.label_offset,
+        args.model, common.data_source(args), args.split, arch=args.arch,
+        batch_size=args.batch_size, limit=args.limit, output=args.output,
         runtime=args.runtime)
     print(f"{info.name} {args.split}: {result.images} images, top-1 {result.top1:.4f}, "
           f"top-5 {result.top5:.4f}, loss {result.loss:.4f}, "

@@ -58,12 +58,10 @@ def run(args):
               file=sys.stderr)
     report, output_dir = export_model_file(
         args.model, args.output_dir, _names(args.formats),
-        dataset=args.dataset, data_dir=args.data_dir, labels_file=args.labels_file,
-        arch=args.arch, calibration_images=args.calibration_images,
-        check_images=args.check_images, int8_io=args.int8_io, float_ops=args.float_ops,
-        per_channel=not args.per_tensor, interpolation=args.interpolation,
-        crop_pct=args.crop_pct, skip_corrupt=args.skip_corrupt,
-        label_offset=args.label_offset, rewrites=_names(args.rewrites))
+        source=common.data_source(args) if args.dataset else None, arch=args.arch,
+        calibration_images=args.calibration_images, check_images=args.check_images,
+        int8_io=args.int8_io, float_ops=args.float_ops, per_channel=not args.per_tensor,
+        rewrites=_names(args.rewrites))
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")
     missed = [kind for kind, entry in report["exports"].items()
@@ -81,7 +79,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     return common.run("export.py", run, args, {
         "formats": "--formats", "calibration_images": "--calibration-images",
-        "dataset": "--dataset", "int8_io": "--int8-io", "output_dir": "--output-dir",
+        "source": "--dataset", "int8_io": "--int8-io", "output_dir": "--output-dir",
         "rewrites": "--rewrites"})
 
 

@@ -1,4 +1,4 @@
-"""`ghostnet-fmaps` (also `python -m ghostnet_tf.visualize`): pictures of a Ghost module's
+"""`ghostnet-fmaps` (also `python -m ghostnet_tf.cli.fmaps`): pictures of a Ghost module's
 intrinsic and ghost feature maps for one image, beside the plain model's layer."""
 import argparse
 import sys

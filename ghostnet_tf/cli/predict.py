@@ -23,25 +23,9 @@ def build_parser():
     return parser
 
 
-def predict_images(model, images, arch=None, classes=None, labels=None, interpolation=None,
-                   crop_pct=None, top=5):
-    """[(image path, [(class name, probability), ...])] for each image, best first."""
-    import numpy as np
-
-    from ghostnet_tf.loading import load_predictor, read_image
-    from ghostnet_tf.models.registry import default_input_shape
-
-    predictor = load_predictor(model, arch, classes=classes, labels=labels)
-    input_shape = default_input_shape(predictor.model_name, predictor.input_shape)
-    transform = predictor.eval_transform.overridden(interpolation, crop_pct)
-    batch = np.stack([read_image(path, input_shape, transform) for path in images])
-    probabilities = np.asarray(predictor(batch))
-    names = predictor.class_names or [f"class {index}" for index in range(predictor.num_classes)]
-    return [(path, [(names[index], float(row[index])) for index in np.argsort(-row)[:top]])
-            for path, row in zip(images, probabilities)]
-
-
 def run(args):
+    from ghostnet_tf.evaluation import predict_images
+
     for path, ranked in predict_images(args.model, args.images, args.arch, args.classes,
                                        args.labels, args.interpolation, args.crop_pct,
                                        args.top):

@@ -21,47 +21,17 @@ def build_parser():
                         help="print our counts beside the paper's for its CIFAR and ImageNet "
                              "models, and exit")
     parser.add_argument("--list", action="store_true",
-                        help="list the registered models with their input, params and MACs")
+                        help="list the registered models with their input, params, MACs and weights "
+                             "(a Markdown table, as in docs/models.md)")
     return parser
-
-
-def load_model(spec, input_size=None, classes=None):
-    """Build a registered model by name, or load a `.keras` file."""
-    from ghostnet_tf.checks import ArgumentError
-    from ghostnet_tf.loading import KERAS_SUFFIX, load_keras_model
-    from ghostnet_tf.models import registry
-
-    entry = registry.find_entry(spec)
-    if entry is not None:
-        kwargs = {}
-        if input_size is not None:
-            kwargs["input_shape"] = (input_size, input_size, entry.input_shape[-1])
-        if classes is not None:
-            kwargs["classes"] = classes
-        return entry.build(**kwargs)
-    if not spec.endswith(KERAS_SUFFIX):
-        raise ArgumentError("model", f"{spec!r} is neither a model name "
-                                     f"({', '.join(registry.list_models())}) nor a .keras file.")
-    return load_keras_model(spec)
-
-
-def format_model_list():
-    from ghostnet_tf.models import registry
-
-    lines = [f"{'name':<16} {'family':<19} {'input':<12} {'params':>11} {'MACs':>9}  weights"]
-    for name in registry.list_models():
-        entry = registry.model_entry(name)
-        shape = "x".join(str(d) for d in entry.input_shape)
-        lines.append(f"{name:<16} {entry.family:<19} {shape:<12} {entry.params:>11,} "
-                     f"{entry.macs / 1e6:>8.2f}M  {', '.join(entry.weights) or '-'}")
-    return "\n".join(lines)
 
 
 def run(args):
     from ghostnet_tf import profile
 
     if args.list:
-        print(format_model_list())
+        from ghostnet_tf.models import registry
+        print(registry.models_table())
         return 0
     if args.paper_table:
         rows = profile.paper_table()
@@ -70,7 +40,8 @@ def run(args):
         return 0
     if args.model is None:
         raise ValueError("give a MODEL, --list or --paper-table")
-    model = load_model(args.model, args.input_size, args.classes)
+    from ghostnet_tf.loading import model_by_name_or_file
+    model = model_by_name_or_file(args.model, args.input_size, args.classes)
     result = profile.profile_model(model, input_size=args.input_size)
     print(json.dumps(result.to_dict(), indent=2) if args.format == "json"
           else profile.format_profile(result))

@@ -2,6 +2,7 @@
 (`load_arrays`, no TensorFlow needed). TensorFlow is imported only when a tf.data function is
 first used, so the JAX backend can read the small datasets without it."""
 from ghostnet_tf.data.files import DatasetInfo, load_arrays, load_cifar, load_idx_dataset
+from ghostnet_tf.data.source import DataSource
 
 _PIPELINE_NAMES = ("Augmentation", "make_dataset", "make_synthetic_dataset")
 
@@ -13,4 +14,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'ghostnet_tf.data' has no attribute {name!r}")
 
 
-__all__ = ["DatasetInfo", "load_arrays", "load_cifar", "load_idx_dataset", *_PIPELINE_NAMES]
+__all__ = ["DataSource", "DatasetInfo", "load_arrays", "load_cifar", "load_idx_dataset", *_PIPELINE_NAMES]

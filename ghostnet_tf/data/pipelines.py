@@ -1,6 +1,6 @@
 """tf.data input pipelines for `train.py`, `eval.py` and the export calibration.
 
-`make_dataset(name, split, ...)` returns a batched `tf.data.Dataset` of (images, labels) and a
+`make_dataset(source, split, ...)` returns a batched `tf.data.Dataset` of (images, labels) and a
 `DatasetInfo`. Images are float32 RGB (or grayscale) pixels in [0, 255]: normalization
 happens in exactly one place, the model's preprocessing layer. Labels are int64 class
 indices, or one-hot float32 vectors when MixUp or CutMix is on.
@@ -22,10 +22,11 @@ import sys
 
 import tensorflow as tf
 
-from ghostnet_tf.checks import ArgumentError, check_positive_int
+from ghostnet_tf.checks import ArgumentError, check_label_offset, check_positive_int
 from ghostnet_tf.data import files
 from ghostnet_tf.data.batches import synthetic_arrays
 from ghostnet_tf.data.files import DatasetInfo
+from ghostnet_tf.data.source import DataSource
 from ghostnet_tf.models.registry import DEFAULT_EVAL_TRANSFORM, IMAGENET_INPUT_SIZE
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -217,7 +218,6 @@ def _file_examples(paths, labels, shuffle, seed, input_context):
 # The features of ImageNet's TFRecords as TensorFlow's build scripts write them
 # (build_imagenet_data.py): labels 1..1000 (0 is reserved for background) and WordNet IDs.
 _LABEL, _SYNSET = "image/class/label", "image/class/synset"
-LABEL_OFFSETS = ("auto", 0, 1)
 
 
 def tfrecord_index(shards, label_offset="auto"):
@@ -231,9 +231,7 @@ def tfrecord_index(shards, label_offset="auto"):
     the result is cached beside the shards, or in ~/.keras/datasets when that folder is
     read-only.
     """
-    if label_offset not in LABEL_OFFSETS:
-        raise ArgumentError("label_offset", f"must be one of {LABEL_OFFSETS}, got "
-                                            f"{label_offset!r}.")
+    check_label_offset(label_offset)
     scanned = _scan_tfrecord_labels(shards)
     if not scanned["num_examples"]:
         raise ArgumentError("data_dir", f"has TFRecord shards with no examples: "
@@ -446,26 +444,35 @@ def _tfds_examples(builder, split, shuffle, seed, input_context, image_key, labe
 
 
 # ---------------------------------------------------------------------------- entry point
-def make_dataset(name, split="train", data_dir=None, batch_size=128, training=None,
-                 image_size=None, eval_transform=None, min_scale=0.08, augmentation=None,
+@dataclasses.dataclass(frozen=True)
+class _Decoding:
+    """How image files become training or evaluation images."""
+    image_size: int
+    eval_transform: object  # an EvalTransform
+    min_scale: float
+    skip_corrupt: bool
+
+
+def make_dataset(source, split="train", batch_size=128, training=None, image_size=None,
+                 eval_transform=None, min_scale=0.08, augmentation=None,
                  shuffle_buffer=10_000, seed=None, deterministic=False, input_context=None,
-                 skip_corrupt=False, labels_file=None, class_names=None, download=True,
-                 drop_remainder=None, shuffle=None, label_offset="auto"):
+                 drop_remainder=None, shuffle=None):
     """A batched, prefetched `tf.data.Dataset` of (images, labels), and its `DatasetInfo`.
 
     Args:
-        name: "cifar10", "cifar100", "mnist", "fashion_mnist", "folder" (or "imagenet"), or
-            "tfds:<name>".
+        source: a `DataSource` (where the data is and how to read it), or a dataset name
+            for `DataSource(name)`: "cifar10", "cifar100", "mnist", "fashion_mnist",
+            "folder" (or "imagenet"), or "tfds:<name>".
         split: "train" or "test" (the validation split of ImageNet-style datasets).
-        data_dir: where the files are (see the module docstring); a TFDS data_dir for tfds.
         batch_size: batch size (per input pipeline, under multi-worker training).
         training: shuffle and augment; defaults to `split == "train"`.
         image_size: output size of image-file datasets (default 224, ImageNet's); array
             datasets keep their own size.
-        eval_transform: how evaluation images of image-file datasets are resized and
-            cropped, an `EvalTransform` (default: bilinear, crop 0.875, i.e. resize the
-            short side to image_size / 0.875, then center-crop); give the model's,
-            `model_entry(name).eval_transform`.
+        eval_transform: how the model expects evaluation images of image-file datasets to
+            be resized and cropped, an `EvalTransform` (default: bilinear, crop 0.875, i.e.
+            resize the short side to image_size / 0.875, then center-crop); give the
+            model's, `model_entry(name).eval_transform`. The source's `interpolation` and
+            `crop_pct` override it.
         min_scale: smallest crop area of the training random-resized crop (0.08; the official
             recipe uses 0.49 below width 1.0).
         augmentation: an `Augmentation` (RandAugment, random erasing, MixUp, CutMix).
@@ -474,17 +481,13 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
         deterministic: reproducible training order (slower); with no seed, seed 0 is used.
             Evaluation always keeps the files' order.
         input_context: a `tf.distribute.InputContext`, to shard per worker.
-        skip_corrupt: skip corrupt image files with a warning instead of stopping.
-        labels_file: labels of a flat validation folder.
-        class_names: class order of an image folder (default: sorted train folders).
-        download: allow TFDS to download a small dataset that is not on disk.
         drop_remainder: drop the last partial batch; defaults to `training`.
         shuffle: shuffle the examples; defaults to `training`. `training=False,
             shuffle=True` gives evaluation-preprocessed images of every class early on, as
             int8 calibration needs (image folders are sorted by class).
-        label_offset: TFRecord shards: what to subtract from the stored labels, "auto"
-            (default: 1 unless a label is 0, see `tfrecord_index`), 0 or 1.
     """
+    source = DataSource.of(source)
+    name, data_dir = source.name, source.data_dir
     training = split == "train" if training is None else training
     drop_remainder = training if drop_remainder is None else drop_remainder
     shuffle = training if shuffle is None else shuffle
@@ -494,32 +497,34 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
     check_positive_int("batch_size", batch_size)
     if split not in files.SPLITS:
         raise ArgumentError("split", f"must be one of {files.SPLITS}, got {split!r}.")
-    image_size = image_size or IMAGENET_INPUT_SIZE
-    eval_transform = eval_transform or DEFAULT_EVAL_TRANSFORM
-    decode_options = (image_size, eval_transform, min_scale, skip_corrupt)
+    decoding = _Decoding(image_size or IMAGENET_INPUT_SIZE,
+                         source.eval_transform(eval_transform or DEFAULT_EVAL_TRANSFORM),
+                         min_scale, source.skip_corrupt)
 
     if name in ARRAY_SOURCES:
         dataset, info = _small_dataset(name, split, data_dir, training, shuffle, seed,
-                                       shuffle_buffer, input_context, download, decode_options)
+                                       shuffle_buffer, input_context, source.download,
+                                       decoding)
     elif name in FOLDER_SOURCES:
-        kind, items, labels, names = _folder_source(data_dir, split, labels_file, class_names)
+        kind, items, labels, names = _folder_source(data_dir, split, source.labels_file,
+                                                    source.class_names)
         if kind == "files":
             examples = _file_examples(items, labels, shuffle, seed, input_context)
             count = len(items)
         else:
-            index = tfrecord_index(items, label_offset)
+            index = tfrecord_index(items, source.label_offset)
             examples = _tfrecord_examples(items, shuffle, seed, shuffle_buffer, input_context,
                                           index["offset"])
             count, names = index["num_examples"], names or index["class_names"]
-        dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size,
-                          eval_transform, min_scale, seed)
-        info = DatasetInfo(name, split, len(names), tuple(names), count,
-                           (image_size, image_size, 3))
+        dataset = _decode(_check_or_skip(examples, decoding.skip_corrupt), training,
+                          decoding, seed)
+        size = decoding.image_size
+        info = DatasetInfo(name, split, len(names), tuple(names), count, (size, size, 3))
     elif name.startswith(TFDS_PREFIX):
         tfds_name = name[len(TFDS_PREFIX):]
-        builder = _tfds_builder(tfds_name, data_dir, download)
+        builder = _tfds_builder(tfds_name, data_dir, source.download)
         dataset, info = _tfds_dataset(builder, name, split, training, shuffle, seed,
-                                      shuffle_buffer, input_context, *decode_options)
+                                      shuffle_buffer, input_context, decoding)
     else:
         raise ArgumentError("name", f"{name!r} is not a known dataset: use one of "
                                     f"{', '.join(ARRAY_SOURCES + FOLDER_SOURCES)} or tfds:<name>.")
@@ -539,17 +544,18 @@ def make_dataset(name, split="train", data_dir=None, batch_size=128, training=No
     return dataset.with_options(options).prefetch(AUTOTUNE), info
 
 
-def _decode(examples, training, image_size, eval_transform, min_scale, seed):
+def _decode(examples, training, decoding, seed):
     def decode(contents, label, _path):
-        image = (decode_train_image(contents, image_size, min_scale=min_scale, seed=seed)
-                 if training else decode_eval_image(contents, image_size,
-                                                    transform=eval_transform))
+        size = decoding.image_size
+        image = (decode_train_image(contents, size, min_scale=decoding.min_scale, seed=seed)
+                 if training else decode_eval_image(contents, size,
+                                                    transform=decoding.eval_transform))
         return image, label
     return examples.map(decode, num_parallel_calls=AUTOTUNE)
 
 
 def _small_dataset(name, split, data_dir, training, shuffle, seed, shuffle_buffer,
-                   input_context, download, decode_options):
+                   input_context, download, decoding):
     """A small dataset from its standard files, or through TFDS when none are on disk."""
     try:
         images, labels, info = files.load_arrays(name, split, data_dir)
@@ -559,7 +565,7 @@ def _small_dataset(name, split, data_dir, training, shuffle, seed, shuffle_buffe
             raise FileNotFoundError(str(missing)) from None
         builder = _tfds_builder(name, None, download=True)  # TFDS uses the same names
         return _tfds_dataset(builder, name, split, training, shuffle, seed, shuffle_buffer,
-                             input_context, *decode_options)
+                             input_context, decoding)
     dataset = _array_dataset(images, labels, shuffle, seed, input_context)
     return _augment_small(dataset, training, seed), info
 
@@ -572,7 +578,7 @@ def _augment_small(dataset, training, seed):
 
 
 def _tfds_dataset(builder, name, split, training, shuffle, seed, shuffle_buffer,
-                  input_context, image_size, eval_transform, min_scale, skip_corrupt):
+                  input_context, decoding):
     image_key, label_key = builder.info.supervised_keys or ("image", "label")
     dataset, fixed_size, count = _tfds_examples(builder, split, shuffle, seed, input_context,
                                                 image_key, label_key)
@@ -589,10 +595,11 @@ def _tfds_dataset(builder, name, split, training, shuffle, seed, shuffle_buffer,
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     examples = dataset.map(lambda image, label: (image, label, tf.constant(f"tfds:{builder.name}")))
-    dataset = _decode(_check_or_skip(examples, skip_corrupt), training, image_size,
-                      eval_transform, min_scale, seed)
+    dataset = _decode(_check_or_skip(examples, decoding.skip_corrupt), training, decoding,
+                      seed)
+    size = decoding.image_size
     return dataset, DatasetInfo(name, split, len(class_names), class_names, count,
-                                (image_size, image_size, 3))
+                                (size, size, 3))
 
 
 def make_synthetic_dataset(image_shape, num_classes, batch_size, steps=None, seed=0):

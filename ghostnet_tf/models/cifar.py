@@ -94,27 +94,6 @@ def vgg16(input_shape=CIFAR_INPUT_SHAPE, classes=10, include_preprocessing=True,
     return keras.Model(inputs, outputs, name=name)
 
 
-def resnet20(**kwargs):
-    return cifar_resnet(20, **kwargs)
-
-
-def resnet32(**kwargs):
-    return cifar_resnet(32, **kwargs)
-
-
-def resnet44(**kwargs):
-    return cifar_resnet(44, **kwargs)
-
-
-def resnet56(**kwargs):
-    """ResNet-56 for CIFAR: 0.85M parameters, 125M MACs (paper)."""
-    return cifar_resnet(56, **kwargs)
-
-
-def resnet110(**kwargs):
-    return cifar_resnet(110, **kwargs)
-
-
 def ghost_cifar_resnet(depth, ratio=2, dw_size=3, version=1, **kwargs):
     """`cifar_resnet(depth)` with every convolution but the first a Ghost module of GhostNet
     `version` (see `ghostify`); the name stays the registry's, "ghost_resnet<depth>"."""
@@ -123,64 +102,101 @@ def ghost_cifar_resnet(depth, ratio=2, dw_size=3, version=1, **kwargs):
                     name=f"ghost_{plain.name}")
 
 
+# ---------------------------------------------------------------------------- registry
+# name: trainable params and MACs with 10 classes at 32x32, checked against the built models
+# by tests/test_registry.py.
+_COUNTS = {
+    "resnet20": (269_722, 40_551_040), "resnet32": (464_154, 68_862_592),
+    "resnet44": (658_586, 97_174_144), "resnet56": (853_018, 125_485_696),
+    "resnet110": (1_727_962, 252_887_680), "vgg16": (14_724_042, 313_201_664),
+    "ghost_resnet20": (139_114, 21_271_168), "ghost_resnet32": (238_794, 35_943_040),
+    "ghost_resnet44": (338_474, 50_614_912), "ghost_resnet56": (438_154, 65_286_784),
+    "ghost_resnet110": (886_714, 131_310_208), "ghost_vgg16": (7_388_394, 158_437_376),
+}
+# The Ghost versions, made by ghostify, take the paper's s (ratio) and d (dw_size), and the
+# Ghost module's version.
+_GHOST_OPTIONS = ("ratio", "dw_size", "version")
+
+
+def _cifar_model(name, builder, family, description):
+    params, macs = _COUNTS[name]
+    return registry.register_model(
+        name, builder=builder, family=family,
+        options=(_GHOST_OPTIONS if family.startswith("ghost_") else ()) +
+        ("include_preprocessing",),
+        input_shape=CIFAR_INPUT_SHAPE, input_channels=None,
+        eval_transform=registry.PLAIN_EVAL_TRANSFORM,  # the test image as it is
+        classes=10, params=params, macs=macs, description=description)
+
+
+_RESNET = "CIFAR ResNet-{depth} (He et al. 2016, section 4.2)"
+_GHOST_RESNET = ("Ghost-ResNet-{depth} (GhostNet paper, section 4.1): ResNet-{depth} with "
+                 "every convolution but the first a Ghost module (s=2, d=3 by default)")
+
+
+@_cifar_model("resnet20", "cifar_resnet", "cifar_resnet", _RESNET.format(depth=20))
+def resnet20(**kwargs):
+    return cifar_resnet(20, **kwargs)
+
+
+@_cifar_model("resnet32", "cifar_resnet", "cifar_resnet", _RESNET.format(depth=32))
+def resnet32(**kwargs):
+    return cifar_resnet(32, **kwargs)
+
+
+@_cifar_model("resnet44", "cifar_resnet", "cifar_resnet", _RESNET.format(depth=44))
+def resnet44(**kwargs):
+    return cifar_resnet(44, **kwargs)
+
+
+@_cifar_model("resnet56", "cifar_resnet", "cifar_resnet", _RESNET.format(depth=56))
+def resnet56(**kwargs):
+    return cifar_resnet(56, **kwargs)
+
+
+@_cifar_model("resnet110", "cifar_resnet", "cifar_resnet", _RESNET.format(depth=110))
+def resnet110(**kwargs):
+    return cifar_resnet(110, **kwargs)
+
+
+vgg16 = _cifar_model("vgg16", None, "cifar_vgg",
+                     "VGG-16 with batch norm for CIFAR (GhostNet paper, section 4.1)")(vgg16)
+
+
+@_cifar_model("ghost_resnet20", "ghost_cifar_resnet", "ghost_cifar_resnet",
+              _GHOST_RESNET.format(depth=20))
 def ghost_resnet20(ratio=2, dw_size=3, version=1, **kwargs):
     return ghost_cifar_resnet(20, ratio, dw_size, version, **kwargs)
 
 
+@_cifar_model("ghost_resnet32", "ghost_cifar_resnet", "ghost_cifar_resnet",
+              _GHOST_RESNET.format(depth=32))
 def ghost_resnet32(ratio=2, dw_size=3, version=1, **kwargs):
     return ghost_cifar_resnet(32, ratio, dw_size, version, **kwargs)
 
 
+@_cifar_model("ghost_resnet44", "ghost_cifar_resnet", "ghost_cifar_resnet",
+              _GHOST_RESNET.format(depth=44))
 def ghost_resnet44(ratio=2, dw_size=3, version=1, **kwargs):
     return ghost_cifar_resnet(44, ratio, dw_size, version, **kwargs)
 
 
+@_cifar_model("ghost_resnet56", "ghost_cifar_resnet", "ghost_cifar_resnet",
+              _GHOST_RESNET.format(depth=56))
 def ghost_resnet56(ratio=2, dw_size=3, version=1, **kwargs):
-    """Ghost-ResNet-56 (s=2, d=3): 0.43M parameters, 63M MACs (paper)."""
     return ghost_cifar_resnet(56, ratio, dw_size, version, **kwargs)
 
 
+@_cifar_model("ghost_resnet110", "ghost_cifar_resnet", "ghost_cifar_resnet",
+              _GHOST_RESNET.format(depth=110))
 def ghost_resnet110(ratio=2, dw_size=3, version=1, **kwargs):
     return ghost_cifar_resnet(110, ratio, dw_size, version, **kwargs)
 
 
+@_cifar_model("ghost_vgg16", "vgg16", "ghost_cifar_vgg",
+              "Ghost-VGG-16 (GhostNet paper, section 4.1): VGG-16 with every convolution but "
+              "the first a Ghost module (s=2, d=3 by default)")
 def ghost_vgg16(ratio=2, dw_size=3, version=1, **kwargs):
-    """Ghost-VGG-16 (s=2, d=3): 7.7M parameters, 158M MACs (paper)."""
     plain = vgg16(**kwargs)
     return ghostify(plain, ratio=ratio, dw_size=dw_size, version=version,
                     name=f"ghost_{plain.name}")
-
-
-# ---------------------------------------------------------------------------- registry
-# family: (min input size, options besides include_preprocessing); the Ghost versions, made
-# by ghostify, take the paper's s (ratio) and d (dw_size), and the Ghost module's version.
-_FAMILIES = {
-    "cifar_resnet": (RESNET_DOWNSAMPLING, ()),
-    "cifar_vgg": (VGG16_DOWNSAMPLING, ()),
-    "ghost_cifar_resnet": (RESNET_DOWNSAMPLING, ("ratio", "dw_size", "version")),
-    "ghost_cifar_vgg": (VGG16_DOWNSAMPLING, ("ratio", "dw_size", "version")),
-}
-# name, constructor, family, trainable params and MACs with 10 classes at 32x32.
-_ENTRIES = (
-    ("resnet20", resnet20, "cifar_resnet", 269_722, 40_551_040),
-    ("resnet32", resnet32, "cifar_resnet", 464_154, 68_862_592),
-    ("resnet44", resnet44, "cifar_resnet", 658_586, 97_174_144),
-    ("resnet56", resnet56, "cifar_resnet", 853_018, 125_485_696),
-    ("resnet110", resnet110, "cifar_resnet", 1_727_962, 252_887_680),
-    ("vgg16", vgg16, "cifar_vgg", 14_724_042, 313_201_664),
-    ("ghost_resnet20", ghost_resnet20, "ghost_cifar_resnet", 139_114, 21_271_168),
-    ("ghost_resnet32", ghost_resnet32, "ghost_cifar_resnet", 238_794, 35_943_040),
-    ("ghost_resnet44", ghost_resnet44, "ghost_cifar_resnet", 338_474, 50_614_912),
-    ("ghost_resnet56", ghost_resnet56, "ghost_cifar_resnet", 438_154, 65_286_784),
-    ("ghost_resnet110", ghost_resnet110, "ghost_cifar_resnet", 886_714, 131_310_208),
-    ("ghost_vgg16", ghost_vgg16, "ghost_cifar_vgg", 7_388_394, 158_437_376),
-)
-for _name, _constructor, _family, _params, _macs in _ENTRIES:
-    _min_size, _options = _FAMILIES[_family]
-    registry.register(registry.ModelEntry(
-        name=_name, constructor=_constructor, family=_family,
-        options=_options + ("include_preprocessing",), input_shape=CIFAR_INPUT_SHAPE,
-        input_channels=None, min_input_size=_min_size,
-        eval_transform=registry.PLAIN_EVAL_TRANSFORM,  # the test image as it is
-        mean=(UNIT_MEAN,) * 3, std=(UNIT_STD,) * 3, classes=10, params=_params, macs=_macs,
-        description="CIFAR-style network (He et al. 2016; GhostNet paper, section 4.1)"))

@@ -2,8 +2,8 @@
 import keras
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.layers import GhostModule
-from ghostnet_tf.models.ghostnet import V3_BRANCHES
+from ghostnet_tf.compat import is_functional
+from ghostnet_tf.layers import V3_BRANCHES, GhostModule
 from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
 
 VERSIONS = (1, 2, 3)
@@ -72,8 +72,7 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None, version=1):
         raise ArgumentError("version", f"must be 1 (GhostNet), 2 (GhostNetV2, DFC attention) "
                                        f"or 3 (GhostNetV3, re-parameterizable branches), got "
                                        f"{version!r}.")
-    if not isinstance(model, keras.Model) or not (
-            isinstance(model, keras.Sequential) or model.__class__.__name__ == "Functional"):
+    if not (isinstance(model, keras.Sequential) or is_functional(model)):
         raise ValueError("`model` must be a functional or Sequential keras.Model, got "
                          f"{type(model).__name__}: a subclassed model has no graph to rewrite.")
     # Checked here, before cloning, so that a bad value names ghostify's own argument.

@@ -12,9 +12,10 @@ import keras
 from keras import layers
 
 from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
-from ghostnet_tf.layers import GhostBottleneck, batch_norm, make_divisible
+from ghostnet_tf.compat import weights_file_dense_units
+from ghostnet_tf.layers import V3_BRANCHES, GhostBottleneck, batch_norm, make_divisible
 from ghostnet_tf.models import registry
-from ghostnet_tf.models.transfer import copy_weights_by_name
+from ghostnet_tf.models.transfer import copy_weights_by_name, load_model_weights
 
 # One row per bottleneck: dw kernel, expansion (mid) channels, output channels, SE ratio,
 # stride. One tuple per stage, as `blocks.<stage>.<block>` in the official release.
@@ -71,35 +72,12 @@ def model_name(width, version=1):
 # GhostNetV2 and V3: the Ghost module of every bottleneck but the first DFC_FROM_LAYER has
 # DFC attention (the official `layer_id > 1`).
 DFC_FROM_LAYER = 2
-# GhostNetV3: conv + BN branches of each re-parameterizable convolution (`num_conv_branches`).
-V3_BRANCHES = 3
-
-
-def load_model_weights(model, weights):
-    """Load a `.weights.h5` file into `model`, with errors that name the file."""
-    weights = os.fspath(weights)
-    if not os.path.exists(weights):
-        raise ArgumentError("weights", f"file {weights!r} does not exist. Pass None, or the "
-                                       "path of a `.weights.h5` file saved from the same "
-                                       "architecture.")
-    try:
-        model.load_weights(weights)
-    except (ValueError, KeyError) as error:
-        raise ArgumentError(
-            "weights", f"file {weights!r} does not fit {model.name} "
-                       f"({model.count_params():,} parameters): it was saved from another "
-                       f"architecture, width or number of classes. Keras said: {error}") \
-            from error
 
 
 def _weights_file_classes(path):
     """The number of classes of a GhostNet `.weights.h5` file (its classifier's columns)."""
-    import h5py
-
     try:
-        with h5py.File(path, "r") as file:
-            # Keras files name layers by class ("dense"); GhostNet's one Dense is its classifier.
-            return int(file["layers"]["dense"]["vars"]["0"].shape[1])
+        return weights_file_dense_units(path)  # GhostNet's one Dense is its classifier
     except (OSError, KeyError):
         raise ArgumentError("weights", f"file {path!r} is not the .weights.h5 file of a "
                                        "GhostNet with its classifier.") from None
@@ -311,58 +289,6 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
     return model
 
 
-def GhostNetV2_100(**kwargs):
-    """GhostNetV2 1.0x: 6,156,908 trainable parameters, 167.0M MACs at 224x224."""
-    return GhostNetV2(width=1.0, **kwargs)
-
-
-def GhostNetV2_130(**kwargs):
-    """GhostNetV2 1.3x: 8,960,404 trainable parameters, 269.3M MACs at 224x224."""
-    return GhostNetV2(width=1.3, **kwargs)
-
-
-def GhostNetV2_160(**kwargs):
-    """GhostNetV2 1.6x: 12,392,698 trainable parameters, 398.6M MACs at 224x224."""
-    return GhostNetV2(width=1.6, **kwargs)
-
-
-def GhostNetV3_050(**kwargs):
-    """GhostNetV3 0.5x: 3,395,384 trainable parameters (deploy form: 2,853,176, 49.6M MACs)."""
-    return GhostNetV3(width=0.5, **kwargs)
-
-
-def GhostNetV3_100(**kwargs):
-    """GhostNetV3 1.0x: 8,129,028 trainable parameters (deploy form: 6,147,588, 167.0M MACs)."""
-    return GhostNetV3(width=1.0, **kwargs)
-
-
-def GhostNetV3_130(**kwargs):
-    """GhostNetV3 1.3x: 12,217,720 trainable parameters (deploy form: 8,948,296, 269.3M
-    MACs)."""
-    return GhostNetV3(width=1.3, **kwargs)
-
-
-def GhostNetV3_160(**kwargs):
-    """GhostNetV3 1.6x: 17,275,700 trainable parameters (deploy form: 12,377,778, 398.6M
-    MACs)."""
-    return GhostNetV3(width=1.6, **kwargs)
-
-
-def GhostNet050(**kwargs):
-    """GhostNet 0.5x: 2,587,292 trainable parameters, 42.3M MACs at 224x224."""
-    return GhostNet(width=0.5, **kwargs)
-
-
-def GhostNet100(**kwargs):
-    """GhostNet 1.0x: 5,182,508 trainable parameters, 141.2M MACs at 224x224."""
-    return GhostNet(width=1.0, **kwargs)
-
-
-def GhostNet130(**kwargs):
-    """GhostNet 1.3x: 7,358,820 trainable parameters, 227.0M MACs at 224x224."""
-    return GhostNet(width=1.3, **kwargs)
-
-
 def feature_pyramid(backbone):
     """A model giving `backbone`'s feature maps at strides 4, 8, 16 and 32.
 
@@ -380,69 +306,117 @@ def feature_pyramid(backbone):
 
 
 # ---------------------------------------------------------------------------- registry
+# The variants and their registry entries: name, GhostNet version, trainable params and MACs
+# (1000 classes, 224x224; for GhostNetV3 those of the train form it builds, then of the form
+# `reparameterize` folds it to), checked against the built models by tests/test_registry.py.
+_COUNTS = {
+    "ghostnet_050": (1, 2_587_292, 42_328_152),
+    "ghostnet_100": (1, 5_182_508, 141_150_512),
+    "ghostnet_130": (1, 7_358_820, 227_003_256),
+    "ghostnetv2_100": (2, 6_156_908, 167_048_288),
+    "ghostnetv2_130": (2, 8_960_404, 269_322_976),
+    "ghostnetv2_160": (2, 12_392_698, 398_607_224),
+    "ghostnetv3_050": (3, 3_395_384, 117_528_000, 2_853_176, 49_640_656),
+    "ghostnetv3_100": (3, 8_129_028, 404_128_320, 6_147_588, 167_048_288),
+    "ghostnetv3_130": (3, 12_217_720, 654_842_824, 8_948_296, 269_322_976),
+    "ghostnetv3_160": (3, 17_275_700, 971_574_612, 12_377_778, 398_607_224),
+}
+# The official release evaluates GhostNet with torchvision's Resize(256) (bilinear) and
+# CenterCrop(224). GhostNetV2's and V3's published figures that carry their transform are
+# timm's (results-imagenet.csv: crop 0.875, bicubic), so their entries use that.
+_OFFICIAL_EVAL = registry.EvalTransform("bilinear", 0.875)
+_TIMM_EVAL = registry.EvalTransform("bicubic", 0.875)
+_RELEASE = "huawei-noah/Efficient-AI-Backbones"
+_WEIGHTS = {
+    "ghostnet_100": registry.PublishedWeights(
+        sources=(f"state_dict_73.98.pth ({_RELEASE}, ghostnet_pytorch/models)",
+                 "timm ghostnet_100.in1k"),
+        top1=73.98, measured_with=_OFFICIAL_EVAL,
+        measured_by="the official release (ghostnet_pytorch/validate.py: Resize(256), "
+                    "CenterCrop(224)); timm's results-imagenet.csv: 73.982 with bilinear, "
+                    "crop 0.875"),
+    **{name: registry.PublishedWeights(
+        sources=(f"{file} ({_RELEASE}, release GhostNetV2)", f"timm {name}.in1k"),
+        top1=top1, measured_with=_TIMM_EVAL,
+        measured_by="timm's results-imagenet.csv (the official README gives 75.3% for 1.0x)")
+       for name, top1, file in (("ghostnetv2_100", 75.186, "ck_ghostnetv2_10.pth.tar"),
+                                ("ghostnetv2_130", 76.746, "ck_ghostnetv2_13.pth.tar"),
+                                ("ghostnetv2_160", 77.836, "ck_ghostnetv2_16.pth.tar"))},
+    # Only 1.0x is published; "auto" conversion takes the official file's state_dict_ema
+    # (77.134% as PaddleClas measured it; its state_dict, which timm ships, 76.930%).
+    "ghostnetv3_100": registry.PublishedWeights(
+        sources=(f"ghostnetv3-1.0.pth.tar ({_RELEASE}, release GhostNetV3)",
+                 "timm ghostnetv3_100.in1k"),
+        top1=77.134, measured_with=_TIMM_EVAL,
+        measured_by="PaddleClas (GhostNetV3.md) for the official state_dict_ema; the paper "
+                    "gives 77.1%, timm's file (state_dict) 76.936%"),
+}
 _PAPERS = {1: ("GhostNet", "Han et al., CVPR 2020"), 2: ("GhostNetV2", "Tang et al., NeurIPS 2022"),
            3: ("GhostNetV3", "Liu et al., 2024")}
 
 
-def _register(constructor, width, params, macs, weights=None, version=1,
-              eval_transform=registry.EvalTransform("bilinear", 0.875), deploy_params=None,
-              deploy_macs=None):
-    note = "" if deploy_params is None else (
-        f", train form (deploy form: {deploy_params:,} params, {deploy_macs / 1e6:.1f}M MACs)")
-    family = "ghostnet" if version == 1 else f"ghostnetv{version}"
-    registry.register(registry.ModelEntry(
-        name=model_name(width, version), constructor=constructor, family=family,
+def _variant(name, width):
+    """Register the decorated constructor as the variant `name` of width `width`."""
+    version, params, macs, *deployed = _COUNTS[name]
+    paper, authors = _PAPERS[version]
+    return registry.register_model(
+        name, builder=paper, family="ghostnet" if version == 1 else f"ghostnetv{version}",
         options=("dropout", "weights", "include_preprocessing"),
         input_shape=(registry.IMAGENET_INPUT_SIZE, registry.IMAGENET_INPUT_SIZE, 3),
-        input_channels=3, min_input_size=NETWORK_STRIDE, eval_transform=eval_transform,
-        mean=registry.IMAGENET_MEAN, std=registry.IMAGENET_STD, classes=1000,
-        params=params, macs=macs, weights=weights or {}, width=width,
-        description=f"{_PAPERS[version][0]} {width}x ({_PAPERS[version][1]}), ImageNet{note}",
-        deploy_params=deploy_params, deploy_macs=deploy_macs))
+        input_channels=3, eval_transform=_OFFICIAL_EVAL if version == 1 else _TIMM_EVAL,
+        classes=1000, params=params, macs=macs, weights=(
+            {"imagenet": _WEIGHTS[name]} if name in _WEIGHTS else {}), width=width,
+        description=f"{paper} {width}x ({authors}) for ImageNet",
+        deploy_params=deployed[0] if deployed else None,
+        deploy_macs=deployed[1] if deployed else None)
 
 
-# The official release evaluates GhostNet with torchvision's Resize(256) (bilinear) and
-# CenterCrop(224). GhostNetV2's published figures that carry their transform are timm's
-# (results-imagenet.csv: crop 0.875, bicubic), so its entries use that.
+# Registration order is listing order.
+@_variant("ghostnet_050", 0.5)
+def GhostNet050(**kwargs):
+    return GhostNet(width=0.5, **kwargs)
 
 
-_register(GhostNet050, 0.5, 2_587_292, 42_328_152)
-_register(GhostNet100, 1.0, 5_182_508, 141_150_512, {
-    "imagenet": registry.PublishedWeights(
-        sources=("state_dict_73.98.pth (huawei-noah/Efficient-AI-Backbones, "
-                 "ghostnet_pytorch/models)", "timm ghostnet_100.in1k"),
-        top1=73.98, measured_with=registry.EvalTransform("bilinear", 0.875),
-        measured_by="the official release (ghostnet_pytorch/validate.py: Resize(256), "
-                    "CenterCrop(224)); timm's results-imagenet.csv: 73.982 with bilinear, "
-                    "crop 0.875"),
-})
-_register(GhostNet130, 1.3, 7_358_820, 227_003_256)
-_TIMM_EVAL = registry.EvalTransform("bicubic", 0.875)
-for _constructor, _width, _params, _macs, _top1, _file in (
-        (GhostNetV2_100, 1.0, 6_156_908, 167_048_288, 75.186, "ck_ghostnetv2_10.pth.tar"),
-        (GhostNetV2_130, 1.3, 8_960_404, 269_322_976, 76.746, "ck_ghostnetv2_13.pth.tar"),
-        (GhostNetV2_160, 1.6, 12_392_698, 398_607_224, 77.836, "ck_ghostnetv2_16.pth.tar")):
-    _register(_constructor, _width, _params, _macs, version=2, eval_transform=_TIMM_EVAL,
-              weights={"imagenet": registry.PublishedWeights(
-                  sources=(f"{_file} (huawei-noah/Efficient-AI-Backbones, release "
-                           "GhostNetV2)", f"timm {model_name(_width, 2)}.in1k"),
-                  top1=_top1, measured_with=_TIMM_EVAL,
-                  measured_by="timm's results-imagenet.csv (the official README gives "
-                              "75.3% for 1.0x)")})
-# GhostNetV3: the entries build the train form; `reparameterize` folds it to GhostNetV2's MACs
-# (deploy_params, deploy_macs). Only 1.0x has published weights; "auto" conversion takes the
-# official file's state_dict_ema (77.134% as PaddleClas measured it; its state_dict, which timm
-# ships, 76.930%).
-for _constructor, _width, _params, _macs, _deploy_params, _deploy_macs in (
-        (GhostNetV3_050, 0.5, 3_395_384, 117_528_000, 2_853_176, 49_640_656),
-        (GhostNetV3_100, 1.0, 8_129_028, 404_128_320, 6_147_588, 167_048_288),
-        (GhostNetV3_130, 1.3, 12_217_720, 654_842_824, 8_948_296, 269_322_976),
-        (GhostNetV3_160, 1.6, 17_275_700, 971_574_612, 12_377_778, 398_607_224)):
-    _register(_constructor, _width, _params, _macs, version=3, eval_transform=_TIMM_EVAL,
-              deploy_params=_deploy_params, deploy_macs=_deploy_macs,
-              weights={} if _width != 1.0 else {"imagenet": registry.PublishedWeights(
-                  sources=(("ghostnetv3-1.0.pth.tar (huawei-noah/Efficient-AI-Backbones, "
-                            "release GhostNetV3)"), "timm ghostnetv3_100.in1k"),
-                  top1=77.134, measured_with=_TIMM_EVAL,
-                  measured_by="PaddleClas (GhostNetV3.md) for the official state_dict_ema; "
-                              "the paper gives 77.1%, timm's file (state_dict) 76.936%")})
+@_variant("ghostnet_100", 1.0)
+def GhostNet100(**kwargs):
+    return GhostNet(width=1.0, **kwargs)
+
+
+@_variant("ghostnet_130", 1.3)
+def GhostNet130(**kwargs):
+    return GhostNet(width=1.3, **kwargs)
+
+
+@_variant("ghostnetv2_100", 1.0)
+def GhostNetV2_100(**kwargs):
+    return GhostNetV2(width=1.0, **kwargs)
+
+
+@_variant("ghostnetv2_130", 1.3)
+def GhostNetV2_130(**kwargs):
+    return GhostNetV2(width=1.3, **kwargs)
+
+
+@_variant("ghostnetv2_160", 1.6)
+def GhostNetV2_160(**kwargs):
+    return GhostNetV2(width=1.6, **kwargs)
+
+
+@_variant("ghostnetv3_050", 0.5)
+def GhostNetV3_050(**kwargs):
+    return GhostNetV3(width=0.5, **kwargs)
+
+
+@_variant("ghostnetv3_100", 1.0)
+def GhostNetV3_100(**kwargs):
+    return GhostNetV3(width=1.0, **kwargs)
+
+
+@_variant("ghostnetv3_130", 1.3)
+def GhostNetV3_130(**kwargs):
+    return GhostNetV3(width=1.3, **kwargs)
+
+
+@_variant("ghostnetv3_160", 1.6)
+def GhostNetV3_160(**kwargs):
+    return GhostNetV3(width=1.6, **kwargs)

@@ -4,8 +4,9 @@ In the spirit of timm's per-model `_cfg` and keras-hub's presets: an entry holds
 constructor, its family, the options it takes, its default input, the evaluation transform and
 normalization it expects, its known weight files and its published size. The trainer, the data
 pipelines' evaluation transform, eval.py, predict.py, export.py, the profiler and the
-visualizer read entries instead of guessing from a name. Model modules register their own
-entries (`register`) next to their stage tables; `ghostnet_tf.models` imports them all.
+visualizer read entries instead of guessing from a name. Model modules register each
+constructor with the `register_model` decorator, as timm's `@register_model`, which also
+writes the constructor's docstring from its entry; `ghostnet_tf.models` imports them all.
 
 Pure Python: no keras, no TensorFlow.
 """
@@ -13,7 +14,7 @@ import dataclasses
 import os
 from typing import Callable, Optional
 
-from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.checks import ArgumentError, check_crop_pct, check_interpolation
 
 # The options a model may take besides input_shape and classes, as `get_model` keywords and
 # as the trainer's model.<option> keys.
@@ -36,15 +37,12 @@ class EvalTransform:
 
     def overridden(self, interpolation=None, crop_pct=None):
         """This transform with the given fields replaced (None keeps a field)."""
-        if interpolation is not None and interpolation not in INTERPOLATIONS:
-            raise ArgumentError("interpolation", f"must be one of {INTERPOLATIONS}, got "
-                                                 f"{interpolation!r}.")
-        if crop_pct is not None and not 0 < crop_pct <= 1:
-            raise ArgumentError("crop_pct", f"must be in (0, 1], got {crop_pct!r}.")
+        if interpolation is not None:
+            check_interpolation(interpolation)
+        if crop_pct is not None:
+            check_crop_pct(crop_pct)
         return EvalTransform(interpolation or self.interpolation, crop_pct or self.crop_pct)
 
-
-INTERPOLATIONS = ("bilinear", "bicubic")
 # Images for which no model is known (an export or a foreign .keras file) of at least
 # SMALL_IMAGE_SIZE pixels get the ImageNet transform; smaller ones (CIFAR, MNIST) are seen whole.
 DEFAULT_EVAL_TRANSFORM = EvalTransform("bilinear", 0.875)
@@ -69,10 +67,7 @@ class ModelEntry:
     options: tuple  # which of OPTIONS the constructor takes
     input_shape: tuple  # default (height, width, channels)
     input_channels: Optional[int]  # channels the model needs; None: any (grayscale too)
-    min_input_size: int  # smallest height and width
     eval_transform: EvalTransform
-    mean: tuple  # the normalization inside the model (include_preprocessing), in [0, 1] units
-    std: tuple
     classes: int  # default number of classes
     params: int  # trainable parameters with `classes` classes, as PyTorch counts them
     macs: int  # multiply-accumulates of one image at `input_shape`
@@ -83,6 +78,11 @@ class ModelEntry:
     # the train form the entry builds, these of the folded form that `reparameterize` makes.
     deploy_params: Optional[int] = None
     deploy_macs: Optional[int] = None
+
+    @property
+    def reparameterizable(self):
+        """Whether the model trains with branches that `reparameterize` folds (GhostNetV3)."""
+        return self.deploy_params is not None
 
     def build(self, **kwargs):
         """The model, with `kwargs` (options, input_shape, classes, ...)."""
@@ -103,10 +103,62 @@ def register(entry):
     return entry
 
 
-def list_models(family=None):
-    """The registered model names, in registration order (optionally of one family)."""
+def register_model(name, builder, **fields):
+    """Decorator: register the decorated constructor as model `name`, with the other
+    `ModelEntry` fields, and write its entry into its docstring. `builder` names the
+    function whose arguments it takes; None when its own docstring gives them, which the
+    entry's lines then follow."""
+    def decorate(constructor):
+        entry = register(ModelEntry(name=name, constructor=constructor, **fields))
+        facts = entry_docstring(entry, builder)
+        constructor.__doc__ = facts if builder else f"{constructor.__doc__}\n\n{facts}"
+        return constructor
+    return decorate
+
+
+def entry_docstring(entry, builder=None):
+    """A constructor's docstring, from its registry entry (keras.applications' template)."""
+    height, width, _ = entry.input_shape
+    lines = [f"{entry.description}.", ""] if builder else []
+    lines += [f"`{entry.name}` in the registry: {entry.params:,} trainable parameters and "
+             f"{entry.macs / 1e6:.2f}M MACs at {height}x{width} with {entry.classes} classes"]
+    if entry.reparameterizable:
+        lines[-1] += (f" in train form; folded by `reparameterize`, {entry.deploy_params:,} "
+                      f"parameters and {entry.deploy_macs / 1e6:.2f}M MACs")
+    lines[-1] += "."
+    for tag, published in entry.weights.items():
+        lines.append(f'`weights="{tag}"`: {published.top1}% top-1 ({published.measured_by}).')
+    if builder is not None:
+        lines += ["", f"Takes the keyword arguments of `{builder}`"
+                      f"{'' if entry.width is None else ' but `width`'}; returns a "
+                      "`keras.Model`."]
+    return "\n".join(lines)
+
+
+def list_models(family=None, pretrained=False):
+    """The registered model names, in registration order (optionally of one family, or
+    only those with published weights)."""
     return [name for name, entry in _REGISTRY.items()
-            if family is None or entry.family == family]
+            if (family is None or entry.family == family)
+            and (not pretrained or entry.weights)]
+
+
+def models_table():
+    """The registered models as a Markdown table (`ghostnet-profile --list`, docs/models.md):
+    name, family, input, trainable params and MACs (of the folded form as well, for models
+    that `reparameterize` folds), and the published weights' top-1."""
+    lines = ["| name | family | input | params | MACs | folded params | folded MACs | "
+             "weights (top-1) |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for entry in _REGISTRY.values():
+        folded = (f"{entry.deploy_params:,} | {entry.deploy_macs / 1e6:.2f}M"
+                  if entry.reparameterizable else "- | -")
+        weights = ", ".join(f"{tag} ({published.top1}%)"
+                            for tag, published in entry.weights.items()) or "-"
+        shape = "x".join(str(size) for size in entry.input_shape)
+        lines.append(f"| `{entry.name}` | {entry.family} | {shape} | {entry.params:,} | "
+                     f"{entry.macs / 1e6:.2f}M | {folded} | {weights} |")
+    return "\n".join(lines)
 
 
 def model_entry(name, argument="name"):

@@ -1,7 +1,12 @@
 """Copying models and weights: the one clone-and-copy pass behind `ghostify`,
-`reparameterize`, the export's inference copy and its graph rewrites, and copying weights by
-layer name for fine-tuning."""
+`reparameterize`, the export's inference copy and its graph rewrites, loading a
+`.weights.h5` file with errors that name it, and copying weights by layer name for
+fine-tuning."""
+import os
+
 import keras
+
+from ghostnet_tf.checks import ArgumentError
 
 
 def from_config(layer, **overrides):
@@ -63,3 +68,20 @@ def freeze_all_but_classifier(model):
     for layer in model.layers:
         layer.trainable = layer is classifier
     return classifier
+
+
+def load_model_weights(model, weights):
+    """Load a `.weights.h5` file into `model`, with errors that name the file."""
+    weights = os.fspath(weights)
+    if not os.path.exists(weights):
+        raise ArgumentError("weights", f"file {weights!r} does not exist. Pass None, or the "
+                                       "path of a `.weights.h5` file saved from the same "
+                                       "architecture.")
+    try:
+        model.load_weights(weights)
+    except (ValueError, KeyError) as error:
+        raise ArgumentError(
+            "weights", f"file {weights!r} does not fit {model.name} "
+                       f"({model.count_params():,} parameters): it was saved from another "
+                       f"architecture, width or number of classes. Keras said: {error}") \
+            from error

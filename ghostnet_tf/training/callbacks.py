@@ -11,7 +11,7 @@ import numpy as np
 from ghostnet_tf.atomic import read_json, write_atomically, write_json
 from ghostnet_tf.compat import BackupAndRestoreWithHooks
 from ghostnet_tf.training.config import ConfigError
-from ghostnet_tf.training.distillation import saved_model
+from ghostnet_tf.training.distillation import student_of
 from ghostnet_tf.training.run_folder import mark_fit_done
 
 MONITOR = "val_accuracy"
@@ -45,7 +45,7 @@ class RunCheckpoints(keras.callbacks.Callback):
         self.best, self.best_epoch = saved["value"], saved["epoch"]
 
     def save(self, name):
-        model = saved_model(self.model)  # a distilled run's student, without its teacher
+        model = student_of(self.model)  # a distilled run's student, without its teacher
         if self.write_files:
             write_atomically(os.path.join(self.run_dir, name), model.save)
             return

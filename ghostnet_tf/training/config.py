@@ -13,6 +13,8 @@ import re
 
 import yaml
 
+from ghostnet_tf.checks import INTERPOLATIONS, LABEL_OFFSETS, ArgumentError, check_crop_pct
+
 
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads 1e-4 (no dot) as a string; read it as a float, as YAML 1.2 does."""
@@ -126,8 +128,8 @@ CHOICES = {
                                "default"),
     ("training", "precision"): ("float32", "mixed_float16", "mixed_bfloat16"),
     ("training", "jit_compile"): ("auto", True, False),
-    ("data", "interpolation"): (None, "bilinear", "bicubic"),
-    ("data", "label_offset"): ("auto", 0, 1),
+    ("data", "interpolation"): (None,) + INTERPOLATIONS,
+    ("data", "label_offset"): LABEL_OFFSETS,
 }
 NON_NEGATIVE = {("optimizer", "weight_decay"), ("optimizer", "momentum"),
                 ("optimizer", "ema_decay"), ("schedule", "warmup_epochs"),
@@ -289,8 +291,11 @@ def validate(config):
                 or boundaries != sorted(boundaries):
             raise ConfigError("schedule.boundaries must be a rising list of positive "
                               f"iteration counts, got {boundaries!r}.")
-    if config["data"]["crop_pct"] is not None and config["data"]["crop_pct"] > 1:
-        raise ConfigError(f"data.crop_pct must be in (0, 1], got {config['data']['crop_pct']!r}.")
+    if config["data"]["crop_pct"] is not None:
+        try:
+            check_crop_pct(config["data"]["crop_pct"], "data.crop_pct")
+        except ArgumentError as error:
+            raise ConfigError(error.message("data.crop_pct")) from None
     for key in ("ratio", "dw_size", "version"):
         value = config["model"][key]
         if value is not None and not isinstance(value, int):

@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.loading import load_keras_model
 from ghostnet_tf.models import registry
 from ghostnet_tf.training.config import ConfigError
 
@@ -59,7 +60,7 @@ class Distiller(keras.Model):
         return loss + self.weight * distillation_loss(teacher, y_pred, self.temperature)
 
 
-def saved_model(model):
+def student_of(model):
     """The model that checkpoints hold: the student of a Distiller, else `model`."""
     return model.student if isinstance(model, Distiller) else model
 
@@ -86,13 +87,15 @@ def check_teacher_config(config):
 def load_teacher(config, student):
     """The teacher that training.teacher names (None for none): a `.keras` file, or a
     registry model with its published weights, checked against `student`'s classes and
-    input size."""
+    input size. The trainer has run `check_teacher_config` before reading any data."""
     source = config["training"]["teacher"]
     if source is None:
         return None
-    check_teacher_config(config)
     if str(source).endswith(".keras"):
-        teacher = keras.saving.load_model(source, compile=False)
+        try:
+            teacher = load_keras_model(source)
+        except ArgumentError as error:
+            raise ConfigError(f"training.teacher {error.problem}") from None
     else:
         entry = registry.model_entry(source)
         teacher = entry.build(weights=next(iter(entry.weights)),

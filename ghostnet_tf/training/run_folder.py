@@ -17,6 +17,11 @@ FREE_KEYS = {"data.data_dir", "data.labels_file", "data.skip_corrupt", "data.shu
              "training.resume_changes"}
 
 
+class RunInUseError(OSError):
+    """The run folder is held by another live process (an OSError: the folder is busy, as
+    the command-line tools report it)."""
+
+
 class RunLock:
     """While inside, this process holds `run_dir/run.lock` (its PID and host). A second
     start refuses and names the holder; a lock left by a process of this host that is gone
@@ -34,7 +39,7 @@ class RunLock:
             except FileExistsError:
                 holder = read_json(self.path) or {}
                 if self._is_alive(holder):
-                    raise ConfigError(
+                    raise RunInUseError(
                         f"run folder {os.path.dirname(self.path)} is in use by process "
                         f"{holder.get('pid')} on {holder.get('host')} ({self.path}); wait for "
                         "it, or choose another run_name. If that process is gone (another "

@@ -13,6 +13,7 @@ numpy arrays and the replicas from `keras.distribution` (see `distribution.Place
 signal handlers, JAX distribution), so it can be called from Python as well as train.py.
 """
 import contextlib
+import dataclasses
 import math
 import os
 import sys
@@ -23,6 +24,8 @@ from ghostnet_tf.atomic import write_atomically, write_json
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import prepare_multi_worker_fit, sublayers
 from ghostnet_tf.data import batches, files
+from ghostnet_tf.data.source import DataSource
+from ghostnet_tf.loading import load_keras_model
 from ghostnet_tf.models import registry
 from ghostnet_tf.models.reparameterize import has_train_form_layers, reparameterize
 from ghostnet_tf.models.transfer import copy_weights_by_name, freeze_all_but_classifier
@@ -33,10 +36,11 @@ from ghostnet_tf.training.distillation import (
     Distiller,
     check_teacher_config,
     load_teacher,
-    saved_model,
+    student_of,
 )
 from ghostnet_tf.training.distribution import Placement, is_tensorflow, worker_info
 from ghostnet_tf.training.run_folder import RunLock, check_resumed_config, fit_done
+from ghostnet_tf.weights import convertible_models
 
 # The model.<key> settings that are constructor options (see registry.OPTIONS).
 _MODEL_OPTIONS = ("ratio", "dw_size", "version", "dropout")
@@ -71,6 +75,17 @@ def _one_hot_labels(config):
     data = config["data"]
     return config["training"]["label_smoothing"] > 0 or data["mixup_alpha"] > 0 or \
         data["cutmix"] > 0
+
+
+def data_source(config):
+    """The `DataSource` of the data.* keys; ConfigError names the key of a bad value."""
+    data = config["data"]
+    try:
+        return DataSource(data["name"], data["data_dir"], data["labels_file"],
+                          data["skip_corrupt"], data["label_offset"], data["interpolation"],
+                          data["crop_pct"])
+    except ArgumentError as error:
+        raise ConfigError(error.message(f"data.{error.argument}")) from None
 
 
 def make_data(config, global_batch, entry=None):
@@ -110,17 +125,15 @@ def make_data(config, global_batch, entry=None):
         randaugment_magnitude=data["randaugment_magnitude"],
         random_erasing=data["random_erasing"], mixup_alpha=data["mixup_alpha"],
         cutmix=data["cutmix"])
-    common = dict(data_dir=data["data_dir"], image_size=image_size,
-                  labels_file=data["labels_file"], skip_corrupt=data["skip_corrupt"],
-                  seed=data["seed"], label_offset=data["label_offset"])
+    source = data_source(config)
     train, info = make_dataset(
-        data["name"], "train", batch_size=global_batch, min_scale=data["min_scale"],
-        augmentation=augmentation, shuffle_buffer=data["shuffle_buffer"],
-        deterministic=data["deterministic"], **common)
-    transform = entry.eval_transform.overridden(data["interpolation"], data["crop_pct"])
-    validation, _ = make_dataset(data["name"], "test", batch_size=validation_batch,
-                                 eval_transform=transform, class_names=info.class_names,
-                                 **common)
+        source, "train", batch_size=global_batch, image_size=image_size,
+        min_scale=data["min_scale"], augmentation=augmentation,
+        shuffle_buffer=data["shuffle_buffer"], seed=data["seed"],
+        deterministic=data["deterministic"])
+    validation, _ = make_dataset(
+        source.replace(class_names=info.class_names), "test", batch_size=validation_batch,
+        image_size=image_size, eval_transform=entry.eval_transform, seed=data["seed"])
     if one_hot:
         classes = info.num_classes
         to_one_hot = lambda x, y: (x, tf.one_hot(y, classes) if y.dtype.is_integer else y)  # noqa: E731
@@ -164,17 +177,18 @@ def check_model_config(config):
     if weights is not None and not str(weights).endswith(".keras"):
         if "weights" not in entry.options:
             raise ConfigError(f"model.weights {weights!r}: ImageNet and .weights.h5 weights "
-                              f"are for {', '.join(registry.list_models('ghostnet'))}; start "
+                              f"are for {', '.join(convertible_models())}; start "
                               f"{entry.name} from a .keras file of a run.")
     if weights is not None and str(weights).endswith(".keras") and not os.path.isfile(weights):
         raise ConfigError(f"model.weights {weights}: no such file.")
     return entry
 
 
-def build_model(config, info):
-    """The configured model for the dataset described by `info` (classes, image shape)."""
+def build_model(config, info, entry=None):
+    """The configured model for the dataset described by `info` (classes, image shape);
+    `entry` is `check_model_config(config)`'s (checked here when not given)."""
     model_config = config["model"]
-    entry = check_model_config(config)
+    entry = entry or check_model_config(config)
     if entry.input_channels is not None and info.image_shape[-1] != entry.input_channels:
         raise ConfigError(f"model.name {entry.name} takes images of {entry.input_channels} "
                           f"channels; data.name {config['data']['name']!r} has "
@@ -190,7 +204,10 @@ def build_model(config, info):
     except ArgumentError as error:
         raise ConfigError(error.message(f"model.{error.argument}")) from None
     if weights is not None and str(weights).endswith(".keras"):
-        source = keras.saving.load_model(weights, compile=False)
+        try:
+            source = load_keras_model(weights)
+        except ArgumentError as error:
+            raise ConfigError(f"model.weights {error.problem}") from None
         if not copy_weights_by_name(source, model):
             raise ConfigError(f"model.weights {weights}: no layer fits {entry.name}.")
     if model_config["freeze_backbone"]:
@@ -329,58 +346,67 @@ def _read_saved_config(path):
     return saved
 
 
-def _train(config, entry, run_dir, results_path, placement, log):
-    training = config["training"]
-    is_chief, worker_index = worker_info()
-    global_batch = config["data"]["batch_size"] * placement.replicas
-    learning_rate = config["optimizer"]["lr"] * global_batch / config["optimizer"]["lr_batch_size"]
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The run's arithmetic: batch, learning rate and length, from the config, the
+    replicas and the training set's size."""
+    global_batch: int
+    learning_rate: float  # scaled to the global batch
+    steps_per_epoch: int
+    total_steps: int
 
-    train_data, validation_data, info = make_data(config, global_batch, entry)
-    if not info.num_classes or info.num_classes < 2:
-        raise ConfigError(f"data.name {config['data']['name']!r} gives {info.num_classes} "
-                          "class(es): a classifier needs two classes or more.")
-    steps_per_epoch = training["steps_per_epoch"] or max(1, info.num_examples // global_batch)
-    schedule_config = config["schedule"]
-    total_steps = schedule_config["iterations"] or math.ceil(
-        schedule_config["epochs"] * steps_per_epoch)
+    @property
+    def epochs(self):
+        return math.ceil(self.total_steps / self.steps_per_epoch)
 
-    with placement.scope():
-        model = build_model(config, info)
-        counts = profile_model(model)
-        optimizer = make_optimizer(
-            config, make_schedule(config, learning_rate, steps_per_epoch, total_steps), model)
-        teacher = load_teacher(config, model)
-        if teacher is not None:  # fit trains the student; checkpoints save it alone
-            model = Distiller(model, teacher, training["distillation_weight"],
-                              training["distillation_temperature"])
-        compile_model(model, config, optimizer)
 
-    os.makedirs(run_dir, exist_ok=True)
-    if is_chief:
-        def write_config(path):
-            with open(path, "w") as handle:
-                handle.write(dump_config(config))
-        write_atomically(os.path.join(run_dir, "config.yaml"), write_config)
-    backup_dir = os.path.join(run_dir, "backup" if is_chief else f"backup_worker_{worker_index}")
-    backup = run_callbacks.ResumableBackup(
-        backup_dir, steps_per_epoch, save_freq=training["backup_every_steps"] or "epoch")
-    epochs_done, steps_done = backup.resume_point()
-    finished = fit_done(run_dir) is not None or steps_done >= total_steps
-    epochs = math.ceil(total_steps / steps_per_epoch)
-    if finished:
-        log(f"{config['run_name']}: training had finished ({total_steps} steps); writing "
-            "its results from last.keras")
-    elif steps_done:
-        log(f"resuming {config['run_name']} after epoch {epochs_done} "
-            f"(step {steps_done} of {total_steps}) from {backup_dir}")
+def _plan(config, replicas, num_examples):
+    global_batch = config["data"]["batch_size"] * replicas
+    optimizer, schedule = config["optimizer"], config["schedule"]
+    steps_per_epoch = config["training"]["steps_per_epoch"] or max(
+        1, num_examples // global_batch)
+    return _Plan(
+        global_batch=global_batch,
+        learning_rate=optimizer["lr"] * global_batch / optimizer["lr_batch_size"],
+        steps_per_epoch=steps_per_epoch,
+        total_steps=schedule["iterations"] or math.ceil(schedule["epochs"] * steps_per_epoch))
+
+
+def _compiled_model(config, entry, info, plan):
+    """The model that fit trains (a Distiller around the student when there is a teacher),
+    compiled, with the student's counts and the teacher (or None)."""
+    model = build_model(config, info, entry)
+    counts = profile_model(model)
+    optimizer = make_optimizer(config, make_schedule(
+        config, plan.learning_rate, plan.steps_per_epoch, plan.total_steps), model)
+    teacher = load_teacher(config, model)
+    if teacher is not None:  # fit trains the student; checkpoints save it alone
+        training = config["training"]
+        model = Distiller(model, teacher, training["distillation_weight"],
+                          training["distillation_temperature"])
+    compile_model(model, config, optimizer)
+    return model, counts, teacher
+
+
+@dataclasses.dataclass
+class _RunCallbacks:
+    """The callbacks of one fit, and handles on those whose state the run reads after it."""
+    backup: run_callbacks.ResumableBackup
+    nan_stop: run_callbacks.NaNStop
+    checkpoints: run_callbacks.RunCheckpoints
+    progress: run_callbacks.Progress
+    all: list
+
+
+def _run_callbacks(config, run_dir, plan, backup, is_chief):
     nan_stop = run_callbacks.NaNStop()
-    callbacks = [run_callbacks.StopAtStep(total_steps), nan_stop, backup]
+    callbacks = [run_callbacks.StopAtStep(plan.total_steps), nan_stop, backup]
     if config["optimizer"]["ema_decay"] > 0:
         # Validation and the checkpoints use the EMA weights.
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     checkpoints = run_callbacks.RunCheckpoints(run_dir, is_chief)
-    progress = run_callbacks.Progress(os.path.join(run_dir, "progress.json"), global_batch,
-                                      is_chief)
+    progress = run_callbacks.Progress(os.path.join(run_dir, "progress.json"),
+                                      plan.global_batch, is_chief)
     callbacks += [checkpoints, progress]
     if is_chief:
         callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"),
@@ -388,17 +414,91 @@ def _train(config, entry, run_dir, results_path, placement, log):
         if is_tensorflow():
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
     # Last: the checkpoints and logs of the final epoch are written when it marks the fit done.
-    callbacks.append(run_callbacks.FitDone(run_dir, total_steps, is_chief))
+    callbacks.append(run_callbacks.FitDone(run_dir, plan.total_steps, is_chief))
+    return _RunCallbacks(backup, nan_stop, checkpoints, progress, callbacks)
 
+
+def _write_config(config, run_dir):
+    def write(path):
+        with open(path, "w") as handle:
+            handle.write(dump_config(config))
+    write_atomically(os.path.join(run_dir, "config.yaml"), write)
+
+
+def _fit(model, train_data, validation_data, plan, run, run_dir, resume_point, placement,
+         is_chief):
+    """Fit `model` from the resume point; raises TrainingInterrupted after a signal and
+    FloatingPointError after a NaN loss."""
+    # Epochs end at multiples of steps_per_epoch; an epoch cut by a crash is done again
+    # from its start, its steps already taken counted once (StopAtStep).
+    epochs_done, steps_done = resume_point
+    with run_callbacks.SignalStop(model, run.backup) as interrupted, placement.scope():
+        model.fit(train_data, validation_data=validation_data,
+                  epochs=epochs_done + math.ceil((plan.total_steps - steps_done)
+                                                 / plan.steps_per_epoch),
+                  steps_per_epoch=plan.steps_per_epoch, callbacks=run.all,
+                  shuffle=False,  # the input pipeline shuffles
+                  # A progress bar on a terminal, one line per epoch in a log file.
+                  verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
+    if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
+        run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
+                                  os.path.join(run_dir, "curves.png"))
+    if interrupted.signal is not None:
+        raise TrainingInterrupted(interrupted.signal, run.backup.backup_dir)
+    if run.nan_stop.stopped_at is not None:
+        raise FloatingPointError(
+            f"the loss became NaN or infinite at batch {run.nan_stop.stopped_at}: training "
+            "stopped. Lower optimizer.lr, or check the data.")
+
+
+def _evaluate_as_shipped(model, config, validation_data):
+    """The validation metrics of the model as it ships, and the counts of its folded form
+    (None when nothing folds): GhostNetV3's branches are folded first."""
+    evaluated, deployed_counts, student = model, None, student_of(model)
+    if has_train_form_layers(student):
+        evaluated = reparameterize(student)
+        compile_model(evaluated, config, keras.optimizers.SGD())
+        deployed_counts = profile_model(evaluated)
+    return evaluated.evaluate(validation_data, verbose=0, return_dict=True), deployed_counts
+
+
+def _train(config, entry, run_dir, results_path, placement, log):
+    training = config["training"]
+    is_chief, worker_index = worker_info()
+    train_data, validation_data, info = make_data(
+        config, config["data"]["batch_size"] * placement.replicas, entry)
+    if not info.num_classes or info.num_classes < 2:
+        raise ConfigError(f"data.name {config['data']['name']!r} gives {info.num_classes} "
+                          "class(es): a classifier needs two classes or more.")
+    plan = _plan(config, placement.replicas, info.num_examples)
+    with placement.scope():
+        model, counts, teacher = _compiled_model(config, entry, info, plan)
+
+    os.makedirs(run_dir, exist_ok=True)
+    if is_chief:
+        _write_config(config, run_dir)
+    backup_dir = os.path.join(run_dir, "backup" if is_chief else f"backup_worker_{worker_index}")
+    backup = run_callbacks.ResumableBackup(
+        backup_dir, plan.steps_per_epoch, save_freq=training["backup_every_steps"] or "epoch")
+    epochs_done, steps_done = backup.resume_point()
+    finished = fit_done(run_dir) is not None or steps_done >= plan.total_steps
+    if finished:
+        log(f"{config['run_name']}: training had finished ({plan.total_steps} steps); "
+            "writing its results from last.keras")
+    elif steps_done:
+        log(f"resuming {config['run_name']} after epoch {epochs_done} "
+            f"(step {steps_done} of {plan.total_steps}) from {backup_dir}")
+    run = _run_callbacks(config, run_dir, plan, backup, is_chief)
     log(f"run {config['run_name']}: {model.name} on {info.name} "
         f"({info.num_examples} training images, {info.num_classes} classes), "
         f"{counts.params:,} params, {counts.macs / 1e6:.1f}M MACs"
         + (f"; distilled from {training['teacher']}" if teacher is not None else ""))
     log(f"replicas {placement.replicas} x batch {config['data']['batch_size']} = global batch "
-        f"{global_batch}; lr {learning_rate:g} (= {config['optimizer']['lr']:g} x "
-        f"{global_batch} / {config['optimizer']['lr_batch_size']}); {total_steps} steps = "
-        f"{epochs} epochs of {steps_per_epoch}; precision {training['precision']}; "
-        f"jit_compile {model.jit_compile}; backend {keras.backend.backend()}")
+        f"{plan.global_batch}; lr {plan.learning_rate:g} (= {config['optimizer']['lr']:g} x "
+        f"{plan.global_batch} / {config['optimizer']['lr_batch_size']}); {plan.total_steps} "
+        f"steps = {plan.epochs} epochs of {plan.steps_per_epoch}; precision "
+        f"{training['precision']}; jit_compile {model.jit_compile}; backend "
+        f"{keras.backend.backend()}")
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(_clear_input_errors())
@@ -412,47 +512,11 @@ def _train(config, entry, run_dir, results_path, placement, log):
                                                 compile=False)
                 compile_model(model, config, keras.optimizers.SGD())
         else:
-            # Epochs end at multiples of steps_per_epoch; an epoch cut by a crash is done
-            # again from its start, its steps already taken counted once (StopAtStep).
-            with run_callbacks.SignalStop(model, backup) as interrupted, placement.scope():
-                model.fit(train_data, validation_data=validation_data,
-                          epochs=epochs_done + math.ceil((total_steps - steps_done)
-                                                         / steps_per_epoch),
-                          steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                          shuffle=False,  # the input pipeline shuffles
-                          # A progress bar on a terminal, one line per epoch in a log file.
-                          verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
-            if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
-                run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
-                                          os.path.join(run_dir, "curves.png"))
-            if interrupted.signal is not None:
-                raise TrainingInterrupted(interrupted.signal, backup_dir)
-            if nan_stop.stopped_at is not None:
-                raise FloatingPointError(
-                    f"the loss became NaN or infinite at batch {nan_stop.stopped_at}: training "
-                    "stopped. Lower optimizer.lr, or check the data.")
-        evaluated, deployed_counts, student = model, None, saved_model(model)
-        if has_train_form_layers(student):
-            # What ships is the folded form (GhostNetV3's branches): evaluate and count it.
-            evaluated = reparameterize(student)
-            compile_model(evaluated, config, keras.optimizers.SGD())
-            deployed_counts = profile_model(evaluated)
-        evaluation = evaluated.evaluate(validation_data, verbose=0, return_dict=True)
-    seconds = progress.state["train_seconds"]
-    results = {
-        "run_name": config["run_name"], "model": model.name, "dataset": info.name,
-        "top1": float(evaluation["accuracy"]), "top5": float(evaluation["top5"]),
-        "loss": float(evaluation["loss"]), "best_top1": checkpoints.best,
-        "best_epoch": checkpoints.best_epoch, "params": counts.params, "macs": counts.macs,
-        "steps": total_steps, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
-        "global_batch": global_batch,
-        "learning_rate": learning_rate, "schedule": config["schedule"],
-        "wall_seconds": seconds,
-        "images_per_second": progress.state["train_images"] / max(seconds, 1e-9),
-        "replicas": placement.replicas, "backend": keras.backend.backend(),
-    }
-    if deployed_counts is not None:
-        results.update(deploy_params=deployed_counts.params, deploy_macs=deployed_counts.macs)
+            _fit(model, train_data, validation_data, plan, run, run_dir,
+                 (epochs_done, steps_done), placement, is_chief)
+        evaluation, deployed_counts = _evaluate_as_shipped(model, config, validation_data)
+    results = _results(config, model, info, evaluation, counts, deployed_counts, plan, run,
+                       placement.replicas)
     if is_chief:
         write_json(results_path, results)
     backup.remove()  # the run is recorded: its resume state is no longer needed
@@ -462,4 +526,23 @@ def _train(config, entry, run_dir, results_path, placement, log):
     log(f"top-1 {results['top1']:.4f}, top-5 {results['top5']:.4f}{folded} "
         f"(best top-1 {results['best_top1']:.4f} at epoch {results['best_epoch']}); "
         f"results in {results_path}")
+    return results
+
+
+def _results(config, model, info, evaluation, counts, deployed_counts, plan, run, replicas):
+    seconds = run.progress.state["train_seconds"]
+    results = {
+        "run_name": config["run_name"], "model": model.name, "dataset": info.name,
+        "top1": float(evaluation["accuracy"]), "top5": float(evaluation["top5"]),
+        "loss": float(evaluation["loss"]), "best_top1": run.checkpoints.best,
+        "best_epoch": run.checkpoints.best_epoch, "params": counts.params,
+        "macs": counts.macs, "steps": plan.total_steps, "epochs": plan.epochs,
+        "steps_per_epoch": plan.steps_per_epoch, "global_batch": plan.global_batch,
+        "learning_rate": plan.learning_rate, "schedule": config["schedule"],
+        "wall_seconds": seconds,
+        "images_per_second": run.progress.state["train_images"] / max(seconds, 1e-9),
+        "replicas": replicas, "backend": keras.backend.backend(),
+    }
+    if deployed_counts is not None:
+        results.update(deploy_params=deployed_counts.params, deploy_macs=deployed_counts.macs)
     return results
