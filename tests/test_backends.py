@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ghostnet_tf
-from ghostnet_tf.compat import sublayers
+from tests.test_harness import randomized
 
 JAX_SCRIPT = textwrap.dedent("""
     import sys
@@ -32,15 +32,8 @@ JAX_SCRIPT = textwrap.dedent("""
 def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path, constructor):
     rng = np.random.default_rng(3)
     build = getattr(ghostnet_tf, constructor)
-    model = build(width=1.0, classifier_activation=None)
     # Random BN statistics and affine parameters, so that every weight matters.
-    for layer in sublayers(model, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            shape = layer.moving_mean.shape
-            layer.moving_mean.assign(rng.normal(0, 0.1, shape))
-            layer.moving_variance.assign(rng.uniform(0.5, 1.5, shape))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
-            layer.beta.assign(rng.normal(0, 0.1, shape))
+    model = randomized(build(width=1.0, classifier_activation=None), seed=3)
     weights = tmp_path / "ghostnet_100.weights.h5"
     model.save_weights(weights)
     images = rng.uniform(0, 255, (2, 224, 224, 3)).astype("float32")

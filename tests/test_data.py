@@ -89,9 +89,18 @@ def test_array_pipeline_train_and_test(tmp_path):
 
 
 def test_pad_crop_flip_is_a_shifted_possibly_flipped_copy():
-    image = tf.constant(np.arange(32 * 32 * 3, dtype=np.float32).reshape(32, 32, 3) + 1)
-    out = pipelines.pad_crop_flip(image, seed=5).numpy()
-    padded = np.pad(image.numpy(), ((4, 4), (4, 4), (0, 0)))
+    from ghostnet_tf.data.transforms import pad_crop_flip
+
+    image = np.arange(32 * 32 * 3, dtype=np.float32).reshape(32, 32, 3) + 1
+    padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))
+    # The one definition, against numpy: offsets into the padded image, then the mirror.
+    for dy, dx, flip in ((0, 0, False), (8, 3, False), (5, 8, True)):
+        crop = padded[dy:dy + 32, dx:dx + 32]
+        np.testing.assert_array_equal(
+            tf.convert_to_tensor(pad_crop_flip(image, dy, dx, flip)).numpy(),
+            crop[:, ::-1] if flip else crop)
+    # The tf.data path's random draw gives one of those copies.
+    out = pipelines.random_pad_crop_flip(tf.constant(image), seed=5).numpy()
     found = any(np.array_equal(candidate[dy:dy + 32, dx:dx + 32], out)
                 for candidate in (padded, padded[:, ::-1])
                 for dy in range(9) for dx in range(9))

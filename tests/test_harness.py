@@ -46,7 +46,7 @@ LAYERS = {
 }
 
 
-def _randomized(model, seed=0):
+def randomized(model, seed=0):
     """`model` with random batch-norm statistics and affine parameters, so that every
     variable matters to the output."""
     rng = np.random.default_rng(seed)
@@ -63,7 +63,7 @@ def _randomized(model, seed=0):
 def _layer_model(name):
     factory, shape = LAYERS[name]
     inputs = keras.Input(shape)
-    return _randomized(keras.Model(inputs, factory()(inputs), name=name))
+    return randomized(keras.Model(inputs, factory()(inputs), name=name))
 
 
 def _registry_model(name):
@@ -157,7 +157,7 @@ print(json.dumps(differences))
 @pytest.mark.slow
 def test_every_layer_and_registry_model_loads_and_agrees_on_the_jax_backend(tmp_path):
     models = [_layer_model(name) for name in LAYERS] + [
-        _randomized(_registry_model(name)) for name in list_models()]
+        randomized(_registry_model(name)) for name in list_models()]
     paths = []
     for model in models:
         path = str(tmp_path / f"{model.name}.keras")

@@ -5,6 +5,8 @@ import math
 import keras
 import numpy as np
 
+from ghostnet_tf.data.transforms import PADDING, pad_crop_flip
+
 
 def synthetic_arrays(image_shape, num_classes, batch_size, seed=0):
     """One batch of uniform [0, 255] float32 images and int64 labels."""
@@ -19,9 +21,10 @@ def one_hot(labels, num_classes):
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """Batches of in-memory arrays, augmented by Keras layers when training: zero-pad 4,
-    random crop back to size and horizontal flip, image by image (the CIFAR transform of
-    `ghostnet_tf.data.make_dataset`). Labels become one-hot when `num_classes` is given."""
+    """Batches of in-memory arrays, augmented when training by the CIFAR transform of
+    `ghostnet_tf.data.make_dataset` (`transforms.pad_crop_flip`: zero-pad 4, crop back to
+    size at a random place, random horizontal flip). Labels become one-hot when
+    `num_classes` is given."""
 
     def __init__(self, images, labels, batch_size, training, seed, num_classes=None):
         super().__init__()
@@ -30,12 +33,6 @@ class ArrayBatches(keras.utils.PyDataset):
         self.num_classes = num_classes
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images)) if training else np.arange(len(images))
-        height, width = images.shape[1:3]
-        self.augment = keras.layers.Pipeline([
-            keras.layers.ZeroPadding2D(4),
-            keras.layers.RandomCrop(height, width, seed=seed),
-            keras.layers.RandomFlip("horizontal", seed=seed),
-        ]) if training else None
 
     def __len__(self):
         count = len(self.images) / self.batch_size
@@ -44,10 +41,11 @@ class ArrayBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         images = self.images[chosen].astype("float32")
-        if self.augment is not None:
-            # One crop window per image: Keras' RandomCrop draws one per call.
-            images = np.stack([keras.ops.convert_to_numpy(
-                self.augment(image[None], training=True))[0] for image in images])
+        if self.training:
+            offsets = self.rng.integers(0, 2 * PADDING + 1, (len(images), 2))
+            flips = self.rng.random(len(images)) < 0.5
+            images = np.stack([keras.ops.convert_to_numpy(pad_crop_flip(image, y, x, flip))
+                               for image, (y, x), flip in zip(images, offsets, flips)])
         labels = self.labels[chosen]
         if self.num_classes:
             labels = one_hot(labels, self.num_classes)

@@ -27,6 +27,7 @@ from ghostnet_tf.data import files
 from ghostnet_tf.data.batches import synthetic_arrays
 from ghostnet_tf.data.files import DatasetInfo
 from ghostnet_tf.data.source import DataSource
+from ghostnet_tf.data.transforms import PADDING, pad_crop_flip
 from ghostnet_tf.models.registry import DEFAULT_EVAL_TRANSFORM, IMAGENET_INPUT_SIZE
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -73,12 +74,12 @@ def is_online(host, timeout=3.0):
 
 
 # ---------------------------------------------------------------------------- transforms
-def pad_crop_flip(image, seed=None, padding=4):
-    """CIFAR-style training transform: zero-pad 4, random crop back to size, random flip."""
-    height, width, channels = image.shape
-    image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
-    image = tf.image.random_crop(image, (height, width, channels), seed=seed)
-    return tf.image.random_flip_left_right(image, seed=seed)
+def random_pad_crop_flip(image, seed=None):
+    """CIFAR-style training transform (`transforms.pad_crop_flip`): zero-pad 4, crop back to
+    size at a random place, flip left-right at random."""
+    offsets = tf.random.uniform((2,), 0, 2 * PADDING + 1, dtype=tf.int32, seed=seed)
+    flip = tf.random.uniform((), seed=seed) < 0.5
+    return pad_crop_flip(image, offsets[0], offsets[1], flip)
 
 
 def _jpeg_is_complete(contents):
@@ -573,7 +574,7 @@ def _small_dataset(name, split, data_dir, training, shuffle, seed, shuffle_buffe
 def _augment_small(dataset, training, seed):
     def transform(image, label):
         image = tf.cast(image, tf.float32)
-        return (pad_crop_flip(image, seed) if training else image), label
+        return (random_pad_crop_flip(image, seed) if training else image), label
     return dataset.map(transform, num_parallel_calls=AUTOTUNE)
 
 
