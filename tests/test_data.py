@@ -366,3 +366,33 @@ def test_a_data_source_checks_its_fields_once_and_overrides_the_models_transform
                          ("crop_pct", 0)):
         with pytest.raises(ArgumentError, match=f"`{field}` must"):
             DataSource("folder", tmp_path, **{field: value})
+
+
+def test_the_numpy_training_stream_is_a_function_of_the_step():
+    from ghostnet_tf.data.batches import TrainingStream
+
+    images = np.random.default_rng(0).uniform(0, 255, (50, 8, 8, 1)).astype("float32")
+    labels = np.arange(50) % 5
+
+    def batches(start, steps_per_epoch, epochs):
+        stream = TrainingStream(images, labels, 8, seed=3, start_step=start,
+                                steps_per_epoch=steps_per_epoch)
+        out = []
+        for _ in range(epochs):  # as fit reads it: each epoch from index 0
+            out += [stream[index] for index in range(len(stream))]
+            stream.on_epoch_end()
+        return out
+
+    whole = batches(0, 4, 4)  # 16 steps: 6 batches a pass, so almost three passes
+    resumed = batches(6, 2, 1) + batches(8, 4, 2)  # the rest of epoch 2, then epochs 3-4
+    assert len(resumed) == 10
+    for (x, y), (x_whole, y_whole) in zip(resumed, whole[6:]):
+        np.testing.assert_array_equal(x, x_whole)
+        np.testing.assert_array_equal(y, y_whole)
+    # A pass draws 48 of the 50 examples without repeats (labels: ten of each class).
+    first_pass = np.concatenate([y for _, y in whole[:6]])
+    counts = np.bincount(first_pass)
+    assert first_pass.size == 48 and counts.min() >= 8 and counts.max() <= 10
+    assert not np.array_equal(whole[0][0], whole[6][0])
+    other = TrainingStream(images, labels, 8, seed=4, start_step=0, steps_per_epoch=4)[0]
+    assert not np.array_equal(other[1], whole[0][1])

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 import yaml
 
@@ -180,6 +181,68 @@ def test_mid_epoch_resumes_keep_epochs_steps_and_images_exact(tmp_path):
     results = json.loads((run / "results.json").read_text())
     assert (results["steps"], results["epochs"]) == (40, 4)
     assert json.loads((run / "progress.json").read_text())["train_images"] == 40 * 16
+
+
+def final_weights(run):
+    return [keras.ops.convert_to_numpy(v) for v in
+            keras.saving.load_model(run / "last.keras", compile=False).weights]
+
+
+@pytest.mark.slow
+def test_a_sigint_stops_at_the_step_and_writes_nothing_for_the_cut_epoch(tmp_path):
+    # A long validation (batches of one image) would show if the cut epoch were validated.
+    overrides = tiny_run(tmp_path, "schedule.iterations=400", "schedule.boundaries=[300]",
+                         "training.steps_per_epoch=200", "data.batch_size=16",
+                         "training.validation_batch_size=1", per_batch=80)
+    run = tmp_path / "runs" / "tiny"
+    process = run_train(overrides)
+    wait_for_first_epoch(process, run)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 130, output
+    assert "SIGINT: stopping after this step" in output and "Traceback" not in output
+    saved = json.loads((run / "backup" / "training_metadata.json").read_text())
+    assert 200 < saved["iterations"] < 400 and saved["epoch"] == 1  # inside epoch 2
+    assert [row["epoch"] for row in read_log_rows(run)] == ["0"]  # no row for the cut epoch
+    assert json.loads((run / "best.json").read_text())["epoch"] == 1
+    # The resumed run finishes the cut epoch (its remaining steps only) and logs it once.
+    resumed = run_train(overrides)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    assert f"the data stream resumes at step {saved['iterations']}" in output
+    assert [row["epoch"] for row in read_log_rows(run)] == ["0", "1"]
+    assert json.loads((run / "results.json").read_text())["steps"] == 400
+
+
+@pytest.mark.slow
+def test_seeded_runs_are_equal_and_a_stopped_one_resumes_to_the_same_weights(tmp_path):
+    common = ["seed=7", "data.deterministic=true", "schedule.iterations=60",
+              "schedule.boundaries=[40]", "training.steps_per_epoch=20", "data.batch_size=16"]
+    runs = {name: tiny_run(tmp_path, *common, f"run_name={name}", per_batch=80)
+            for name in ("first", "again", "stopped", "other_seed")}
+    runs["other_seed"].append("seed=8")
+    for name in ("first", "again", "other_seed"):
+        process = run_train(runs[name])
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, output
+    stopped = run_train(runs["stopped"])
+    wait_for_first_epoch(stopped, tmp_path / "runs" / "stopped")
+    stopped.send_signal(signal.SIGTERM)
+    output, _ = stopped.communicate(timeout=300)
+    assert stopped.returncode == 143, output
+    assert not (tmp_path / "runs" / "stopped" / "results.json").exists()
+    resumed = run_train(runs["stopped"])
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    weights = {name: final_weights(tmp_path / "runs" / name) for name in runs}
+    for name in ("again", "stopped"):
+        for got, want in zip(weights[name], weights["first"]):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=name)
+    assert max(float(np.abs(a - b).max())
+               for a, b in zip(weights["other_seed"], weights["first"])) > 1e-3
+    logs = {name: read_log_rows(tmp_path / "runs" / name) for name in ("first", "stopped")}
+    assert [row["epoch"] for row in logs["stopped"]] == ["0", "1", "2"]
+    assert yaml.safe_load((tmp_path / "runs" / "first" / "config.yaml").read_text())["seed"] == 7
 
 
 # ---------------------------------------------------------------------------- 6. config

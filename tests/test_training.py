@@ -465,7 +465,7 @@ def test_fine_tuning_recipe_frozen_backbone_then_all(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- distillation
-def test_distillation_loss_is_the_label_loss_plus_the_cross_entropy_to_the_teacher():
+def test_distillation_loss_weighs_the_label_loss_and_the_cross_entropy_to_the_teacher():
     from ghostnet_tf.training.distillation import Distiller
 
     keras.utils.set_random_seed(1)  # initial weights whose probabilities stay above 1e-4
@@ -489,7 +489,13 @@ def test_distillation_loss_is_the_label_loss_plus_the_cross_entropy_to_the_teach
     smoothed = labels * 0.9 + 0.1 / 4
     label_loss = -(smoothed * np.log(student_p)).sum(-1).mean()
     kd = -(softmax_at(teacher_p, 2) * np.log(softmax_at(student_p, 2))).sum(-1).mean() * 4
-    assert loss == pytest.approx(label_loss + 0.7 * kd, rel=1e-4)
+    # By default the weights sum to 1: (1 - a) CE + a T^2 KD.
+    assert loss == pytest.approx(0.3 * label_loss + 0.7 * kd, rel=1e-4)
+    # GhostNetV3's recipe: both terms at weight 1.
+    summed = Distiller(student, teacher, weight=1.0, temperature=2.0, label_weight=1.0)
+    summed.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    assert float(summed.compute_loss(images, labels, student(images, training=False),
+                                     training=True)) == pytest.approx(label_loss + kd, rel=1e-4)
     # Validation reports the student's own loss.
     assert float(distiller.compute_loss(images, labels, student(images, training=False),
                                         training=False)) == pytest.approx(label_loss, rel=1e-4)

@@ -21,39 +21,68 @@ def one_hot(labels, num_classes):
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """Batches of in-memory arrays, augmented when training by the CIFAR transform of
-    `ghostnet_tf.data.make_dataset` (`transforms.pad_crop_flip`: zero-pad 4, crop back to
-    size at a random place, random horizontal flip). Labels become one-hot when
-    `num_classes` is given."""
+    """Evaluation batches of in-memory arrays, in order; labels one-hot when `num_classes`
+    is given."""
 
-    def __init__(self, images, labels, batch_size, training, seed, num_classes=None):
+    def __init__(self, images, labels, batch_size, num_classes=None):
         super().__init__()
         self.images, self.labels = images, labels
-        self.batch_size, self.training = batch_size, training
-        self.num_classes = num_classes
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(images)) if training else np.arange(len(images))
+        self.batch_size, self.num_classes = batch_size, num_classes
 
     def __len__(self):
-        count = len(self.images) / self.batch_size
-        return int(count) if self.training else math.ceil(count)
+        return math.ceil(len(self.images) / self.batch_size)
 
     def __getitem__(self, index):
-        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        images = self.images[chosen].astype("float32")
-        if self.training:
-            offsets = self.rng.integers(0, 2 * PADDING + 1, (len(images), 2))
-            flips = self.rng.random(len(images)) < 0.5
-            images = np.stack([keras.ops.convert_to_numpy(pad_crop_flip(image, y, x, flip))
-                               for image, (y, x), flip in zip(images, offsets, flips)])
-        labels = self.labels[chosen]
-        if self.num_classes:
-            labels = one_hot(labels, self.num_classes)
-        return images, labels
+        chosen = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return _batch(self.images[chosen].astype("float32"), self.labels[chosen],
+                      self.num_classes)
+
+
+class TrainingStream(keras.utils.PyDataset):
+    """The training batches of in-memory arrays as a function of the global step: step t is
+    batch t % (n // batch_size) of pass t // (n // batch_size), whose order and augmentation
+    (the CIFAR transform, `transforms.pad_crop_flip`) are drawn from a generator seeded with
+    (seed, pass). So a run resumed at step `start_step` reads the batches the uninterrupted
+    run reads from that step on. Each fit epoch is `steps_per_epoch` batches; labels one-hot
+    when `num_classes` is given."""
+
+    def __init__(self, images, labels, batch_size, seed, start_step, steps_per_epoch,
+                 num_classes=None):
+        super().__init__()
+        self.images, self.labels = images, labels
+        self.batch_size, self.seed, self.num_classes = batch_size, seed, num_classes
+        self.start_step, self.steps_per_epoch = start_step, steps_per_epoch
+        self.batches_per_pass = len(images) // batch_size
+        self.epochs_seen = 0
+        self._pass = None  # (pass, order, offsets, flips) of the pass last read
+
+    def __len__(self):
+        return self.steps_per_epoch
+
+    def _draws(self, index):
+        if self._pass is None or self._pass[0] != index:
+            rng = np.random.default_rng((self.seed, index))
+            count = len(self.images)
+            self._pass = (index, rng.permutation(count),
+                          rng.integers(0, 2 * PADDING + 1, (count, 2)), rng.random(count) < 0.5)
+        return self._pass[1:]
+
+    def __getitem__(self, index):
+        step = self.start_step + self.epochs_seen * self.steps_per_epoch + index
+        order, offsets, flips = self._draws(step // self.batches_per_pass)
+        first = (step % self.batches_per_pass) * self.batch_size
+        chosen = order[first:first + self.batch_size]
+        images = np.stack([keras.ops.convert_to_numpy(
+            pad_crop_flip(self.images[i].astype("float32"), *offsets[i], flips[i]))
+            for i in chosen])
+        return _batch(images, self.labels[chosen], self.num_classes)
 
     def on_epoch_end(self):
-        if self.training:
-            self.order = self.rng.permutation(len(self.images))
+        self.epochs_seen += 1
+
+
+def _batch(images, labels, num_classes):
+    return images, (one_hot(labels, num_classes) if num_classes else labels)
 
 
 class RepeatedBatch(keras.utils.PyDataset):

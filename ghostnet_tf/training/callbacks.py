@@ -162,20 +162,45 @@ class NaNStop(keras.callbacks.TerminateOnNaN):
         super().on_batch_end(batch, logs)
 
 
-class SignalStop:
-    """While inside: SIGINT/SIGTERM finish the current batch, keep the resume state and stop
-    training cleanly; `signal` then holds the signal's number. The previous handlers are
-    restored on the way out."""
+class StopRequested(Exception):
+    """Raised out of `fit` by `SignalStop` once the step in progress has finished."""
+
+
+class SignalStop(keras.callbacks.Callback):
+    """While inside: the first SIGINT/SIGTERM is announced at once; the training step in
+    progress finishes, the resume state is saved at that step, and `fit` is left before any
+    validation or epoch-end write (no log row, metrics or checkpoint of the cut epoch):
+    `StopRequested` is raised, and `signal` holds the signal's number. A signal during
+    validation stops it the same way, after the epoch's last step. A second signal stops at
+    once (KeyboardInterrupt): every file is written whole or not at all, and the resume
+    state keeps its previous copy. The previous handlers are restored on the way out."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, model, backup):
-        self.model, self.backup, self.signal = model, backup, None
+    def __init__(self, backup, total_steps, announce):
+        super().__init__()
+        self.backup, self.total_steps, self.announce = backup, total_steps, announce
+        self.signal = None
 
     def _handle(self, signum, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt(f"second signal {signum}: stopped at once")
         self.signal = signum
-        self.backup.delete_checkpoint = False  # keep the state for the next run
-        self.model.stop_training = True
+        self.announce(f"{signal.Signals(signum).name}: stopping after this step and saving "
+                      "the resume state (a second signal stops at once)")
+
+    def _stop_if_asked(self):
+        # After the last step the epoch's end (validation, last.keras, the fit-done mark) is
+        # the run's end: it runs, and the trainer stops after fit.
+        if self.signal is not None and _optimizer_step(self.model) < self.total_steps:
+            self.backup.save_now()
+            raise StopRequested(self.signal)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._stop_if_asked()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._stop_if_asked()
 
     def __enter__(self):
         self.previous = {signum: signal.getsignal(signum) for signum in self.SIGNALS}

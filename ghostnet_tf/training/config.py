@@ -37,6 +37,9 @@ def parse_yaml(text):
 
 DEFAULTS = {
     "run_name": None,  # default: the config file's name
+    # Seeds everything: initial weights, data order, augmentation, dropout
+    # (keras.utils.set_random_seed); data.deterministic makes two runs give equal weights.
+    "seed": 0,
     "model": {
         "name": "ghost_resnet56",  # a registry name: ghostnet-profile --list
         # Options of the models that take them (None: the model's default): the paper's s
@@ -72,7 +75,9 @@ DEFAULTS = {
         # scripts' convention, unless some label is 0), 0 or 1.
         "label_offset": "auto",
         "shuffle_buffer": 10000,
-        "seed": 0,
+        "seed": None,  # of the data order and augmentation; None: the run's seed
+        # A reproducible data order and TensorFlow's deterministic ops (slower): with a seed,
+        # two runs of the same config end with the same weights.
         "deterministic": False,
     },
     "optimizer": {
@@ -106,8 +111,13 @@ DEFAULTS = {
         # Knowledge distillation: a .keras file or a registry model with published weights,
         # whose predictions on each training batch the student also learns (GhostNetV3).
         "teacher": None,
-        "distillation_weight": 1.0,  # times the cross-entropy to the teacher's softmax
-        "distillation_temperature": 1.0,  # of both softmaxes (the loss is scaled by T^2)
+        # The loss is label_weight x the label cross-entropy + distillation_weight x the
+        # cross-entropy to the teacher's softmax (scaled by T^2). label_weight None: 1 -
+        # distillation_weight, a convex combination that keeps the step size of a recipe
+        # tuned without a teacher; GhostNetV3's recipe sets both to 1.
+        "distillation_weight": 0.5,
+        "label_weight": None,
+        "distillation_temperature": 1.0,  # of both softmaxes
         "checkpoint_dir": "checkpoints",
         "steps_per_epoch": None,  # default: training examples // global batch
         "validation_batch_size": None,  # default: 2 x batch_size
@@ -135,7 +145,8 @@ NON_NEGATIVE = {("optimizer", "weight_decay"), ("optimizer", "momentum"),
                 ("optimizer", "ema_decay"), ("schedule", "warmup_epochs"),
                 ("training", "label_smoothing"), ("data", "randaugment_magnitude"),
                 ("data", "random_erasing"), ("data", "mixup_alpha"), ("data", "cutmix"),
-                ("model", "dropout"), ("training", "distillation_weight")}
+                ("model", "dropout"), ("training", "distillation_weight"),
+                ("training", "label_weight")}
 POSITIVE = {("optimizer", "lr"), ("optimizer", "lr_batch_size"), ("data", "batch_size"),
             ("schedule", "iterations"), ("schedule", "epochs"), ("data", "shuffle_buffer"),
             ("training", "steps_per_epoch"), ("training", "validation_batch_size"),
@@ -304,6 +315,18 @@ def validate(config):
         raise ConfigError(f"model.dw_size must be odd, got {config['model']['dw_size']!r}.")
     if config["model"]["dropout"] is not None and not 0 <= config["model"]["dropout"] < 1:
         raise ConfigError(f"model.dropout must be in [0, 1), got {config['model']['dropout']!r}.")
+    training = config["training"]
+    if training["label_weight"] is None and not 0 <= training["distillation_weight"] <= 1:
+        raise ConfigError("training.distillation_weight must be in [0, 1] when "
+                          "training.label_weight is null (their sum is 1), got "
+                          f"{training['distillation_weight']!r}; set training.label_weight "
+                          "to weigh the label loss yourself.")
+    for section, key in (("", "seed"), ("data", "seed")):
+        value = config[section][key] if section else config[key]
+        if (value is not None or not section) and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ConfigError(f"{section + '.' if section else ''}{key} must be an integer "
+                              f">= 0{', or null' if section else ''}, got {value!r}.")
     if not 0 <= config["training"]["label_smoothing"] < 1:
         raise ConfigError("training.label_smoothing must be in [0, 1), got "
                           f"{config['training']['label_smoothing']!r}.")

@@ -2,9 +2,12 @@
 teacher's predictions on the same (augmented) batch, as GhostNetV3 is trained.
 
 `Distiller` wraps the student for `fit` only (the keras.io distillation example's
-`compute_loss` pattern, backend-agnostic): its loss is the student's compiled loss (label-
-smoothed cross-entropy) plus `weight` x the cross-entropy between the teacher's and the
-student's softmax, at `temperature` (GhostNetV3's train.py: weight 1, no temperature). The
+`compute_loss` pattern, backend-agnostic): its loss is `label_weight` x the student's
+compiled loss (label-smoothed cross-entropy) plus `weight` x the cross-entropy between the
+teacher's and the student's softmax at `temperature`, scaled by T^2. By default the two
+weights sum to 1 (`label_weight` = 1 - `weight`): the two terms' gradients are about as
+large and nearly parallel, so their plain sum would double the step of a recipe tuned
+without a teacher. GhostNetV3's train.py sums them (both weights 1, no temperature). The
 teacher runs in inference mode and is not trained; checkpoints save the student alone.
 """
 import os
@@ -42,11 +45,13 @@ def distillation_loss(teacher, student, temperature=1.0):
 class Distiller(keras.Model):
     """`student` (what is trained and saved) with a frozen `teacher` in its training loss."""
 
-    def __init__(self, student, teacher, weight=1.0, temperature=1.0, **kwargs):
+    def __init__(self, student, teacher, weight=0.5, temperature=1.0, label_weight=None,
+                 **kwargs):
         super().__init__(name=student.name, **kwargs)
         self.student, self.teacher = student, teacher
         self.teacher.trainable = False
         self.weight, self.temperature = float(weight), float(temperature)
+        self.label_weight = 1.0 - self.weight if label_weight is None else float(label_weight)
         self.built = True  # both models are (BackupAndRestore needs a built model)
 
     def call(self, inputs, training=None):
@@ -57,7 +62,8 @@ class Distiller(keras.Model):
         if not training:  # validation reports the student's own loss
             return loss
         teacher = ops.stop_gradient(ops.cast(self.teacher(x, training=False), y_pred.dtype))
-        return loss + self.weight * distillation_loss(teacher, y_pred, self.temperature)
+        return (self.label_weight * loss
+                + self.weight * distillation_loss(teacher, y_pred, self.temperature))
 
 
 def student_of(model):

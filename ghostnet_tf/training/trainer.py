@@ -88,9 +88,23 @@ def data_source(config):
         raise ConfigError(error.message(f"data.{error.argument}")) from None
 
 
+def data_seed(config):
+    """The seed of the data order and augmentation: data.seed, else the run's seed."""
+    seed = config["data"]["seed"]
+    return config["seed"] if seed is None else seed
+
+
 def make_data(config, global_batch, entry=None):
-    """(train data, validation data, DatasetInfo) for the configured dataset, prepared as
-    the registry `entry` of the model expects (input size, evaluation transform)."""
+    """(training stream, validation data, DatasetInfo) for the configured dataset, prepared
+    as the registry `entry` of the model expects (input size, evaluation transform).
+
+    The training stream is a function of the step to start from, `stream(start_step,
+    steps_per_epoch)`, giving the batches of the endless sequence of shuffled, augmented
+    passes from that step on: a resumed run reads the batches that the uninterrupted run
+    reads from that step, exactly so with data.deterministic (the pipeline's random draws
+    then come in a fixed order). On tf.data the batches before the start are computed and
+    dropped (the input pipeline outruns the model many times over: a few percent of the time
+    already trained); the numpy stream of the JAX path draws each pass from (seed, pass)."""
     entry = entry or registry.model_entry(config["model"]["name"])
     data, training = config["data"], config["training"]
     validation_batch = training["validation_batch_size"] or 2 * data["batch_size"]
@@ -112,9 +126,12 @@ def make_data(config, global_batch, entry=None):
         images, labels, info = files.load_arrays(data["name"], "train", data["data_dir"])
         test_images, test_labels, _ = files.load_arrays(data["name"], "test", data["data_dir"])
         classes = info.num_classes if one_hot else None
-        return (batches.ArrayBatches(images, labels, global_batch, True, data["seed"], classes),
-                batches.ArrayBatches(test_images, test_labels, validation_batch, False, 0,
-                                     classes),
+
+        def numpy_stream(start_step, steps_per_epoch):
+            return batches.TrainingStream(images, labels, global_batch, data_seed(config),
+                                          start_step, steps_per_epoch, classes)
+        return (numpy_stream,
+                batches.ArrayBatches(test_images, test_labels, validation_batch, classes),
                 info)
 
     import tensorflow as tf
@@ -126,21 +143,30 @@ def make_data(config, global_batch, entry=None):
         random_erasing=data["random_erasing"], mixup_alpha=data["mixup_alpha"],
         cutmix=data["cutmix"])
     source = data_source(config)
-    train, info = make_dataset(
-        source, "train", batch_size=global_batch, image_size=image_size,
-        min_scale=data["min_scale"], augmentation=augmentation,
-        shuffle_buffer=data["shuffle_buffer"], seed=data["seed"],
-        deterministic=data["deterministic"])
+
+    def training_pass():
+        return make_dataset(
+            source, "train", batch_size=global_batch, image_size=image_size,
+            min_scale=data["min_scale"], augmentation=augmentation,
+            shuffle_buffer=data["shuffle_buffer"], seed=data_seed(config),
+            deterministic=data["deterministic"])
+    _, info = training_pass()
     validation, _ = make_dataset(
         source.replace(class_names=info.class_names), "test", batch_size=validation_batch,
-        image_size=image_size, eval_transform=entry.eval_transform, seed=data["seed"])
-    if one_hot:
-        classes = info.num_classes
-        to_one_hot = lambda x, y: (x, tf.one_hot(y, classes) if y.dtype.is_integer else y)  # noqa: E731
-        train, validation = train.map(to_one_hot), validation.map(to_one_hot)
+        image_size=image_size, eval_transform=entry.eval_transform, seed=data_seed(config))
+    classes = info.num_classes
+
+    def with_one_hot(dataset):
+        if not one_hot:
+            return dataset
+        return dataset.map(lambda x, y: (x, tf.one_hot(y, classes) if y.dtype.is_integer else y))
     if training["validation_limit"]:
         validation = validation.take(training["validation_limit"])
-    return train.repeat(), validation, info
+
+    def stream(start_step, steps_per_epoch):
+        # A new pipeline each time: a dataset's reshuffling state is shared by its iterators.
+        return with_one_hot(training_pass()[0]).repeat().skip(start_step)
+    return stream, with_one_hot(validation), info
 
 
 def _synthetic_data(config, global_batch, image_size, classes, one_hot):
@@ -149,15 +175,16 @@ def _synthetic_data(config, global_batch, image_size, classes, one_hot):
     info = files.DatasetInfo("synthetic", "train", classes, tuple(map(str, range(classes))),
                              global_batch * 10, shape)
     images, labels = batches.synthetic_arrays(shape, classes, global_batch,
-                                              config["data"]["seed"])
+                                              data_seed(config))
     if one_hot:
         labels = batches.one_hot(labels, classes)
     if is_tensorflow():
         import tensorflow as tf
 
         batch = tf.data.Dataset.from_tensors((images, labels))
-        return batch.repeat(), batch.take(1), info
-    return batches.RepeatedBatch(images, labels, 10), batches.RepeatedBatch(images, labels, 1), info
+        return (lambda start_step, steps_per_epoch: batch.repeat()), batch.take(1), info
+    return ((lambda start_step, steps_per_epoch: batches.RepeatedBatch(images, labels, 10)),
+            batches.RepeatedBatch(images, labels, 1), info)
 
 
 # ---------------------------------------------------------------------------- model
@@ -322,12 +349,23 @@ def train(config, log=_print):
             changed = check_resumed_config(config, _read_saved_config(config_path))
             if changed:
                 log(f"resuming {config['run_name']} with changed {', '.join(changed)}")
+        _seed_everything(config)
         if training["precision"] != "float32":
             stack.callback(keras.config.set_dtype_policy, keras.config.dtype_policy())
             keras.config.set_dtype_policy(training["precision"])
         placement = stack.enter_context(Placement(training["strategy"],
                                                   training["cpu_devices"]))
         return _train(config, entry, run_dir, results_path, placement, log)
+
+
+def _seed_everything(config):
+    """Seed Python, numpy and the backend (initial weights, dropout, Keras' random layers)
+    with the run's seed; with data.deterministic, turn TensorFlow's deterministic ops on (TF
+    cannot turn them off again in the process)."""
+    keras.utils.set_random_seed(config["seed"])
+    if config["data"]["deterministic"] and is_tensorflow():
+        import tensorflow as tf
+        tf.config.experimental.enable_op_determinism()
 
 
 def _read_saved_config(path):
@@ -383,7 +421,7 @@ def _compiled_model(config, entry, info, plan):
     if teacher is not None:  # fit trains the student; checkpoints save it alone
         training = config["training"]
         model = Distiller(model, teacher, training["distillation_weight"],
-                          training["distillation_temperature"])
+                          training["distillation_temperature"], training["label_weight"])
     compile_model(model, config, optimizer)
     return model, counts, teacher
 
@@ -396,6 +434,14 @@ class _RunCallbacks:
     checkpoints: run_callbacks.RunCheckpoints
     progress: run_callbacks.Progress
     all: list
+
+    def close_logs(self):
+        """Flush and close the CSV and TensorBoard logs of a fit left early (Keras closes
+        them in on_train_end, which a stop skips)."""
+        for callback in self.all:
+            if isinstance(callback, (keras.callbacks.CSVLogger,
+                                     keras.callbacks.TensorBoard)):
+                callback.on_train_end()
 
 
 def _run_callbacks(config, run_dir, plan, backup, is_chief):
@@ -425,26 +471,51 @@ def _write_config(config, run_dir):
     write_atomically(os.path.join(run_dir, "config.yaml"), write)
 
 
-def _fit(model, train_data, validation_data, plan, run, run_dir, resume_point, placement,
-         is_chief):
-    """Fit `model` from the resume point; raises TrainingInterrupted after a signal and
-    FloatingPointError after a NaN loss."""
-    # Epochs end at multiples of steps_per_epoch; an epoch cut by a crash is done again
-    # from its start, its steps already taken counted once (StopAtStep).
-    epochs_done, steps_done = resume_point
-    with run_callbacks.SignalStop(model, run.backup) as interrupted, placement.scope():
-        model.fit(train_data, validation_data=validation_data,
-                  epochs=epochs_done + math.ceil((plan.total_steps - steps_done)
-                                                 / plan.steps_per_epoch),
-                  steps_per_epoch=plan.steps_per_epoch, callbacks=run.all,
-                  shuffle=False,  # the input pipeline shuffles
-                  # A progress bar on a terminal, one line per epoch in a log file.
-                  verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
+def _fit_sessions(plan, steps_done):
+    """(initial epoch, epochs, steps per epoch, first step) of each `fit` that trains from
+    step `steps_done` to the end: the rest of an epoch cut by a stop or a crash first, with
+    its own steps only, then the whole epochs. Epoch e is always steps [e * spe, (e+1) * spe),
+    as in a run never stopped, and ends once: one validation, one log row."""
+    spe = plan.steps_per_epoch
+    epoch, into = divmod(steps_done, spe)
+    sessions = []
+    if into:
+        sessions.append((epoch, epoch + 1, min(spe, plan.total_steps - epoch * spe) - into,
+                         steps_done))
+        epoch += 1
+    if epoch < plan.epochs:
+        sessions.append((epoch, plan.epochs, spe, epoch * spe))
+    return sessions
+
+
+def _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done, placement,
+         is_chief, log):
+    """Fit `model` from step `steps_done` to the end; raises TrainingInterrupted after a
+    signal and FloatingPointError after a NaN loss."""
+    stop = run_callbacks.SignalStop(run.backup, plan.total_steps, log)
+    try:
+        with stop, placement.scope():
+            for initial_epoch, epochs, steps, first_step in _fit_sessions(plan, steps_done):
+                if first_step:
+                    log(f"the data stream resumes at step {first_step} (its batches before "
+                        "it are computed again and dropped)")
+                model.fit(train_stream(first_step, steps), validation_data=validation_data,
+                          initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps,
+                          callbacks=run.all + [stop],
+                          shuffle=False,  # the input pipeline shuffles
+                          # A progress bar on a terminal, one line per epoch in a log file.
+                          verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
+                if model.stop_training:  # StopAtStep, NaNStop
+                    break
+    except (run_callbacks.StopRequested, KeyboardInterrupt):
+        if stop.signal is None:
+            raise  # a KeyboardInterrupt of the user's own, outside any signal of ours
+        run.close_logs()
     if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
         run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
                                   os.path.join(run_dir, "curves.png"))
-    if interrupted.signal is not None:
-        raise TrainingInterrupted(interrupted.signal, run.backup.backup_dir)
+    if stop.signal is not None:
+        raise TrainingInterrupted(stop.signal, run.backup.backup_dir)
     if run.nan_stop.stopped_at is not None:
         raise FloatingPointError(
             f"the loss became NaN or infinite at batch {run.nan_stop.stopped_at}: training "
@@ -465,7 +536,7 @@ def _evaluate_as_shipped(model, config, validation_data):
 def _train(config, entry, run_dir, results_path, placement, log):
     training = config["training"]
     is_chief, worker_index = worker_info()
-    train_data, validation_data, info = make_data(
+    train_stream, validation_data, info = make_data(
         config, config["data"]["batch_size"] * placement.replicas, entry)
     if not info.num_classes or info.num_classes < 2:
         raise ConfigError(f"data.name {config['data']['name']!r} gives {info.num_classes} "
@@ -504,16 +575,16 @@ def _train(config, entry, run_dir, results_path, placement, log):
         stack.enter_context(_clear_input_errors())
         if training["strategy"] == "multi_worker":
             # Undone after the final evaluation, which needs it as much as fit.
-            stack.callback(prepare_multi_worker_fit(model, placement.strategy,
-                                                    next(iter(train_data))))
+            stack.callback(prepare_multi_worker_fit(
+                model, placement.strategy, next(iter(train_stream(0, plan.steps_per_epoch)))))
         if finished:
             with placement.scope():
                 model = keras.saving.load_model(os.path.join(run_dir, "last.keras"),
                                                 compile=False)
                 compile_model(model, config, keras.optimizers.SGD())
         else:
-            _fit(model, train_data, validation_data, plan, run, run_dir,
-                 (epochs_done, steps_done), placement, is_chief)
+            _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done,
+                 placement, is_chief, log)
         evaluation, deployed_counts = _evaluate_as_shipped(model, config, validation_data)
     results = _results(config, model, info, evaluation, counts, deployed_counts, plan, run,
                        placement.replicas)
