@@ -13,6 +13,7 @@ graph they are converted from has exact rewrites that make it faster in LiteRT
 (`ghostnet_tf.export_rewrites`).
 """
 import collections
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -296,12 +297,12 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     output_dir = os.fspath(output_dir)
     check_output_dir(output_dir)
     model = inference_copy(model)
+    conversion = _Conversion(class_names, calibration_images, int8_io, tuple(float_ops),
+                             per_channel, tuple(rewrites))
 
     def build(staging):
         os.makedirs(staging)
-        return _write_exports(model, staging, output_dir, formats, class_names,
-                              calibration_images, check_images, int8_io, float_ops,
-                              per_channel, rewrites)
+        return _write_exports(model, staging, output_dir, formats, check_images, conversion)
     return _replace_directory(build, output_dir)
 
 
@@ -328,35 +329,46 @@ def tflite_files(model, kinds, calibration_images=None, class_names=None, int8_i
     """{kind: bytes} of the `.tflite` files of `model` (functional), as `export` writes them:
     converted from `tflite_graph` of a float32 copy, with metadata and the labels of
     `class_names`. Arguments as in `convert_tflite` and `export`."""
-    return _tflite_files_of_copy(inference_copy(model), kinds, calibration_images,
-                                 class_names, int8_io, float_ops, per_channel, rewrites)
+    return _tflite_files_of_copy(inference_copy(model), kinds, _Conversion(
+        class_names, calibration_images, int8_io, tuple(float_ops), per_channel,
+        tuple(rewrites)))
 
 
-def _tflite_files_of_copy(model, kinds, calibration_images, class_names, int8_io, float_ops,
-                          per_channel, rewrites):
+@dataclasses.dataclass(frozen=True)
+class _Conversion:
+    """What every `.tflite` of one export is converted with (`export`'s arguments)."""
+    class_names: object
+    calibration_images: object
+    int8_io: str
+    float_ops: tuple
+    per_channel: bool
+    rewrites: tuple
+
+
+def _tflite_files_of_copy(model, kinds, conversion):
     """`tflite_files` of `model`, already the inference copy."""
-    labels = None if class_names is None else labels_text(class_names)
+    labels = None if conversion.class_names is None else labels_text(conversion.class_names)
+    calibration_images = conversion.calibration_images
     if calibration_images is not None:
         calibration_images = as_rgb(calibration_images)
     files = {}
     with tempfile.TemporaryDirectory() as scratch:
         source = os.path.join(scratch, "tflite_graph")
-        export_saved_model(tflite_graph(model, rewrites), source)
+        export_saved_model(tflite_graph(model, conversion.rewrites), source)
         for kind in kinds:
-            content = convert_tflite(source, kind, calibration_images, int8_io, float_ops,
-                                     per_channel)
+            content = convert_tflite(source, kind, calibration_images, conversion.int8_io,
+                                     conversion.float_ops, conversion.per_channel)
             found = flex_ops(content)
             if found:
                 raise RuntimeError(f"The {kind} .tflite needs Flex ops {found}, which plain "
                                    "LiteRT cannot run.")
             # Selectively quantized int8 keeps float input and output.
-            float_input = kind != "int8" or bool(float_ops)
+            float_input = kind != "int8" or bool(conversion.float_ops)
             files[kind] = _with_classifier_metadata(content, model, kind, labels, float_input)
     return files
 
 
-def _write_exports(model, folder, output_dir, formats, class_names, calibration_images,
-                   check_images, int8_io, float_ops, per_channel, rewrites):
+def _write_exports(model, folder, output_dir, formats, check_images, conversion):
     """Write every export of `model` into `folder`, whose contents will be moved to
     `output_dir` (the paths the report gives)."""
     import keras
@@ -367,15 +379,14 @@ def _write_exports(model, folder, output_dir, formats, class_names, calibration_
     # The model's name lets the loading layer find its registry entry (eval transform).
     report = {"model": model.name, "input_shape": list(model.input_shape[1:]),
               "tflite_input_shape": list(model.input_shape[1:3]) + [3],
-              "rewrites": list(rewrites), "exports": {}}
-    if class_names is not None:
-        _write_file(os.path.join(folder, LABELS_FILE), labels_text(class_names))
+              "rewrites": list(conversion.rewrites), "exports": {}}
+    if conversion.class_names is not None:
+        _write_file(os.path.join(folder, LABELS_FILE), labels_text(conversion.class_names))
     saved_model = os.path.join(folder, "saved_model")
     if "saved_model" in formats:
         export_saved_model(model, saved_model)
     contents = _tflite_files_of_copy(
-        model, [kind for kind in formats if kind in TFLITE_KINDS], calibration_images,
-        class_names, int8_io, float_ops, per_channel, rewrites)
+        model, [kind for kind in formats if kind in TFLITE_KINDS], conversion)
     for kind in formats:
         if kind == "saved_model":
             name, predict = "saved_model", saved_model_function(saved_model)[0]

@@ -26,7 +26,7 @@ from ghostnet_tf.training.run_folder import RunInUseError
 from ghostnet_tf.training.trainer import train
 from tests.datasets import write_cifar, write_idx, write_image_folder, write_tfrecords
 from tests.test_training import read_log as read_log_rows
-from tests.test_training import run_train, tiny_run, wait_for_first_epoch, wait_until
+from tests.test_training import run_train, signal_after_first_epoch, tiny_run, wait_until
 
 QUIET = {"log": lambda *_: None}
 
@@ -93,10 +93,7 @@ def test_a_damaged_resume_state_falls_back_to_its_copy(tmp_path):
                          "training.steps_per_epoch=10", "training.backup_every_steps=4",
                          "data.batch_size=16", per_batch=80)
     run = tmp_path / "runs" / "tiny"
-    process = run_train(overrides)
-    wait_for_first_epoch(process, run)
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=300)
+    signal_after_first_epoch(overrides, run, signal.SIGTERM)
     metadata = run / "backup" / "training_metadata.json"
     previous = json.loads((run / "backup" / "training_metadata.json.bkp").read_text())
     metadata.write_text('{"epoch": 1, "ba')  # what a kill inside Keras' own write leaves
@@ -195,11 +192,8 @@ def test_a_sigint_stops_at_the_step_and_writes_nothing_for_the_cut_epoch(tmp_pat
                          "training.steps_per_epoch=200", "data.batch_size=16",
                          "training.validation_batch_size=1", per_batch=80)
     run = tmp_path / "runs" / "tiny"
-    process = run_train(overrides)
-    wait_for_first_epoch(process, run)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=300)
-    assert process.returncode == 130, output
+    returncode, output = signal_after_first_epoch(overrides, run, signal.SIGINT)
+    assert returncode == 130, output
     assert "SIGINT: stopping after this step" in output and "Traceback" not in output
     saved = json.loads((run / "backup" / "training_metadata.json").read_text())
     assert 200 < saved["iterations"] < 400 and saved["epoch"] == 1  # inside epoch 2
@@ -225,11 +219,9 @@ def test_seeded_runs_are_equal_and_a_stopped_one_resumes_to_the_same_weights(tmp
         process = run_train(runs[name])
         output, _ = process.communicate(timeout=600)
         assert process.returncode == 0, output
-    stopped = run_train(runs["stopped"])
-    wait_for_first_epoch(stopped, tmp_path / "runs" / "stopped")
-    stopped.send_signal(signal.SIGTERM)
-    output, _ = stopped.communicate(timeout=300)
-    assert stopped.returncode == 143, output
+    returncode, output = signal_after_first_epoch(runs["stopped"], tmp_path / "runs" / "stopped",
+                                                  signal.SIGTERM)
+    assert returncode == 143, output
     assert not (tmp_path / "runs" / "stopped" / "results.json").exists()
     resumed = run_train(runs["stopped"])
     output, _ = resumed.communicate(timeout=600)

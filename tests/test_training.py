@@ -305,16 +305,23 @@ def wait_for_first_epoch(process, run):
     wait_until(lambda: (run / "log.csv").exists() and len(read_log(run)) >= 1, process)
 
 
+def signal_after_first_epoch(overrides, run, signum):
+    """Start train.py with `overrides`, send it `signum` once its first epoch is logged
+    (into epoch 2), and return (exit status, output)."""
+    process = run_train(overrides)
+    wait_for_first_epoch(process, run)
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=300)
+    return process.returncode, output
+
+
 @pytest.mark.slow
 def test_sigkill_during_epoch_two_resumes_at_epoch_two(tmp_path):
     overrides = tiny_run(tmp_path, "schedule.iterations=120", "schedule.boundaries=[90]",
                          "training.steps_per_epoch=30", "data.batch_size=16",
                          per_batch=80)
     run = tmp_path / "runs" / "tiny"
-    process = run_train(overrides)
-    wait_for_first_epoch(process, run)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    signal_after_first_epoch(overrides, run, signal.SIGKILL)
     assert not (run / "results.json").exists()
     saved = json.loads((run / "backup" / "training_metadata.json").read_text())
     assert saved == {"epoch": 1, "batch": 0, "iterations": 30}  # killed during epoch 2
@@ -333,11 +340,8 @@ def test_sigterm_saves_the_state_and_exits_cleanly(tmp_path):
     overrides = tiny_run(tmp_path, "schedule.iterations=400", "schedule.boundaries=[300]",
                          "training.steps_per_epoch=10", "data.batch_size=16", per_batch=80)
     run = tmp_path / "runs" / "tiny"
-    process = run_train(overrides)
-    wait_for_first_epoch(process, run)
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=300)
-    assert process.returncode == 128 + signal.SIGTERM, output
+    returncode, output = signal_after_first_epoch(overrides, run, signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, output
     assert "rerun the same command to resume" in output and "Traceback" not in output
     assert (run / "backup" / "latest.weights.h5").exists()
 
