@@ -497,8 +497,7 @@ def _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done, p
         with stop, placement.scope():
             for initial_epoch, epochs, steps, first_step in _fit_sessions(plan, steps_done):
                 if first_step:
-                    log(f"the data stream resumes at step {first_step} (its batches before "
-                        "it are computed again and dropped)")
+                    log(f"the data stream resumes at step {first_step}")
                 model.fit(train_stream(first_step, steps), validation_data=validation_data,
                           initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps,
                           callbacks=run.all + [stop],
