@@ -1,8 +1,8 @@
 """The model registry: one entry per model name, the one place for a model's facts.
 
 In the spirit of timm's per-model `_cfg` and keras-hub's presets: an entry holds the model's
-constructor, its family, the options it takes, its default input, the evaluation transform and
-normalization it expects, its known weight files and its published size. The trainer, the data
+constructor, its family, the options it takes, its default input, the evaluation transform it
+expects, its known weight files and its published size. The trainer, the data
 pipelines' evaluation transform, eval.py, predict.py, export.py, the profiler and the
 visualizer read entries instead of guessing from a name. Model modules register each
 constructor with the `register_model` decorator, as timm's `@register_model`, which also

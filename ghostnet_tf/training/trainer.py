@@ -150,7 +150,7 @@ def make_data(config, global_batch, entry=None):
             min_scale=data["min_scale"], augmentation=augmentation,
             shuffle_buffer=data["shuffle_buffer"], seed=data_seed(config),
             deterministic=data["deterministic"])
-    _, info = training_pass()
+    unread, info = training_pass()  # listing an image folder can take a while: used once
     validation, _ = make_dataset(
         source.replace(class_names=info.class_names), "test", batch_size=validation_batch,
         image_size=image_size, eval_transform=entry.eval_transform, seed=data_seed(config))
@@ -164,8 +164,11 @@ def make_data(config, global_batch, entry=None):
         validation = validation.take(training["validation_limit"])
 
     def stream(start_step, steps_per_epoch):
-        # A new pipeline each time: a dataset's reshuffling state is shared by its iterators.
-        return with_one_hot(training_pass()[0]).repeat().skip(start_step)
+        # A pipeline no iterator has read yet: a dataset's reshuffling state is shared by its
+        # iterators, so a second fit session must not reuse the first one's.
+        nonlocal unread
+        train, unread = unread or training_pass()[0], None
+        return with_one_hot(train).repeat().skip(start_step)
     return stream, with_one_hot(validation), info
 
 
