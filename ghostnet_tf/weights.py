@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from ghostnet_tf.atomic import write_atomically
-from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.checks import CHECKPOINT_SUFFIXES, ArgumentError, first_line
 from ghostnet_tf.models import registry
 
 # Keras sublayer name -> official module path.
@@ -127,7 +127,8 @@ def read_state_dict(path, checkpoint_key="auto"):
     `.pth`/`.pt`/`.bin`/`.pth.tar` pickle (needs torch). Nested checkpoints ({"state_dict":
     ...}, {"model": ...}) and DataParallel's "module." prefixes are unwrapped;
     `checkpoint_key` picks "state_dict_ema" or "state_dict" of a training checkpoint that has
-    both ("auto": the EMA weights where present, see CHECKPOINT_KEYS)."""
+    both ("auto": the EMA weights where present, see CHECKPOINT_KEYS; "state_dict" also takes
+    a plain state_dict, timm's rule for the releases it converted)."""
     if checkpoint_key not in CHECKPOINT_KEYS:
         raise ArgumentError("checkpoint_key", f"must be one of {', '.join(CHECKPOINT_KEYS)}, "
                                               f"got {checkpoint_key!r}.")
@@ -140,20 +141,25 @@ def read_state_dict(path, checkpoint_key="auto"):
             state = load_file(path)
         except Exception as error:  # safetensors raises its own error types
             raise ArgumentError("source", f"{path} is not a readable .safetensors file: "
-                                          f"{error}") from None
-    elif path.endswith((".pth", ".pt", ".bin", ".pth.tar")):
+                                          f"{first_line(error)}") from None
+    elif path.endswith(CHECKPOINT_SUFFIXES):
         state = _read_torch_pickle(path)
     else:
         raise ArgumentError("source", f"{path}: expected a .safetensors, .pth, .pt or .bin "
                                       "file.")
     wrappers = [name for name in ("state_dict_ema", "state_dict", "model")
                 if isinstance(state.get(name), dict)]
-    if checkpoint_key != "auto" and checkpoint_key not in wrappers:
+    # "state_dict" asks for the trained (not averaged) weights: a plain state_dict is those.
+    candidates = {"auto": wrappers, "state_dict_ema": ["state_dict_ema"],
+                  "state_dict": [name for name in wrappers if name != "state_dict_ema"]
+                  }[checkpoint_key]
+    chosen = [name for name in candidates if name in wrappers]
+    if not chosen and (wrappers or checkpoint_key == "state_dict_ema"):
         held = ", ".join(wrappers) or "a plain state_dict"
         raise ArgumentError("checkpoint_key", f"{checkpoint_key} is not in {path}, which holds "
                                               f"{held}.")
-    if wrappers:
-        state = state[wrappers[0] if checkpoint_key == "auto" else checkpoint_key]
+    if chosen:
+        state = state[chosen[0]]
     for prefix in _WRAPPER_PREFIXES:
         if state and all(key.startswith(prefix) for key in state):
             state = {key[len(prefix):]: value for key, value in state.items()}
@@ -181,7 +187,7 @@ def _read_torch_pickle(path):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for unreadable files
         raise ArgumentError("source", f"{path} is not a readable PyTorch checkpoint: "
-                                      f"{error}") from None
+                                      f"{first_line(error)}") from None
     if not isinstance(state, dict):
         raise ArgumentError("source", f"{path} holds a {type(state).__name__}, not a "
                                       "state_dict.")

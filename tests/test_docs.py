@@ -13,6 +13,8 @@ DOCS = [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
 
 
 def _python_blocks(path):
+    """The ```python blocks (```py ones download: tests/test_pretrained.py runs that path
+    against a local server)."""
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 

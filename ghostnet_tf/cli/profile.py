@@ -21,8 +21,9 @@ def build_parser():
                         help="print our counts beside the paper's for its CIFAR and ImageNet "
                              "models, and exit")
     parser.add_argument("--list", action="store_true",
-                        help="list the registered models with their input, params, MACs and weights "
-                             "(a Markdown table, as in docs/models.md)")
+                        help="list the registered models with their input, params, MACs and "
+                             "published weights, marking those in the cache (a Markdown "
+                             "table, as in docs/models.md)")
     return parser
 
 
@@ -31,7 +32,7 @@ def run(args):
 
     if args.list:
         from ghostnet_tf.models import registry
-        print(registry.models_table())
+        print(registry.models_table(cache=True))
         return 0
     if args.paper_table:
         rows = profile.paper_table()

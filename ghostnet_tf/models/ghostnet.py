@@ -6,12 +6,15 @@ style. Layer names map one-to-one to the official state_dict's modules (see
 `ghostnet_*` convert by name. The registry entries of the three published widths are at the
 end of this file.
 """
+import contextlib
 import os
+import tempfile
 
 import keras
 from keras import layers
 
-from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
+from ghostnet_tf.checks import (CHECKPOINT_SUFFIXES, ArgumentError, check_input_shape,
+                                check_positive_int)
 from ghostnet_tf.compat import weights_file_dense_units
 from ghostnet_tf.layers import V3_BRANCHES, GhostBottleneck, batch_norm, make_divisible
 from ghostnet_tf.models import registry
@@ -114,26 +117,55 @@ def _load_weights_file(model, weights, version):
         raise
 
 
-def _resolve_weights(weights, width, version):
-    """The path of an existing weights file for `weights` ("imagenet" or a path)."""
-    if weights != "imagenet":
-        weights = os.fspath(weights)
-        if not os.path.exists(weights):
-            raise ArgumentError("weights", f"file {weights!r} does not exist. Pass None, "
-                                           '"imagenet", or the path of a `.weights.h5` file.')
-        return weights
+@contextlib.contextmanager
+def _weights_path(weights, width, version):
+    """The path of a `.weights.h5` file for `weights`: a published tag ("imagenet"),
+    downloaded and converted on first use; a `.weights.h5` file; or a PyTorch checkpoint
+    (official or timm), converted to a temporary file."""
     name = model_name(width, version)
-    path = registry.pretrained_weights_path(name)
-    if not os.path.exists(path):
+    path = os.fspath(weights)
+    if os.path.exists(path) and path.endswith(CHECKPOINT_SUFFIXES):
+        with tempfile.TemporaryDirectory(prefix="ghostnet_tf_weights_") as directory:
+            yield _converted(path, width, version, os.path.join(directory, "w.weights.h5"))
+    elif os.path.exists(path):
+        yield path
+    elif isinstance(weights, str) and "." not in weights and os.sep not in weights:  # a tag
         entry = registry.find_entry(name)
-        published = entry.weights.get("imagenet") if entry else None
-        sources = (" or ".join(published.sources) if published else
-                   f"a PyTorch checkpoint of {name} (none is published for this width)")
-        raise ArgumentError(
-            "weights", f'"imagenet" reads {path}, which does not exist. Convert the '
-                       f"checkpoint once: ghostnet-convert-weights SRC --arch {name} (SRC: "
-                       f"{sources}, as .pth, .bin or .safetensors); it writes that file.")
-    return path
+        cached = registry.pretrained_weights_path(name, weights)
+        if entry is not None and weights in entry.weights:
+            from ghostnet_tf.pretrained import weights_file
+            yield weights_file(name, weights)  # the cache, or a download on first use
+        elif os.path.exists(cached):  # converted by hand, published or not
+            yield cached
+        else:
+            tags = ", ".join(f'"{tag}"' for tag in (entry.weights if entry else ()))
+            raise ArgumentError(
+                "weights", f'"{weights}": {name} has no published weights of that name '
+                           f"(published: {tags or 'none'}) and {cached} does not exist. Pass "
+                           "None, a published tag, a checkpoint file (.safetensors, .pth, "
+                           ".pth.tar, .bin, .weights.h5), or convert one: "
+                           f"ghostnet-convert-weights SRC --arch {name} -o {cached}.")
+    else:
+        raise ArgumentError("weights", f"file {path!r} does not exist. Pass None, a published "
+                                       'tag ("imagenet"), or a checkpoint file (.weights.h5, '
+                                       ".safetensors, .pth, .pth.tar, .bin).")
+
+
+def _converted(checkpoint, width, version, output):
+    """Convert a PyTorch checkpoint of a GhostNet of `width` and `version` to `output`."""
+    from ghostnet_tf.weights import infer_classes, load_state_dict, read_state_dict
+
+    state_dict = read_state_dict(checkpoint)
+    try:
+        classes = infer_classes(state_dict)
+        model = _ghostnet(version, width, classes=classes, include_preprocessing=False)
+        load_state_dict(model, state_dict, source=checkpoint)
+    except ValueError as error:
+        raise ArgumentError("weights", f"{checkpoint} does not fit {model_name(width, version)}"
+                                       f": {str(error).splitlines()[0]} (ghostnet-convert-"
+                                       "weights lists every mismatch).") from None
+    model.save_weights(output)
+    return output
 
 
 def normalization(mean, std, name="preprocessing"):
@@ -150,8 +182,10 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
     Args:
         width: width multiplier; the paper's models are 0.5, 1.0 and 1.3.
         include_top: whether to include the head (1x1 convolution to 1280, classifier).
-        weights: None (random initialization), "imagenet" (the converted official weights,
-            read from `imagenet_weights_path(width)`), or the path of a `.weights.h5` file.
+        weights: None (random initialization), "imagenet" (the published ImageNet weights:
+            downloaded, converted and cached in $KERAS_HOME/models on first use), or a file:
+            a `.weights.h5` file or a PyTorch checkpoint of the official release or timm
+            (`.safetensors`, `.pth`, `.pth.tar`, `.bin`), converted on the fly.
             Without the top, or with another number of classes, every layer but the
             classifier is loaded (fine-tuning).
         input_shape: (height, width, 3); defaults to (224, 224, 3) with the top and
@@ -191,8 +225,9 @@ def GhostNetV3(width=1.0, include_top=True, weights=None, input_shape=None, inpu
     convolutions and every strided depthwise convolution are `RepConv`s of 3 conv + BN
     branches (and 1x1 and identity branches); `deploy=True` builds the folded form, GhostNetV2's
     network with biases instead of those batch norms, which `reparameterize` makes from a
-    trained model. Weights (ImageNet or a `.weights.h5` file) are of the train form; a deploy
-    model folds them after loading. The other arguments are `GhostNet`'s; the widths are 0.5,
+    trained model. Weights are of the train form ("imagenet", timm's file, and "imagenet_ema",
+    the official release's EMA weights, for 1.0x; or a file); a deploy model folds them after
+    loading. The other arguments are `GhostNet`'s; the widths are 0.5,
     1.0, 1.3 and 1.6 (ImageNet weights are published for 1.0), the name defaults to
     "ghostnetv3_<100 * width>"."""
     if not deploy or weights is None:
@@ -281,11 +316,11 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
 
     model = keras.Model(inputs, x, name=name or model_name(width, version))
     if weights is not None:
-        weights = _resolve_weights(weights, width, version)
-        if include_top and _weights_file_classes(weights) == classes:
-            _load_weights_file(model, weights, version)
-        else:  # fine-tuning: everything but the classifier
-            _load_backbone_weights(model, weights, width, version)
+        with _weights_path(weights, width, version) as path:
+            if include_top and _weights_file_classes(path) == classes:
+                _load_weights_file(model, path, version)
+            else:  # fine-tuning: everything but the classifier
+                _load_backbone_weights(model, path, width, version)
     return model
 
 
@@ -326,30 +361,51 @@ _COUNTS = {
 # timm's (results-imagenet.csv: crop 0.875, bicubic), so their entries use that.
 _OFFICIAL_EVAL = registry.EvalTransform("bilinear", 0.875)
 _TIMM_EVAL = registry.EvalTransform("bicubic", 0.875)
-_RELEASE = "huawei-noah/Efficient-AI-Backbones"
+# Published weights. "imagenet" is timm's file on the Hugging Face hub (model.safetensors:
+# read without torch or a pickle, cached and resumed by huggingface_hub), the official
+# release's file after it (a pickle, read with torch only, `weights_only=True`) where the hub
+# cannot be reached; timm converted its files from those releases, taking their `state_dict`.
+# GhostNetV3's release also holds the EMA weights, which measure 0.2 point better:
+# "imagenet_ema".
+_V1_RELEASE = "huawei-noah/CV-backbones/releases/download"
+_RELEASE = "huawei-noah/Efficient-AI-Backbones/releases/download"
+
+
+def _timm_and_release(name, release, checkpoint_key="state_dict"):
+    return (registry.WeightSource(hub_id=f"timm/{name}.in1k"),
+            registry.WeightSource(release=release, checkpoint_key=checkpoint_key))
+
+
 _WEIGHTS = {
-    "ghostnet_100": registry.PublishedWeights(
-        sources=(f"state_dict_73.98.pth ({_RELEASE}, ghostnet_pytorch/models)",
-                 "timm ghostnet_100.in1k"),
+    "ghostnet_100": {"imagenet": registry.PublishedWeights(
+        sources=_timm_and_release("ghostnet_100", f"{_V1_RELEASE}/ghostnet_pth/ghostnet_1x.pth"),
         top1=73.98, measured_with=_OFFICIAL_EVAL,
         measured_by="the official release (ghostnet_pytorch/validate.py: Resize(256), "
                     "CenterCrop(224)); timm's results-imagenet.csv: 73.982 with bilinear, "
-                    "crop 0.875"),
-    **{name: registry.PublishedWeights(
-        sources=(f"{file} ({_RELEASE}, release GhostNetV2)", f"timm {name}.in1k"),
+                    "crop 0.875")},
+    **{name: {"imagenet": registry.PublishedWeights(
+        sources=_timm_and_release(name, f"{_RELEASE}/GhostNetV2/{file}"),
         top1=top1, measured_with=_TIMM_EVAL,
-        measured_by="timm's results-imagenet.csv (the official README gives 75.3% for 1.0x)")
+        measured_by="timm's results-imagenet.csv (the official README gives 75.3% for 1.0x)")}
        for name, top1, file in (("ghostnetv2_100", 75.186, "ck_ghostnetv2_10.pth.tar"),
                                 ("ghostnetv2_130", 76.746, "ck_ghostnetv2_13.pth.tar"),
                                 ("ghostnetv2_160", 77.836, "ck_ghostnetv2_16.pth.tar"))},
-    # Only 1.0x is published; "auto" conversion takes the official file's state_dict_ema
-    # (77.134% as PaddleClas measured it; its state_dict, which timm ships, 76.930%).
-    "ghostnetv3_100": registry.PublishedWeights(
-        sources=(f"ghostnetv3-1.0.pth.tar ({_RELEASE}, release GhostNetV3)",
-                 "timm ghostnetv3_100.in1k"),
-        top1=77.134, measured_with=_TIMM_EVAL,
-        measured_by="PaddleClas (GhostNetV3.md) for the official state_dict_ema; the paper "
-                    "gives 77.1%, timm's file (state_dict) 76.936%"),
+    # Only 1.0x is published. The release's state_dict is timm's file (76.930% in PaddleClas'
+    # and timm's measurements); its state_dict_ema 77.134% (PaddleClas, GhostNetV3.md).
+    "ghostnetv3_100": {
+        "imagenet": registry.PublishedWeights(
+            sources=_timm_and_release("ghostnetv3_100", f"{_RELEASE}/GhostNetV3/"
+                                                        "ghostnetv3-1.0.pth.tar"),
+            top1=76.93, measured_with=_TIMM_EVAL,
+            measured_by="timm and PaddleClas (GhostNetV3.md) for timm's file, the "
+                        "release's state_dict"),
+        "imagenet_ema": registry.PublishedWeights(
+            sources=(registry.WeightSource(release=f"{_RELEASE}/GhostNetV3/"
+                                                   "ghostnetv3-1.0.pth.tar",
+                                           checkpoint_key="state_dict_ema"),),
+            top1=77.134, measured_with=_TIMM_EVAL,
+            measured_by="PaddleClas (GhostNetV3.md) for the official release's "
+                        "state_dict_ema; the paper gives 77.1%")},
 }
 _PAPERS = {1: ("GhostNet", "Han et al., CVPR 2020"), 2: ("GhostNetV2", "Tang et al., NeurIPS 2022"),
            3: ("GhostNetV3", "Liu et al., 2024")}
@@ -364,8 +420,7 @@ def _variant(name, width):
         options=("dropout", "weights", "include_preprocessing"),
         input_shape=(registry.IMAGENET_INPUT_SIZE, registry.IMAGENET_INPUT_SIZE, 3),
         input_channels=3, eval_transform=_OFFICIAL_EVAL if version == 1 else _TIMM_EVAL,
-        classes=1000, params=params, macs=macs, weights=(
-            {"imagenet": _WEIGHTS[name]} if name in _WEIGHTS else {}), width=width,
+        classes=1000, params=params, macs=macs, weights=_WEIGHTS.get(name, {}), width=width,
         description=f"{paper} {width}x ({authors}) for ImageNet",
         deploy_params=deployed[0] if deployed else None,
         deploy_macs=deployed[1] if deployed else None)

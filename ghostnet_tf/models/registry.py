@@ -50,10 +50,46 @@ PLAIN_EVAL_TRANSFORM = EvalTransform("bilinear", 1.0)
 SMALL_IMAGE_SIZE = 64
 
 
+# Where published checkpoints are downloaded from: the Hugging Face hub (HF_ENDPOINT, as
+# huggingface_hub reads it, for a mirror) and GitHub's releases (GHOSTNET_TF_RELEASES_URL, for a
+# mirror of them). The tests point both at a server on 127.0.0.1.
+HUB_ENDPOINT = "https://huggingface.co"
+RELEASES_URL = "https://github.com"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSource:
+    """One place a checkpoint is published: a file of a Hugging Face hub repository
+    (`hub_id`, `filename`) or a GitHub release asset (`release`: "owner/repo/releases/
+    download/tag/file"). `checkpoint_key` says which weights of a training checkpoint to read
+    (ghostnet_tf.weights.CHECKPOINT_KEYS); `sha256` is checked where the source publishes it
+    (the hub publishes it for every large file, as its ETag)."""
+    hub_id: Optional[str] = None
+    filename: str = "model.safetensors"
+    release: Optional[str] = None
+    checkpoint_key: str = "auto"
+    sha256: Optional[str] = None
+
+    @property
+    def url(self):
+        if self.hub_id is not None:
+            endpoint = os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT
+            return f"{endpoint.rstrip('/')}/{self.hub_id}/resolve/main/{self.filename}"
+        base = os.environ.get("GHOSTNET_TF_RELEASES_URL") or RELEASES_URL
+        return f"{base.rstrip('/')}/{self.release}"
+
+    @property
+    def needs_torch(self):
+        """PyTorch pickles (.pth, .pth.tar, .bin) need torch to read; .safetensors do not."""
+        name = self.filename if self.hub_id is not None else self.release
+        return not name.endswith(".safetensors")
+
+
 @dataclasses.dataclass(frozen=True)
 class PublishedWeights:
-    """A released checkpoint, the Keras file it converts to, and its published accuracy."""
-    sources: tuple  # file names of the official release and of timm that convert to it
+    """A released set of weights: where it is published (the same weights at each source,
+    tried in order), and its published accuracy."""
+    sources: tuple  # WeightSource, the default first
     top1: float  # ImageNet top-1 (%) as published for those weights
     measured_with: EvalTransform  # the evaluation transform of that top-1
     measured_by: str  # who measured it, and where it is written
@@ -137,24 +173,27 @@ def entry_docstring(entry, builder=None):
 
 def list_models(family=None, pretrained=False):
     """The registered model names, in registration order (optionally of one family, or
-    only those with published weights)."""
+    only those with published weights, as timm's `list_models(pretrained=True)`)."""
     return [name for name, entry in _REGISTRY.items()
             if (family is None or entry.family == family)
             and (not pretrained or entry.weights)]
 
 
-def models_table():
-    """The registered models as a Markdown table (`ghostnet-profile --list`, docs/models.md):
-    name, family, input, trainable params and MACs (of the folded form as well, for models
-    that `reparameterize` folds), and the published weights' top-1."""
+def models_table(cache=False):
+    """The registered models as a Markdown table (docs/models.md; `ghostnet-profile --list`
+    adds `cache=True`): name, family, input, trainable params and MACs (of the folded form as
+    well, for models that `reparameterize` folds), and the published weights with their
+    top-1, each marked "cached" when its converted file is in the cache (`cache=True`)."""
     lines = ["| name | family | input | params | MACs | folded params | folded MACs | "
              "weights (top-1) |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
     for entry in _REGISTRY.values():
         folded = (f"{entry.deploy_params:,} | {entry.deploy_macs / 1e6:.2f}M"
                   if entry.reparameterizable else "- | -")
-        weights = ", ".join(f"{tag} ({published.top1}%)"
-                            for tag, published in entry.weights.items()) or "-"
+        weights = ", ".join(
+            f"{tag} ({published.top1}%"
+            f"{', cached' if cache and os.path.exists(pretrained_weights_path(entry.name, tag)) else ''})"
+            for tag, published in entry.weights.items()) or "-"
         shape = "x".join(str(size) for size in entry.input_shape)
         lines.append(f"| `{entry.name}` | {entry.family} | {shape} | {entry.params:,} | "
                      f"{entry.macs / 1e6:.2f}M | {folded} | {weights} |")
@@ -207,7 +246,8 @@ def keras_cache_dir():
 
 
 def pretrained_weights_path(name, tag="imagenet"):
-    """Where `weights=tag` of model `name` is read from, and where ghostnet-convert-weights
-    writes it by default: $KERAS_HOME/models/<name>_<tag>.weights.h5. Any converted
-    checkpoint of the architecture may be put there, published or not."""
+    """Where `weights=tag` of model `name` is cached: the download converts to this file,
+    and ghostnet-convert-weights writes it by default: $KERAS_HOME/models/<name>_<tag>
+    .weights.h5. Any converted checkpoint of the architecture may be put there, published or
+    not; a file there is read without touching the network."""
     return os.path.join(keras_cache_dir(), f"{name}_{tag}.weights.h5")

@@ -13,7 +13,8 @@ import re
 
 import yaml
 
-from ghostnet_tf.checks import INTERPOLATIONS, LABEL_OFFSETS, ArgumentError, check_crop_pct
+from ghostnet_tf.checks import (CHECKPOINT_SUFFIXES, INTERPOLATIONS, LABEL_OFFSETS, ArgumentError,
+                                check_crop_pct)
 
 
 class _Loader(yaml.SafeLoader):
@@ -50,9 +51,10 @@ DEFAULTS = {
         "version": None,
         "dropout": None,
         "sync_bn": False,  # batch statistics over all replicas
-        # Start from: "imagenet" (GhostNet, see ghostnet-convert-weights), a GhostNet
-        # .weights.h5 file (classifier left out when the classes differ), or a .keras file
-        # of an earlier run (every layer whose name and shapes match).
+        # Start from: "imagenet" (a GhostNet's published weights, downloaded on first use),
+        # a GhostNet .weights.h5 file or PyTorch checkpoint (the classifier left out when the
+        # classes differ), or a .keras file of an earlier run (every layer whose name and
+        # shapes match).
         "weights": None,
         "freeze_backbone": False,  # train only the classifier (fine-tuning's first phase)
     },
@@ -275,10 +277,12 @@ def validate(config):
             raise ConfigError(f"{section}.{key} must be true or false, got "
                               f"{config[section][key]!r}.")
     weights = config["model"]["weights"]
-    if weights is not None and not (weights == "imagenet" or (
-            isinstance(weights, str) and weights.endswith((".weights.h5", ".keras")))):
-        raise ConfigError('model.weights must be "imagenet", a .weights.h5 file or a .keras '
-                          f"file, got {weights!r}.")
+    weight_files = (".keras", ".weights.h5") + CHECKPOINT_SUFFIXES
+    if weights is not None and not (isinstance(weights, str) and weights and (
+            "." not in weights or weights.endswith(weight_files))):
+        raise ConfigError('model.weights must be a published tag ("imagenet"), a .keras or '
+                          ".weights.h5 file, or a PyTorch checkpoint (.safetensors, .pth, "
+                          f".pth.tar, .bin), got {weights!r}.")
     teacher = config["training"]["teacher"]
     if teacher is not None and (not isinstance(teacher, str) or not teacher):
         raise ConfigError("training.teacher must be a .keras file or a registry model name, "

@@ -206,8 +206,8 @@ def check_model_config(config):
     weights = model["weights"]
     if weights is not None and not str(weights).endswith(".keras"):
         if "weights" not in entry.options:
-            raise ConfigError(f"model.weights {weights!r}: ImageNet and .weights.h5 weights "
-                              f"are for {', '.join(convertible_models())}; start "
+            raise ConfigError(f"model.weights {weights!r}: published weights, .weights.h5 "
+                              f"files and PyTorch checkpoints are for {', '.join(convertible_models())}; start "
                               f"{entry.name} from a .keras file of a run.")
     if weights is not None and str(weights).endswith(".keras") and not os.path.isfile(weights):
         raise ConfigError(f"model.weights {weights}: no such file.")

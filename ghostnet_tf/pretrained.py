@@ -1,0 +1,181 @@
+"""Published weights on first use: download, verify, convert and cache.
+
+`weights_file(name, tag)` is what `weights="imagenet"` reads: the converted `.weights.h5` in
+$KERAS_HOME/models, made on first use from the checkpoint the registry entry names.
+huggingface_hub downloads hub files (its cache, resumed downloads, HF_ENDPOINT, HF_HUB_OFFLINE,
+a progress bar) and `keras.utils.get_file` release assets (a progress bar, a hash check where
+one is published). Conversion is by key name (ghostnet_tf.weights). A download that is cut,
+a page that is not a checkpoint, or a checkpoint that does not fit the architecture is removed
+and never becomes a cache file; a lock lets one process convert while others wait for it.
+"""
+import contextlib
+import hashlib
+import os
+import re
+import sys
+import tempfile
+
+from ghostnet_tf.checks import ArgumentError, first_line
+from ghostnet_tf.models import registry
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class DownloadError(OSError):
+    """A source could not be downloaded (no network, a refused or cut connection, a 404):
+    the next source is tried."""
+
+
+class BadDownload(ValueError):
+    """A downloaded file is not the checkpoint it should be (a wrong hash, an HTML page,
+    another architecture): it is removed and the download fails."""
+
+
+def weights_file(name, tag="imagenet"):
+    """The path of model `name`'s converted weights `tag`, downloaded and converted on
+    first use (later calls read the cache and touch no network)."""
+    path = registry.pretrained_weights_path(name, tag)
+    if os.path.exists(path):
+        return path
+    entry = registry.model_entry(name)
+    published = entry.weights.get(tag)
+    if published is None:
+        have = ", ".join(f'"{t}"' for t in entry.weights)
+        raise ArgumentError(
+            "weights", f'{name} has no published weights "{tag}" ({path} does not exist; '
+                       f"published: {have or 'none'}). Pass None, a published tag, a "
+                       "checkpoint file (.safetensors, .pth, .pth.tar, .bin, .weights.h5), "
+                       f"or convert one: ghostnet-convert-weights SRC --arch {name} -o {path}.")
+    from filelock import FileLock
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if not os.path.exists(path):  # another process may have made it while we waited
+            _download_and_convert(name, tag, published, path)
+    return path
+
+
+def _download_and_convert(name, tag, published, path):
+    failures = []
+    for source in published.sources:
+        if source.needs_torch and not _torch_installed():
+            failures.append(f"{source.url} (a PyTorch pickle: needs torch, pip install "
+                            '"ghostnet-tf[torch]")')
+            continue
+        try:
+            with _downloaded(source) as checkpoint:
+                _convert(name, source, checkpoint, path)
+            return
+        except DownloadError as error:
+            failures.append(f"{source.url} ({error})")
+            if source is not published.sources[-1]:
+                print(f"{name}: could not download {failures[-1]}; trying the next source.",
+                      file=sys.stderr)
+        except BadDownload as error:
+            raise ArgumentError("weights", f'"{tag}" of {name}: the file from {source.url} '
+                                           f"{error} It was removed; nothing was written to "
+                                           f"{path}.") from None
+    raise ArgumentError(
+        "weights", f'"{tag}" of {name}: could not download {" or ".join(failures)}. '
+                   f"Without a network: download the file elsewhere and run "
+                   f"ghostnet-convert-weights FILE --arch {name} -o {path}, or put a converted "
+                   "file there.")
+
+
+def _torch_installed():
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
+
+
+@contextlib.contextmanager
+def _downloaded(source):
+    """The local path of `source`'s checkpoint. A hub file stays in the hub's cache unless it
+    turns out bad; a release asset goes to a temporary folder, removed after conversion (the
+    converted file is what is kept)."""
+    if source.hub_id is not None:
+        path = _hub_download(source)
+        try:
+            yield path
+        except BaseException:
+            _forget_hub_file(path)  # a bad file must not be served again from the hub's cache
+            raise
+    else:
+        with tempfile.TemporaryDirectory(prefix="ghostnet_tf_download_") as directory:
+            yield _release_download(source, directory)
+
+
+def _hub_download(source):
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(source.hub_id, source.filename,
+                               endpoint=os.environ.get("HF_ENDPOINT") or registry.HUB_ENDPOINT)
+    except Exception as error:  # httpx's, huggingface_hub's and the OS's errors alike
+        raise DownloadError(first_line(error)) from error
+    # The hub's cache names a large file's blob by its SHA-256, the hub's ETag: check it.
+    blob = os.path.realpath(path)
+    expected = source.sha256 or os.path.basename(blob)
+    if _SHA256.match(expected):
+        actual = _sha256(blob)
+        if actual != expected:
+            _forget_hub_file(path)
+            raise BadDownload(f"has the SHA-256 {actual}, the hub publishes {expected} (a "
+                              "damaged or substituted download).")
+    return path
+
+
+def _forget_hub_file(path):
+    """Remove a hub-cache snapshot link and the blob it points to."""
+    blob = os.path.realpath(path)
+    for file in {path, blob}:
+        try:
+            os.remove(file)
+        except OSError:
+            pass
+
+
+def _release_download(source, directory):
+    import keras
+
+    try:
+        return keras.utils.get_file(
+            os.path.basename(source.release), source.url, cache_dir=directory,
+            cache_subdir="", file_hash=source.sha256, hash_algorithm="sha256")
+    except ValueError as error:  # the hash check
+        raise BadDownload(f"fails the hash check: {first_line(error)}") from None
+    except Exception as error:  # get_file wraps HTTP and URL errors in plain Exceptions
+        raise DownloadError(first_line(error)) from error
+
+
+def _convert(name, source, checkpoint, path):
+    from ghostnet_tf.weights import convert_checkpoint
+
+    try:
+        model = convert_checkpoint(checkpoint, name, path, source.checkpoint_key)
+    except (ArgumentError, ValueError) as error:
+        reason = error.problem if isinstance(error, ArgumentError) else _summary(error)
+        raise BadDownload(f"is not a checkpoint of {name}: {reason}") from None
+    classes = int(model.output_shape[-1])
+    if classes != registry.model_entry(name).classes:
+        os.remove(path)
+        raise BadDownload(f"holds a checkpoint of {classes} classes, not ImageNet's.")
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _summary(error):
+    """A mismatch report of `load_state_dict` (a title, then indented lists) on one line:
+    the kinds of mismatch with their first example each."""
+    lines = str(error).splitlines()
+    kinds = [f"{line.rstrip(':')} (e.g. {example.strip()})"
+             for line, example in zip(lines[1:], lines[2:])
+             if not line.startswith(" ") and example.startswith(" ")]
+    return "; ".join(kinds) + "." if kinds else first_line(error)
+
+
