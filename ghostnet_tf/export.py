@@ -1,4 +1,5 @@
-"""Export to SavedModel and TFLite (float32, float16, dynamic-range int8, full int8).
+"""Export to SavedModel, TFLite (float32, float16, dynamic-range int8, full int8) and ONNX
+(float32, and int8 in ONNX Runtime's QDQ form).
 
 Everything goes through a SavedModel (`keras.export.ExportArchive`) and
 `tf.lite.TFLiteConverter.from_saved_model`: `from_keras_model` fails on some Keras 3 models.
@@ -11,6 +12,14 @@ them in its graph), the full-int8 file takes uint8 pixels as they are by default
 carries LiteRT metadata with the labels (what MediaPipe's ImageClassifier needs), and the
 graph they are converted from has exact rewrites that make it faster in LiteRT
 (`ghostnet_tf.export_rewrites`).
+
+The `.onnx` files are for the runtimes and vendor compilers that start from ONNX (ONNX
+Runtime, TensorRT, OpenVINO, the NPU toolchains): Keras' own `model.export(format="onnx")`
+(tf2onnx under the TensorFlow backend) of the same inference copy, without the LiteRT
+rewrites. Input "images": float32 NHWC RGB (or the model's own channels) in [0, 255], the
+normalization inside; output: class probabilities. `model_onnx_int8.onnx` is ONNX Runtime's
+static quantization of it (QDQ, per-channel weights, calibrated on the export's calibration
+images), the form TensorRT and the vendor compilers read.
 """
 import collections
 import dataclasses
@@ -27,6 +36,7 @@ from ghostnet_tf.export_rewrites import REWRITES, check_rewrites, tflite_graph
 from ghostnet_tf.loading import (
     EXPORT_REPORT,
     LABELS_FILE,
+    ONNXPredictor,
     TFLitePredictor,
     as_rgb,
     saved_model_function,
@@ -34,9 +44,14 @@ from ghostnet_tf.loading import (
 from ghostnet_tf.tflite_metadata import image_classifier_metadata, with_metadata
 
 TFLITE_KINDS = ("float32", "float16", "dynamic_int8", "int8")
-FORMATS = ("saved_model",) + TFLITE_KINDS
+ONNX_KINDS = ("onnx", "onnx_int8")
+FORMATS = ("saved_model",) + TFLITE_KINDS  # the default: what LiteRT and TF Serving need
+KNOWN_FORMATS = FORMATS + ONNX_KINDS  # ONNX needs the onnx extra (tf2onnx, onnxruntime)
+CALIBRATED_KINDS = ("int8", "onnx_int8")
+EXPORT_FILES = {"onnx": "model.onnx", "onnx_int8": "model_onnx_int8.onnx",
+                **{kind: f"model_{kind}.tflite" for kind in TFLITE_KINDS}}
 # Float exports must pick the same class as the Keras model on at least this share of images.
-FLOAT_KINDS = ("saved_model", "float32", "float16")
+FLOAT_KINDS = ("saved_model", "float32", "float16", "onnx")
 FLOAT_AGREEMENT_GOAL = 0.995
 
 
@@ -291,9 +306,11 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     """
     check_formats(formats)
     check_rewrites(rewrites)
-    if "int8" in formats and (calibration_images is None or len(calibration_images) == 0):
-        raise ArgumentError("calibration_images", "are needed: formats include int8, which is "
-                                                  "calibrated on them.")
+    calibrated = [kind for kind in formats if kind in CALIBRATED_KINDS]
+    if calibrated and (calibration_images is None or len(calibration_images) == 0):
+        raise ArgumentError("calibration_images", f"are needed: formats include "
+                                                  f"{calibrated[0]}, which is calibrated on "
+                                                  "them.")
     output_dir = os.fspath(output_dir)
     check_output_dir(output_dir)
     model = inference_copy(model)
@@ -387,13 +404,22 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion)
         export_saved_model(model, saved_model)
     contents = _tflite_files_of_copy(
         model, [kind for kind in formats if kind in TFLITE_KINDS], conversion)
+    if any(kind in ONNX_KINDS for kind in formats):
+        contents.update(onnx_files(model, [kind for kind in formats if kind in ONNX_KINDS],
+                                   conversion.calibration_images, conversion.per_channel))
     for kind in formats:
         if kind == "saved_model":
             name, predict = "saved_model", saved_model_function(saved_model)[0]
             entry = {"path": os.path.join(output_dir, name)}
+        elif kind in ONNX_KINDS:
+            content, name = contents[kind], EXPORT_FILES[kind]
+            _write_file(os.path.join(folder, name), content)
+            predict = ONNXPredictor(os.path.join(folder, name))
+            entry = {"path": os.path.join(output_dir, name), "bytes": len(content),
+                     "input_dtype": "float32", "ops": onnx_op_counts(content)}
         else:
             content = contents[kind]
-            name = f"model_{kind}.tflite"
+            name = EXPORT_FILES[kind]
             _write_file(os.path.join(folder, name), content)
             if kind == "float32":
                 _write_file(os.path.join(folder, name + ".ops.txt"), "".join(
@@ -411,6 +437,73 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion)
         report["exports"][kind] = entry
     write_json(os.path.join(folder, EXPORT_REPORT), report)
     return report
+
+
+def onnx_files(model, kinds, calibration_images=None, per_channel=True):
+    """{kind: bytes} of the `.onnx` files of `model` (the inference copy): "onnx", Keras'
+    `model.export(format="onnx")`, and "onnx_int8", ONNX Runtime's static quantization of it
+    (QDQ, int8 weights and activations, calibrated on `calibration_images`)."""
+    import logging
+
+    import tensorflow as tf
+
+    shape = tuple(model.input_shape[1:])
+    files = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, "model.onnx")
+        model(np.zeros((1,) + shape, np.float32), training=False)  # Keras exports called models
+        # tf2onnx logs the optimizations it skips (tracebacks included) as warnings.
+        tf2onnx_log = logging.getLogger("tf2onnx")
+        level = tf2onnx_log.level
+        tf2onnx_log.setLevel(logging.ERROR)
+        try:
+            model.export(path, format="onnx", verbose=False, input_signature=[
+                tf.TensorSpec((None,) + shape, tf.float32, name="images")])
+        finally:
+            tf2onnx_log.setLevel(level)
+        with open(path, "rb") as file:
+            files["onnx"] = file.read()
+        if "onnx_int8" in kinds:
+            files["onnx_int8"] = _quantized_onnx(path, calibration_images, per_channel, scratch)
+    return {kind: files[kind] for kind in kinds}
+
+
+def _quantized_onnx(path, calibration_images, per_channel, scratch):
+    """ONNX Runtime's static int8 quantization of the `.onnx` at `path` (QDQ format, after
+    its recommended pre-processing), calibrated on float32 [0, 255] images."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Images(CalibrationDataReader):
+        def __init__(self):
+            self.images = iter(np.asarray(calibration_images, np.float32))
+
+        def get_next(self):
+            image = next(self.images, None)
+            return None if image is None else {"images": image[None]}
+
+    prepared = os.path.join(scratch, "prepared.onnx")
+    quantized = os.path.join(scratch, "int8.onnx")
+    # ONNX shape inference only: the symbolic pass cannot follow the free batch size.
+    quant_pre_process(path, prepared, skip_symbolic_shape=True)
+    quantize_static(prepared, quantized, Images(), quant_format=QuantFormat.QDQ,
+                    per_channel=per_channel, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8)
+    with open(quantized, "rb") as file:
+        return file.read()
+
+
+def onnx_op_counts(content):
+    """{op type: count} of an `.onnx` (bytes)."""
+    import onnx
+
+    graph = onnx.load_from_string(content).graph
+    return dict(sorted(collections.Counter(node.op_type for node in graph.node).items()))
 
 
 def _with_classifier_metadata(content, model, kind, labels, float_input):
@@ -432,12 +525,20 @@ def _with_classifier_metadata(content, model, kind, labels, float_input):
 
 
 def check_formats(formats):
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in KNOWN_FORMATS]
     if unknown:
         raise ArgumentError("formats", f"has unknown {', '.join(unknown)}; expected some of "
-                                       f"{', '.join(FORMATS)}.")
+                                       f"{', '.join(KNOWN_FORMATS)}.")
     if not formats:
-        raise ArgumentError("formats", f"is empty; expected some of {', '.join(FORMATS)}.")
+        raise ArgumentError("formats", f"is empty; expected some of "
+                                       f"{', '.join(KNOWN_FORMATS)}.")
+    if any(kind in ONNX_KINDS for kind in formats):
+        import importlib.util
+        missing = [module for module in ("tf2onnx", "onnxruntime")
+                   if importlib.util.find_spec(module) is None]
+        if missing:
+            raise ArgumentError("formats", f"include ONNX, which needs {' and '.join(missing)}"
+                                           ': pip install -e ".[onnx]".')
 
 
 def default_output_dir(model_path):
@@ -473,12 +574,13 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
         raise ArgumentError("arch", f"is needed: {path} holds weights only; give its model "
                                     "name (and a dataset, which sets its classes and input "
                                     "size).")
-    if "int8" in formats and not source:
-        raise ArgumentError("source", "is needed: formats include int8, which is calibrated "
-                                       "on the dataset's train split.")
-    if "int8" in formats and calibration_images < 1:
-        raise ArgumentError("calibration_images", f"must be at least 1 for int8, got "
-                                                  f"{calibration_images}.")
+    calibrated = [kind for kind in formats if kind in CALIBRATED_KINDS]
+    if calibrated and not source:
+        raise ArgumentError("source", f"is needed: formats include {calibrated[0]}, which is "
+                                       "calibrated on the dataset's train split.")
+    if calibrated and calibration_images < 1:
+        raise ArgumentError("calibration_images", f"must be at least 1 for {calibrated[0]}, "
+                                                  f"got {calibration_images}.")
     if path.endswith(WEIGHTS_SUFFIX) and not source:
         raise ArgumentError("source", f"is needed: {path} holds weights only, and the "
                                        "dataset sets the classes and input size of the model.")
@@ -503,7 +605,7 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
         class_names = info.class_names
         check_input_fits(predictor, info)
         check = _first_images(numpy_batches(test_set), check_images) if check_images else None
-        if "int8" in formats:
+        if calibrated:
             train_set, _ = dataset_of("train", predictor.input_shape[0], transform)
             calibration = balanced_images(numpy_batches(train_set), info.num_classes,
                                           calibration_images)

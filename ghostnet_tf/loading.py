@@ -1,7 +1,7 @@
 """One way to load any model file into a predictor, and to read an image the way it expects.
 
 `load_predictor(model)` takes a `.keras` file, a `.weights.h5` file with `arch` (a registry
-name), a SavedModel folder or a `.tflite` file, and returns a `Predictor`: a function from
+name), a SavedModel folder, a `.tflite` or an `.onnx` file, and returns a `Predictor`: a function from
 float32 [0, 255] images (numpy, NHWC) to class probabilities that knows its input shape, the
 input type of the file, its class names and, where it can tell, the registry model it is.
 `read_image(path, input_shape, transform)` decodes an image file and resizes and crops it as
@@ -17,10 +17,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.checks import ArgumentError, first_line
 from ghostnet_tf.models import registry
 
-KERAS_SUFFIX, WEIGHTS_SUFFIX, TFLITE_SUFFIX = ".keras", ".weights.h5", ".tflite"
+KERAS_SUFFIX, WEIGHTS_SUFFIX, TFLITE_SUFFIX, ONNX_SUFFIX = ".keras", ".weights.h5", ".tflite", ".onnx"
 LABELS_FILE = "labels.txt"  # beside an export: one class name per line
 EXPORT_REPORT = "export.json"  # beside an export: what was exported, from which model
 
@@ -266,6 +266,39 @@ class MediaPipePredictor:
         self._closer()
 
 
+# ---------------------------------------------------------------------------- ONNX
+class ONNXPredictor:
+    """Runs an `.onnx` file (as export.py writes it: float32 NHWC [0, 255] images in,
+    probabilities out) in ONNX Runtime on the CPU. Needs the onnx extra."""
+
+    def __init__(self, path):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ArgumentError("model", f'{path}: .onnx files run in ONNX Runtime: pip install '
+                                         '-e ".[onnx]".') from None
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise ArgumentError("model", f"{self.path}: no such file.")
+        try:
+            self.session = onnxruntime.InferenceSession(
+                self.path, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own kinds for unreadable files
+            raise ArgumentError("model", f"{self.path} is not a readable .onnx file: "
+                                         f"{first_line(error)}") from None
+        self.input = self.session.get_inputs()[0]
+        self.input_shape = tuple(d if isinstance(d, int) else None
+                                 for d in self.input.shape[1:])
+        self.num_classes = int(self.session.get_outputs()[0].shape[-1])
+
+    def __call__(self, images):
+        images = np.asarray(images, dtype=np.float32)
+        if tuple(images.shape[1:]) != self.input_shape:
+            raise ArgumentError("images", f"of shape {tuple(images.shape[1:])} do not fit "
+                                          f"{self.path}, which takes {self.input_shape}.")
+        return self.session.run(None, {self.input.name: images})[0]
+
+
 # ---------------------------------------------------------------------------- SavedModel
 def saved_model_function(path):
     """(float32 [0, 255] images -> probabilities, input shape, classes) of a SavedModel."""
@@ -301,8 +334,8 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
     """A `Predictor` of any model file.
 
     Args:
-        model: a `.keras` file, a `.weights.h5` file (with `arch`), a SavedModel folder or a
-            `.tflite` file.
+        model: a `.keras` file, a `.weights.h5` file (with `arch`), a SavedModel folder, a
+            `.tflite` or an `.onnx` file.
         arch: registry name of the architecture of a `.weights.h5` file.
         classes, input_shape: of the model to build for a `.weights.h5` file (default: the
             registry entry's).
@@ -329,9 +362,15 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
                          _known_name(_export_report(path).get("model")))
     if runtime != "litert":
         raise ArgumentError("runtime", f"{runtime} runs .tflite files only; {path} is not one.")
+    if path.endswith(ONNX_SUFFIX):
+        onnx = ONNXPredictor(path)
+        return Predictor(onnx, path, onnx.input_shape, "float32", onnx.num_classes,
+                         _class_names(path, onnx.num_classes, labels),
+                         _known_name(_export_report(path).get("model")))
     if not path.endswith((KERAS_SUFFIX, WEIGHTS_SUFFIX)):
         raise ArgumentError("model", f"{path}: expected a .keras file, a .weights.h5 file with "
-                                     "its architecture, a SavedModel folder or a .tflite file.")
+                                     "its architecture, a SavedModel folder, a .tflite or an "
+                                     ".onnx file.")
     return keras_predictor(load_keras_model(path, arch, classes, input_shape), path, labels)
 
 

@@ -145,10 +145,10 @@ def test_bad_inputs_get_errors_naming_the_file_or_flag(exported, tmp_path, capsy
     assert predict_cli.main(["--model", str(root / "out" / "model_float32.tflite"),
                              str(text)]) == 2
     assert "notes.jpg is not a complete JPEG" in capsys.readouterr().err
-    assert export_cli.main(["--model", keras_file, "--formats", "float32,onnx",
+    assert export_cli.main(["--model", keras_file, "--formats", "float32,coreml",
                             "--dataset", "cifar10", "--data-dir", str(data),
                             "-o", str(tmp_path / "y")]) == 2
-    assert "--formats has unknown onnx" in capsys.readouterr().err
+    assert "--formats has unknown coreml" in capsys.readouterr().err
 
 
 def test_inference_copy_is_float32_without_augmentation():

@@ -124,7 +124,7 @@ def fraction(text):
 
 # ---------------------------------------------------------------------------- shared flags
 def add_model_arguments(parser, kinds="a .keras file, a .weights.h5 file with --arch, a "
-                                      "SavedModel folder or a .tflite file"):
+                                      "SavedModel folder, a .tflite or an .onnx file"):
     parser.add_argument("--model", required=True, help=kinds)
     parser.add_argument("--arch", metavar="NAME",
                         help="registry name of a .weights.h5 file's model (e.g. "

@@ -1,5 +1,5 @@
-"""`export.py` / `ghostnet-export`: SavedModel and TFLite files of a trained model, each
-checked against the Keras model on real images."""
+"""`export.py` / `ghostnet-export`: SavedModel, TFLite and ONNX files of a trained model,
+each checked against the Keras model on real images."""
 import argparse
 import os
 import sys
@@ -8,19 +8,21 @@ from ghostnet_tf.cli import common
 
 
 def build_parser():
-    from ghostnet_tf.export import FORMATS
+    from ghostnet_tf.export import FORMATS, KNOWN_FORMATS
     from ghostnet_tf.export_rewrites import REWRITES
 
     parser = argparse.ArgumentParser(
         prog="export.py",
         description="Export a Keras model to a SavedModel (uint8 images in, probabilities "
-                    "out) and to TFLite float32, float16, dynamic-range int8 and full int8; "
-                    "check each against the Keras model on images of --dataset.")
+                    "out), to TFLite float32, float16, dynamic-range int8 and full int8, and "
+                    "on request to ONNX float32 and int8; check each against the Keras "
+                    "model on images of --dataset.")
     common.add_model_arguments(parser, kinds="a .keras file, or a .weights.h5 file with --arch")
     parser.add_argument("-o", "--output-dir",
                         help="where to write (default: <model>_export beside the model)")
     parser.add_argument("--formats", default=",".join(FORMATS),
-                        help=f"comma-separated, some of {','.join(FORMATS)} (default: all)")
+                        help=f"comma-separated, some of {','.join(KNOWN_FORMATS)} (default: "
+                             f"{','.join(FORMATS)}; onnx and onnx_int8 need the onnx extra)")
     common.add_dataset_arguments(parser, required=False,
                                  help_suffix=": calibration (train split) and check (test "
                                              "split) images")

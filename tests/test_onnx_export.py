@@ -1,0 +1,101 @@
+"""ONNX export: the `.onnx` files run in ONNX Runtime and give the Keras model's
+probabilities, for a model of each family (folded where it trains with branches), the int8
+file is ONNX Runtime's QDQ quantization, and eval.py reads `.onnx` files."""
+import json
+
+import keras
+import numpy as np
+import onnx
+import pytest
+
+from ghostnet_tf.cli import eval as eval_cli
+from ghostnet_tf.cli import export as export_cli
+from ghostnet_tf.export import export, inference_copy
+from ghostnet_tf.loading import ONNXPredictor, load_predictor
+from ghostnet_tf.models import get_model, ghostify
+from tests.datasets import write_cifar
+
+
+def _random_statistics(model):
+    """Random BN statistics, so that folding and export are checked on non-trivial values."""
+    rng = np.random.default_rng(0)
+    for variable in model.weights:
+        if variable.path.endswith(("moving_mean", "beta")):
+            variable.assign(rng.normal(0, 0.1, variable.shape))
+        elif variable.path.endswith(("moving_variance", "gamma")):
+            variable.assign(rng.uniform(0.5, 1.5, variable.shape))
+    return model
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("ghostnet_050", {"input_shape": (64, 64, 3)}),
+    # DFC attention: 2x2 pools and nearest upsamplings of odd maps (5x5 -> 2x2 at 80x80).
+    ("ghostnetv2_100", {"input_shape": (80, 80, 3)}),
+    ("ghostnetv3_050", {"input_shape": (64, 64, 3)}),  # exported folded
+    ("ghost_resnet20", {"input_shape": (28, 28, 1), "classes": 10, "version": 3}),
+    ("vgg16", {"classes": 10}),
+])
+def test_onnx_gives_the_keras_models_probabilities(tmp_path, name, kwargs):
+    keras.utils.set_random_seed(0)
+    model = _random_statistics(get_model(name, **kwargs))
+    shape = model.input_shape[1:]
+    images = np.random.default_rng(1).uniform(0, 255, (8,) + shape).astype("float32")
+    report = export(model, tmp_path / "out", formats=["onnx"], check_images=images)
+    entry = report["exports"]["onnx"]
+    assert entry["check"]["top1_agreement"] == 1.0 and entry["check"]["meets_float_goal"]
+    assert entry["check"]["max_probability_difference"] < 1e-5
+    graph = onnx.load(entry["path"]).graph
+    assert graph.input[0].name == "images"
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim[1:]] == list(shape)
+    # Folded before export: one convolution per convolution of the deploy form, no branches.
+    convolutions = sum(isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+                       for layer in _all_layers(inference_copy(model)))
+    assert entry["ops"]["Conv"] == convolutions
+    expected = keras.ops.convert_to_numpy(model(images, training=False))
+    np.testing.assert_allclose(ONNXPredictor(entry["path"])(images), expected, atol=1e-5)
+
+
+def _all_layers(model):
+    from ghostnet_tf.compat import sublayers
+    return sublayers(model, recursive=True)
+
+
+def test_int8_onnx_is_quantized_and_eval_reads_onnx_files(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_cifar(data, "cifar10", per_batch=20)
+    keras.utils.set_random_seed(1)
+    _random_statistics(get_model("ghost_resnet20")).save(tmp_path / "model.keras")
+    out = tmp_path / "out"
+    assert export_cli.main(["--model", str(tmp_path / "model.keras"), "--dataset", "cifar10",
+                            "--data-dir", str(data), "--formats", "onnx,onnx_int8",
+                            "--calibration-images", "40", "--check-images", "20",
+                            "-o", str(out)]) == 0
+    report = json.loads((out / "export.json").read_text())
+    assert list(report["exports"]) == ["onnx", "onnx_int8"]
+    int8 = report["exports"]["onnx_int8"]
+    assert int8["ops"]["QuantizeLinear"] > 0 and int8["ops"]["DequantizeLinear"] > 0
+    # int8 weights; biases and per-channel scales stay 32-bit (0.55x for this small model).
+    assert int8["bytes"] < 0.6 * report["exports"]["onnx"]["bytes"]
+    assert int8["check"]["images"] == 20
+    assert (out / "model.onnx.check.json").is_file()
+    predictor = load_predictor(out / "model.onnx")
+    assert predictor.model_name == "ghost_resnet20" and predictor.class_names[0] == "airplane"
+    results = {}
+    for name, path in (("keras", tmp_path / "model.keras"), ("onnx", out / "model.onnx"),
+                       ("onnx_int8", out / "model_onnx_int8.onnx")):
+        target = tmp_path / f"{name}.eval.json"
+        assert eval_cli.main(["--model", str(path), "--dataset", "cifar10", "--data-dir",
+                              str(data), "--output", str(target)]) == 0
+        results[name] = json.loads(target.read_text())
+    assert results["onnx"]["confusion"] == results["keras"]["confusion"]
+    assert results["onnx_int8"]["images"] == results["keras"]["images"] == 20
+
+
+def test_onnx_int8_needs_calibration_images(tmp_path):
+    model = get_model("ghost_resnet20")
+    with pytest.raises(ValueError, match="onnx_int8, which is calibrated"):
+        export(model, tmp_path / "out", formats=["onnx_int8"])
+    (tmp_path / "bad.onnx").write_bytes(b"<html></html>")
+    with pytest.raises(ValueError, match="bad.onnx is not a readable .onnx file"):
+        ONNXPredictor(tmp_path / "bad.onnx")
