@@ -32,20 +32,22 @@ class BadDownload(ValueError):
 
 
 def weights_file(name, tag="imagenet"):
-    """The path of model `name`'s converted weights `tag`, downloaded and converted on
-    first use (later calls read the cache and touch no network)."""
+    """The path of model `name`'s converted weights `tag`: the cache file when it exists
+    (published or converted by hand), else the published checkpoint downloaded and converted
+    into it (later calls read the cache and touch no network)."""
     path = registry.pretrained_weights_path(name, tag)
     if os.path.exists(path):
         return path
-    entry = registry.model_entry(name)
-    published = entry.weights.get(tag)
+    entry = registry.find_entry(name)
+    published = entry.weights.get(tag) if entry else None
     if published is None:
-        have = ", ".join(f'"{t}"' for t in entry.weights)
+        tags = ", ".join(f'"{tag}"' for tag in (entry.weights if entry else ()))
         raise ArgumentError(
-            "weights", f'{name} has no published weights "{tag}" ({path} does not exist; '
-                       f"published: {have or 'none'}). Pass None, a published tag, a "
-                       "checkpoint file (.safetensors, .pth, .pth.tar, .bin, .weights.h5), "
-                       f"or convert one: ghostnet-convert-weights SRC --arch {name} -o {path}.")
+            "weights", f'"{tag}": {name} has no published weights of that name (published: '
+                       f"{tags or 'none'}) and {path} does not exist. Pass None, a published "
+                       "tag, a checkpoint file (.safetensors, .pth, .pth.tar, .bin, "
+                       f".weights.h5), or convert one: ghostnet-convert-weights SRC --arch "
+                       f"{name} -o {path}.")
     from filelock import FileLock
 
     os.makedirs(os.path.dirname(path), exist_ok=True)

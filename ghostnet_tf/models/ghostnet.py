@@ -130,21 +130,8 @@ def _weights_path(weights, width, version):
     elif os.path.exists(path):
         yield path
     elif isinstance(weights, str) and "." not in weights and os.sep not in weights:  # a tag
-        entry = registry.find_entry(name)
-        cached = registry.pretrained_weights_path(name, weights)
-        if entry is not None and weights in entry.weights:
-            from ghostnet_tf.pretrained import weights_file
-            yield weights_file(name, weights)  # the cache, or a download on first use
-        elif os.path.exists(cached):  # converted by hand, published or not
-            yield cached
-        else:
-            tags = ", ".join(f'"{tag}"' for tag in (entry.weights if entry else ()))
-            raise ArgumentError(
-                "weights", f'"{weights}": {name} has no published weights of that name '
-                           f"(published: {tags or 'none'}) and {cached} does not exist. Pass "
-                           "None, a published tag, a checkpoint file (.safetensors, .pth, "
-                           ".pth.tar, .bin, .weights.h5), or convert one: "
-                           f"ghostnet-convert-weights SRC --arch {name} -o {cached}.")
+        from ghostnet_tf.pretrained import weights_file
+        yield weights_file(name, weights)  # the cache, or a download on first use
     else:
         raise ArgumentError("weights", f"file {path!r} does not exist. Pass None, a published "
                                        'tag ("imagenet"), or a checkpoint file (.weights.h5, '
