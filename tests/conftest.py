@@ -8,6 +8,10 @@ import os
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# No test reaches the network: the hub and the releases point at a closed port on 127.0.0.1
+# and the hub is offline (tests/test_pretrained.py starts a server and points them at it).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_ENDPOINT"] = os.environ["GHOSTNET_TF_RELEASES_URL"] = "http://127.0.0.1:9"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402

@@ -30,6 +30,7 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setenv("GHOSTNET_TF_RELEASES_URL", server.url)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # conftest's
     yield server
     server.stop()
 
@@ -215,7 +216,7 @@ def test_two_processes_downloading_at_once_leave_one_whole_file(server, tmp_path
     server.serve_hub("timm/ghostnet_100.in1k", _timm_file(reference))
     code = ("import numpy as np; from ghostnet_tf.models import GhostNet100; m = GhostNet100("
             "weights='imagenet'); print(float(np.sum(m.get_layer('conv_stem').kernel)))")
-    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub")}
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "0"}
     processes = [subprocess.Popen([sys.executable, "-c", code], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(2)]

@@ -80,7 +80,8 @@ def test_every_recipe_loads():
     ("schedule.epochs=10", "exactly one of schedule.iterations and schedule.epochs"),
     ("training.precision=fp8", "training.precision must be one of"),
     ("optimizer.lr", "expected section.key=value"),
-    ("model.weights=ghostnet.pth", "model.weights must be \"imagenet\", a .weights.h5"),
+    ("model.weights=ghostnet.onnx", r"model.weights must be a published tag \(\"imagenet\"\), a "
+                                    r"\.keras or \.weights\.h5 file, or a PyTorch checkpoint"),
     ("model.freeze_backbone=maybe", "model.freeze_backbone must be true or false"),
 ])
 def test_bad_keys_and_values_fail_fast(override, message):
