@@ -4,6 +4,7 @@ state, and bad input, each ending in one line that names the file or setting
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -199,6 +200,9 @@ def test_a_sigint_stops_at_the_step_and_writes_nothing_for_the_cut_epoch(tmp_pat
     assert 200 < saved["iterations"] < 400 and saved["epoch"] == 1  # inside epoch 2
     assert [row["epoch"] for row in read_log_rows(run)] == ["0"]  # no row for the cut epoch
     assert json.loads((run / "best.json").read_text())["epoch"] == 1
+    # The steps of the cut epoch, and their time, are counted.
+    progress = json.loads((run / "progress.json").read_text())
+    assert progress["train_images"] == saved["iterations"] * 16
     # The resumed run finishes the cut epoch (its remaining steps only) and logs it once.
     resumed = run_train(overrides)
     output, _ = resumed.communicate(timeout=600)
@@ -226,6 +230,8 @@ def test_seeded_runs_are_equal_and_a_stopped_one_resumes_to_the_same_weights(tmp
     resumed = run_train(runs["stopped"])
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output
+    step = int(re.search(r"the data stream resumes at step (\d+)", output)[1])
+    assert 20 < step < 40  # cut in epoch 2, which the resume completes
     weights = {name: final_weights(tmp_path / "runs" / name) for name in runs}
     for name in ("again", "stopped"):
         for got, want in zip(weights[name], weights["first"]):
@@ -234,6 +240,10 @@ def test_seeded_runs_are_equal_and_a_stopped_one_resumes_to_the_same_weights(tmp
                for a, b in zip(weights["other_seed"], weights["first"])) > 1e-3
     logs = {name: read_log_rows(tmp_path / "runs" / name) for name in ("first", "stopped")}
     assert [row["epoch"] for row in logs["stopped"]] == ["0", "1", "2"]
+    # Every row, the cut epoch's training means included, is the uninterrupted run's.
+    for cut, whole in zip(logs["stopped"], logs["first"]):
+        for key, value in whole.items():
+            assert abs(float(cut[key]) - float(value)) < 1e-5, (key, cut, whole)
     assert yaml.safe_load((tmp_path / "runs" / "first" / "config.yaml").read_text())["seed"] == 7
 
 

@@ -73,13 +73,23 @@ class Progress(keras.callbacks.Callback):
         super().__init__()
         self.path, self.global_batch, self.write_files = path, global_batch, write_files
         self.state = read_json(path) or {"train_seconds": 0.0, "train_images": 0}
+        self.start = None  # when the epoch in progress began
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         # Includes this epoch's validation: the wall time a user waits.
-        self.state["train_seconds"] += time.perf_counter() - self.start
+        self.save()
+
+    def save(self):
+        """Add the time since the epoch began and write progress.json: at each epoch's end,
+        and when a stop cuts an epoch (its steps count, and so does their time)."""
+        if self.start is None:
+            return
+        now = time.perf_counter()
+        self.state["train_seconds"] += now - self.start
+        self.start = now
         self.state["train_images"] = _optimizer_step(self.model) * self.global_batch
         if self.write_files:
             write_json(self.path, self.state)
@@ -110,17 +120,44 @@ class ResumableBackup(BackupAndRestoreWithHooks):
     def __init__(self, backup_dir, steps_per_epoch, **kwargs):
         super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=False, **kwargs)
         self.steps_per_epoch = steps_per_epoch
+        self._epoch_logs = {}  # the running training means of the current epoch
+        self._carried = None  # those of a cut epoch, saved with the state, and its steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Before the save that super() may make.
+        self._epoch_logs = self._whole_epoch(dict(logs or {}), batch + 1)
+        super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._carried is not None and logs is not None:
+            # In place, before the callbacks after this one (log.csv, TensorBoard, the
+            # checkpoints) read the epoch's logs.
+            logs.update({key: self._epoch_logs[key] for key in self._carried[0]
+                         if key in logs and key in self._epoch_logs})
+            self._carried = None
         super().on_epoch_end(epoch, logs)
         if self.save_freq != "epoch":  # every N steps, and at every epoch's end as well
             self.save_now()
 
+    def _whole_epoch(self, logs, steps):
+        """The running training means over the epoch's steps so far: in a resumed cut
+        epoch, those saved at the cut merged with this session's (Keras' running means start
+        again with the session, and would cover only the resumed steps)."""
+        if self._carried is None:
+            return logs
+        carried, done = self._carried
+        return {**logs, **{key: (value * done + float(logs[key]) * steps) / (done + steps)
+                           for key, value in carried.items()
+                           if key in logs and not key.startswith("val_")}}
+
     def on_backup_saved(self):
         step = _optimizer_step(self.model)
-        write_json(self.metadata_paths[0], {"epoch": step // self.steps_per_epoch,
-                                            "batch": step % self.steps_per_epoch,
-                                            "iterations": step})
+        state = {"epoch": step // self.steps_per_epoch, "batch": step % self.steps_per_epoch,
+                 "iterations": step}
+        if state["batch"]:  # cut in an epoch: its running means so far, for the resume
+            state["epoch_logs"] = {key: float(value) for key, value in self._epoch_logs.items()
+                                   if np.ndim(value) == 0}
+        write_json(self.metadata_paths[0], state)
 
     def resume_point(self):
         """(epochs done, steps done) of the saved state; (0, 0) for a fresh run. A damaged
@@ -140,6 +177,8 @@ class ResumableBackup(BackupAndRestoreWithHooks):
             if os.path.exists(previous_weights):
                 shutil.copyfile(previous_weights, weights)
             write_json(current, metadata)
+        if metadata.get("batch") and metadata.get("epoch_logs"):
+            self._carried = (metadata["epoch_logs"], metadata["batch"])
         return metadata["epoch"], metadata.get("iterations", 0)
 
     def remove(self):

@@ -513,6 +513,7 @@ def _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done, p
         if stop.signal is None:
             raise  # a KeyboardInterrupt of the user's own, outside any signal of ours
         run.close_logs()
+        run.progress.save()  # the cut epoch's steps and time count
     if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
         run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
                                   os.path.join(run_dir, "curves.png"))
