@@ -15,9 +15,10 @@ def build_parser():
     widths = [registry.model_entry(name).width for name in registry.list_models("ghostnet")]
     parser = argparse.ArgumentParser(
         prog="ghostnet-convert-weights",
-        description="Convert a PyTorch checkpoint of the official release (e.g. "
-                    "state_dict_73.98.pth) or of timm (.pth, .bin or .safetensors) to a Keras "
-                    ".weights.h5 file, by key names.")
+        description="Convert a PyTorch checkpoint of the official releases (e.g. "
+                    "ghostnet_1x.pth, ck_ghostnetv2_10.pth.tar) or of timm (.pth, .bin or "
+                    ".safetensors) to a Keras .weights.h5 file, by key names: the manual way "
+                    'of weights="imagenet", which downloads and converts by itself.')
     parser.add_argument("source", metavar="SRC", help="the PyTorch checkpoint")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", choices=names, help="the checkpoint's model")
