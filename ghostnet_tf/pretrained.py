@@ -110,8 +110,7 @@ def _hub_download(source):
     from huggingface_hub import hf_hub_download
 
     try:
-        path = hf_hub_download(source.hub_id, source.filename,
-                               endpoint=os.environ.get("HF_ENDPOINT") or registry.HUB_ENDPOINT)
+        path = hf_hub_download(source.hub_id, source.filename, endpoint=registry.hub_endpoint())
     except Exception as error:  # httpx's, huggingface_hub's and the OS's errors alike
         raise DownloadError(first_line(error)) from error
     # The hub's cache names a large file's blob by its SHA-256, the hub's ETag: check it.

@@ -57,6 +57,11 @@ HUB_ENDPOINT = "https://huggingface.co"
 RELEASES_URL = "https://github.com"
 
 
+def hub_endpoint():
+    """The Hugging Face hub's address: HF_ENDPOINT where set, read at each call."""
+    return (os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT).rstrip("/")
+
+
 @dataclasses.dataclass(frozen=True)
 class WeightSource:
     """One place a checkpoint is published: a file of a Hugging Face hub repository
@@ -73,8 +78,7 @@ class WeightSource:
     @property
     def url(self):
         if self.hub_id is not None:
-            endpoint = os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT
-            return f"{endpoint.rstrip('/')}/{self.hub_id}/resolve/main/{self.filename}"
+            return f"{hub_endpoint()}/{self.hub_id}/resolve/main/{self.filename}"
         base = os.environ.get("GHOSTNET_TF_RELEASES_URL") or RELEASES_URL
         return f"{base.rstrip('/')}/{self.release}"
 
