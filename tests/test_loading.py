@@ -83,8 +83,11 @@ def test_bad_model_files_name_the_argument(model_files, tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(ArgumentError, match="not a SavedModel"):
         load_predictor(tmp_path / "folder")
+    (tmp_path / "model.mlmodel").write_bytes(b"coreml")
+    with pytest.raises(ArgumentError, match="expected a .keras file, .* or an .onnx file"):
+        load_predictor(tmp_path / "model.mlmodel")
     (tmp_path / "model.onnx").write_bytes(b"onnx")
-    with pytest.raises(ArgumentError, match="expected a .keras file"):
+    with pytest.raises(ArgumentError, match="model.onnx is not a readable .onnx file"):
         load_predictor(tmp_path / "model.onnx")
 
 
