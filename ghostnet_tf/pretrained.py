@@ -149,12 +149,12 @@ def _release_download(source, directory):
 
 
 def _convert(name, source, checkpoint, path):
-    from ghostnet_tf.weights import convert_checkpoint
+    from ghostnet_tf.weights import convert_checkpoint, mismatch_summary
 
     try:
         model = convert_checkpoint(checkpoint, name, path, source.checkpoint_key)
     except (ArgumentError, ValueError) as error:
-        reason = error.problem if isinstance(error, ArgumentError) else _summary(error)
+        reason = error.problem if isinstance(error, ArgumentError) else mismatch_summary(error)
         raise BadDownload(f"is not a checkpoint of {name}: {reason}") from None
     classes = int(model.output_shape[-1])
     if classes != registry.model_entry(name).classes:
@@ -168,15 +168,3 @@ def _sha256(path):
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _summary(error):
-    """A mismatch report of `load_state_dict` (a title, then indented lists) on one line:
-    the kinds of mismatch with their first example each."""
-    lines = str(error).splitlines()
-    kinds = [f"{line.rstrip(':')} (e.g. {example.strip()})"
-             for line, example in zip(lines[1:], lines[2:])
-             if not line.startswith(" ") and example.startswith(" ")]
-    return "; ".join(kinds) + "." if kinds else first_line(error)
-
-

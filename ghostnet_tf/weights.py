@@ -250,6 +250,16 @@ def load_state_dict(model, state_dict, source="the checkpoint"):
         variable.assign(converted[key])
 
 
+def mismatch_summary(error):
+    """`load_state_dict`'s report (a title, then indented lists) on one line: each kind of
+    mismatch with its first example."""
+    lines = str(error).splitlines()
+    kinds = [f"{line.rstrip(':')} (e.g. {example.strip()})"
+             for line, example in zip(lines[1:], lines[2:])
+             if not line.startswith(" ") and example.startswith(" ")]
+    return "; ".join(kinds) + "." if kinds else first_line(error)
+
+
 def convertible_models():
     """Registry names of the models whose PyTorch checkpoints convert (they take `weights`)."""
     return [name for name in registry.list_models()

@@ -140,7 +140,8 @@ def _weights_path(weights, width, version):
 
 def _converted(checkpoint, width, version, output):
     """Convert a PyTorch checkpoint of a GhostNet of `width` and `version` to `output`."""
-    from ghostnet_tf.weights import infer_classes, load_state_dict, read_state_dict
+    from ghostnet_tf.weights import (infer_classes, load_state_dict, mismatch_summary,
+                                     read_state_dict)
 
     state_dict = read_state_dict(checkpoint)
     try:
@@ -149,7 +150,7 @@ def _converted(checkpoint, width, version, output):
         load_state_dict(model, state_dict, source=checkpoint)
     except ValueError as error:
         raise ArgumentError("weights", f"{checkpoint} does not fit {model_name(width, version)}"
-                                       f": {str(error).splitlines()[0]} (ghostnet-convert-"
+                                       f": {mismatch_summary(error)} (ghostnet-convert-"
                                        "weights lists every mismatch).") from None
     model.save_weights(output)
     return output
