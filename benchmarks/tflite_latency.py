@@ -98,6 +98,22 @@ def kept_files(name, build, kinds, folder):
     return files
 
 
+def cpu_description():
+    """The CPU's model name and whether it has the int8 dot-product instructions that
+    XNNPACK's int8 kernels use (AVX-512 VNNI / AVX-VNNI): int8 speed depends on them."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            info = file.read()
+    except OSError:
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                 if line.startswith("model name")), platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith("flags")), [])
+    vnni = [flag for flag in ("avx512_vnni", "avx_vnni") if flag in flags]
+    return f"{name}, {os.cpu_count()} CPUs, {' '.join(vnni) or 'no VNNI'}"
+
+
 def litert_runner(content, threads):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -189,7 +205,7 @@ def main():
 
     print(f"LiteRT (ai_edge_litert, XNNPACK), {SIZE}x{SIZE}, batch 1, {args.threads} "
           f"thread(s); median of {args.runs} runs per round, {args.rounds} rounds; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
+          f"{cpu_description()}\n")
     print("| model | float32 (ms) | int8 (ms) | float32 / " + REFERENCE +
           " | int8 / float32 | size float32 (MB) | size int8 (MB) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -12,7 +12,12 @@ faster in LiteRT (XNNPACK; docs/benchmarks.md has the before/after rows):
   grayscale model with RGB input, the RGB-to-gray weights move into the kernel too.
 - "duplicate_ghost_modules": Ghost modules on maps of at least DUPLICATE_MIN_PIXELS pixels
   compute `concat(y, dw(y))` as `dw'([y, y])`, without their concatenation
-  (`DuplicateFormGhostModule`).
+  (`ExportGhostModule.duplicate_form_maps`).
+- "dfc_pool_as_depthwise": the 2x2 average pool of GhostNetV2's DFC attention is a 2x2
+  depthwise convolution of stride 2 with weights 1/4 (exact in float: the same sum of four
+  quarters; 1/4 is also exact in int8, as 127 steps of a per-channel scale of 1/508):
+  XNNPACK has no int8 average pool, so each int8 pool split the graph into another
+  delegated partition and ran in TFLite's reference kernel (10% of GhostNetV3's int8 time).
 
 The rewritten layers are subclasses of the library's, made here for the converted copy
 only: the library's layers each compute one function and hold no export state.
@@ -26,7 +31,9 @@ from ghostnet_tf.layers import (GhostBottleneck, GhostModule, RepConv,
                                 folded_kernel_and_bias)
 from ghostnet_tf.models.transfer import clone_with_weights
 
-REWRITES = ("fold_input_normalization", "duplicate_ghost_modules")
+REWRITES = ("fold_input_normalization", "duplicate_ghost_modules", "dfc_pool_as_depthwise")
+# The rewrites made by copying Ghost modules and bottlenecks as `ExportGhostModule`s.
+MODULE_REWRITES = ("duplicate_ghost_modules", "dfc_pool_as_depthwise")
 # Measured with benchmarks/tflite_latency.py (GhostNet 1.0x, float32 and int8): from 56x56
 # maps up the duplicate form is faster than the concatenation; from 28x28 down it is slower
 # (docs/benchmarks.md).
@@ -60,8 +67,8 @@ def tflite_graph(model, rewrites=REWRITES):
     front = _input_front(model) if "fold_input_normalization" in rewrites else None
     if front is not None and front[0] is None and channels == 3:
         front = None  # no normalization to fold
-    duplicate = "duplicate_ghost_modules" in rewrites
-    if front is None and channels == 3 and not duplicate:
+    module_rewrites = tuple(name for name in rewrites if name in MODULE_REWRITES)
+    if front is None and channels == 3 and not module_rewrites:
         return model
     rgb = keras.Input(model.input_shape[1:3] + (3,), name="image")
     if front:
@@ -69,16 +76,18 @@ def tflite_graph(model, rewrites=REWRITES):
     else:
         call = _gray_call(rgb) if channels == 1 else None
     graph = clone_with_weights(
-        model, _duplicate_form_layer if duplicate else (lambda layer: layer),
+        model, lambda layer: _export_layer(layer, module_rewrites),
         call_function=call, recursive=True, input_tensors=rgb)
     return keras.Model(graph.inputs[0], graph.outputs[0], name=model.name)
 
 
-# ---------------------------------------------------------------- the duplicate form
-class DuplicateFormGhostModule(GhostModule):
-    """A `GhostModule` whose maps, at inference on inputs of at least DUPLICATE_MIN_PIXELS
-    pixels, are computed without their concatenation (`duplicate_form_maps`). For the
-    converted copy only; never saved."""
+# ------------------------------------------------------------- the module rewrites
+class ExportGhostModule(GhostModule):
+    """A `GhostModule` computed with the module rewrites named in `rewrites` (set on the
+    copy before it is built): the duplicate form of its maps, the DFC pool as a depthwise
+    convolution. For the converted copy only; never saved."""
+
+    rewrites = ()
 
     def can_use_duplicate_form(self):
         """Whether the duplicate form computes exactly this module: ratio 2 with no channel
@@ -111,27 +120,44 @@ class DuplicateFormGhostModule(GhostModule):
 
     def maps(self, inputs, training=None):
         height, width = inputs.shape[1], inputs.shape[2]
-        if (training or height is None or width is None
-                or height * width < DUPLICATE_MIN_PIXELS or not self.can_use_duplicate_form()):
+        if ("duplicate_ghost_modules" not in self.rewrites or training or height is None
+                or width is None or height * width < DUPLICATE_MIN_PIXELS
+                or not self.can_use_duplicate_form()):
             return super().maps(inputs, training)
         return self.duplicate_form_maps(inputs)
 
+    def dfc_pool(self, inputs):
+        if "dfc_pool_as_depthwise" not in self.rewrites:
+            return super().dfc_pool(inputs)
+        quarters = np.full((2, 2, inputs.shape[-1], 1), 0.25, "float32")
+        return ops.depthwise_conv(inputs, ops.cast(quarters, inputs.dtype), strides=2,
+                                  padding="valid")
 
-class DuplicateFormGhostBottleneck(GhostBottleneck):
-    """A `GhostBottleneck` whose Ghost modules are `DuplicateFormGhostModule`s."""
+
+class ExportGhostBottleneck(GhostBottleneck):
+    """A `GhostBottleneck` whose Ghost modules are `ExportGhostModule`s with its
+    `rewrites`."""
+
+    rewrites = ()
 
     def ghost_module(self, filters, **kwargs):
-        return DuplicateFormGhostModule(filters, **kwargs)
+        module = ExportGhostModule(filters, **kwargs)
+        module.rewrites = self.rewrites
+        return module
 
 
-_DUPLICATE_FORMS = {GhostModule: DuplicateFormGhostModule,
-                    GhostBottleneck: DuplicateFormGhostBottleneck}
+_EXPORT_FORMS = {GhostModule: ExportGhostModule, GhostBottleneck: ExportGhostBottleneck}
 
 
-def _duplicate_form_layer(layer):
-    """The duplicate-form copy of a Ghost module or bottleneck; any other layer itself."""
-    form = _DUPLICATE_FORMS.get(type(layer))
-    return layer if form is None else form.from_config(layer.get_config())
+def _export_layer(layer, module_rewrites):
+    """The copy of a Ghost module or bottleneck that computes `module_rewrites`; any other
+    layer (or any layer, with no module rewrite) itself."""
+    form = _EXPORT_FORMS.get(type(layer))
+    if form is None or not module_rewrites:
+        return layer
+    copy = form.from_config(layer.get_config())
+    copy.rewrites = module_rewrites
+    return copy
 
 
 def _input_front(model):

@@ -437,9 +437,13 @@ class GhostModule(layers.Layer):
             for layer in self.dfc[1:]:
                 layer.build(out_shape)
 
+    def dfc_pool(self, inputs):
+        """The DFC branch's 2x2 average pool (an export rewrite may compute it otherwise)."""
+        return ops.average_pool(inputs, 2, strides=2, padding="valid")
+
     def _attention(self, inputs, height, width, training):
         """The DFC gate of `inputs`, at the output's height and width."""
-        x = ops.average_pool(inputs, 2, strides=2, padding="valid")
+        x = self.dfc_pool(inputs)
         for layer in self.dfc:
             x = layer(x, training=training) if isinstance(
                 layer, layers.BatchNormalization) else layer(x)

@@ -11,8 +11,8 @@ from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
 from ghostnet_tf.data import load_arrays
 from ghostnet_tf.export import inference_copy, tflite_files, tflite_op_counts
-from ghostnet_tf.export_rewrites import (RGB_TO_GRAY, DuplicateFormGhostBottleneck,
-                                         DuplicateFormGhostModule, tflite_graph)
+from ghostnet_tf.export_rewrites import (RGB_TO_GRAY, ExportGhostBottleneck, ExportGhostModule,
+                                         tflite_graph)
 from ghostnet_tf.layers import GhostBottleneck, GhostModule
 from ghostnet_tf.loading import MediaPipePredictor, TFLitePredictor
 from ghostnet_tf.models import get_model
@@ -204,7 +204,8 @@ def test_duplicate_form_computes_the_ghost_module(activation, use_batch_norm):
     for variable in module.weights:
         variable.assign(np.random.default_rng(8).uniform(0.5, 1.5, variable.shape))
     expected = keras.ops.convert_to_numpy(module(x, training=False))
-    rewritten = DuplicateFormGhostModule.from_config(module.get_config())
+    rewritten = ExportGhostModule.from_config(module.get_config())
+    rewritten.rewrites = ("duplicate_ghost_modules",)
     rewritten.build(x.shape)
     rewritten.set_weights(module.get_weights())
     duplicate = keras.ops.convert_to_numpy(rewritten.duplicate_form_maps(x))
@@ -214,8 +215,50 @@ def test_duplicate_form_computes_the_ghost_module(activation, use_batch_norm):
                                   expected)
     assert rewritten.can_use_duplicate_form()
     for config in ({"ratio": 3}, {"filters": 15}, {"activation": "swish"}):
-        other = DuplicateFormGhostModule.from_config({**module.get_config(), **config})
+        other = ExportGhostModule.from_config({**module.get_config(), **config})
         assert not other.can_use_duplicate_form()
+
+
+def _delegated_partitions(content):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content, num_threads=1)
+    interpreter.allocate_tensors()
+    return [op["op_name"] for op in interpreter._get_ops_details()].count("DELEGATE")
+
+
+def test_dfc_pool_as_depthwise_computes_the_pool_and_keeps_int8_in_xnnpack(tmp_path):
+    # A GhostNetV2 module at 15x15: the odd last row and column are dropped, as by the pool.
+    module = GhostModule(16, dfc_attention=True)
+    x = np.random.default_rng(9).normal(size=(2, 15, 15, 8)).astype("float32")
+    expected = keras.ops.convert_to_numpy(module(x, training=False))
+    rewritten = ExportGhostModule.from_config(module.get_config())
+    rewritten.rewrites = ("dfc_pool_as_depthwise",)
+    rewritten.build(x.shape)
+    rewritten.set_weights(module.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(rewritten.dfc_pool(x)),
+                               keras.ops.convert_to_numpy(module.dfc_pool(x)), atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(rewritten(x, training=False)),
+                               expected, atol=1e-6)
+
+    keras.utils.set_random_seed(10)
+    model = get_model("ghost_resnet20", version=2)
+    randomize_batch_norms(model, seed=11)
+    images = np.random.default_rng(12).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    modules = sum(isinstance(layer, GhostModule) for layer in model.layers)
+    before = tflite_files(model, ["int8"], images, rewrites=())["int8"]
+    after = tflite_files(model, ["float32", "int8"], images)
+    ops, before_ops = tflite_op_counts(after["int8"]), tflite_op_counts(before)
+    # Every DFC pool is a depthwise convolution, and the int8 graph has fewer XNNPACK
+    # partitions: each pool split it (XNNPACK has no int8 average pool).
+    assert before_ops["AVERAGE_POOL_2D"] == modules and "AVERAGE_POOL_2D" not in ops
+    assert ops["DEPTHWISE_CONV_2D"] == before_ops["DEPTHWISE_CONV_2D"] + modules
+    assert _delegated_partitions(after["int8"]) < _delegated_partitions(before)
+    path = tmp_path / "model.tflite"
+    path.write_bytes(after["float32"])
+    np.testing.assert_allclose(TFLitePredictor(path)(images),
+                               keras.ops.convert_to_numpy(model(images, training=False)),
+                               atol=1e-5)
 
 
 def test_rewrites_leave_the_users_model_alone():
@@ -225,7 +268,7 @@ def test_rewrites_leave_the_users_model_alone():
     assert graph is not model and graph.input_shape == (None, 224, 224, 3)
     # The rewritten bottlenecks are copies: the user's keep the library's own classes.
     rewritten = [layer for layer in graph.layers if isinstance(layer, GhostBottleneck)]
-    assert rewritten and all(type(layer) is DuplicateFormGhostBottleneck for layer in rewritten)
+    assert rewritten and all(type(layer) is ExportGhostBottleneck for layer in rewritten)
     assert all(type(layer.ghost1) is GhostModule for layer in model.layers
                if isinstance(layer, GhostBottleneck))
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, model.weights))
