@@ -72,12 +72,17 @@ def mobilenet_files(name, kinds, work_dir):
     """{kind: bytes} of a keras.applications MobileNetV3, through the library's converter."""
     import keras
 
+    size, alpha = MOBILENETS[name]
+    return application_files(getattr(keras.applications, f"MobileNetV3{size}")(
+        input_shape=(SIZE, SIZE, 3), alpha=alpha, weights=None), kinds, work_dir)
+
+
+def application_files(model, kinds, work_dir):
+    """{kind: bytes} of a Keras model (a keras.applications one), through the library's
+    converter: its SavedModel, then float32 or int8 calibrated like the GhostNets."""
     from ghostnet_tf.export import convert_tflite, export_saved_model
 
-    size, alpha = MOBILENETS[name]
-    model = getattr(keras.applications, f"MobileNetV3{size}")(
-        input_shape=(SIZE, SIZE, 3), alpha=alpha, weights=None)
-    saved_model = os.path.join(work_dir, name.replace(" ", "_"))
+    saved_model = os.path.join(work_dir, model.name)
     export_saved_model(model, saved_model)
     return {kind: convert_tflite(saved_model, kind, calibration_images()) for kind in kinds}
 
@@ -154,13 +159,15 @@ class Peers:
         self.process.wait()
 
 
-def time_interleaved(runners, runs, peers, chunk=10, warmup=10):
-    """{key: median ms} of `runs` timed calls of each runner and peer, taken `chunk` at a
-    time in turn, so that a slow spell of the machine falls on every model alike."""
+def timed_interleaved(runners, runs, peers=None, chunk=10, warmup=10):
+    """{key: [seconds of each call]}: `runs` timed calls of each runner and peer, taken
+    `chunk` at a time in turn, so that a slow spell of the machine falls on every model
+    alike."""
     for run in runners.values():
         for _ in range(warmup):
             run()
-    peers.timed(warmup)
+    if peers:
+        peers.timed(warmup)
     times = {key: [] for key in runners}
     for _ in range(-(-runs // chunk)):
         for key, run in runners.items():
@@ -168,9 +175,15 @@ def time_interleaved(runners, runs, peers, chunk=10, warmup=10):
                 start = time.perf_counter()
                 run()
                 times[key].append(time.perf_counter() - start)
-        for key, values in peers.timed(chunk).items():
+        for key, values in (peers.timed(chunk) if peers else {}).items():
             times.setdefault(key, []).extend(values)
-    return {key: 1000 * statistics.median(values) for key, values in times.items()}
+    return times
+
+
+def time_interleaved(runners, runs, peers, chunk=10, warmup=10):
+    """{key: median ms} of `timed_interleaved`."""
+    return {key: 1000 * statistics.median(values) for key, values
+            in timed_interleaved(runners, runs, peers, chunk, warmup).items()}
 
 
 def main():
