@@ -51,28 +51,37 @@ def conv_stack_files(kinds, work_dir):
 
 
 def single_op_models(content):
-    """[(op name, bytes of a model that runs only that op)] of subgraph 0, in order."""
+    """[(op name, bytes of a model that runs only that op)] of subgraph 0, in order. Each
+    keeps only its own op's constant buffers (a whole model's weights in each of some 2,000
+    cut-out models do not fit in memory)."""
+    from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(content)
-    operators = model.subgraphs[0].operators
+    graph = model.subgraphs[0]
+    operators, buffers = graph.operators, model.buffers
+    tensor_buffers = [tensor.buffer for tensor in graph.tensors]
+    model.signatureDefs, model.metadata = [], []
     models = []
     for operator in operators:
-        graph = model.subgraphs[0]
+        inputs = [index for index in operator.inputs if index >= 0]
+        for tensor in graph.tensors:
+            tensor.buffer = 0
+        model.buffers = [schema.BufferT()]
+        for index in inputs:
+            if _has_data(buffers[tensor_buffers[index]]):
+                model.buffers.append(buffers[tensor_buffers[index]])
+                graph.tensors[index].buffer = len(model.buffers) - 1
         graph.operators = [operator]
-        graph.inputs = [index for index in operator.inputs
-                        if index >= 0 and not _is_constant(model, graph.tensors[index])]
+        graph.inputs = [index for index in inputs if graph.tensors[index].buffer == 0]
         graph.outputs = list(operator.outputs)
-        model.signatureDefs = []
         name = flatbuffer_utils.opcode_to_name(model, operator.opcodeIndex)
         models.append((name, bytes(flatbuffer_utils.convert_object_to_bytearray(model))))
-    model.subgraphs[0].operators = operators
     return models
 
 
-def _is_constant(model, tensor):
-    buffer = model.buffers[tensor.buffer]
-    return buffer.data is not None and len(buffer.data) > 0 or buffer.size > 0
+def _has_data(buffer):
+    return buffer.data is not None and len(buffer.data) > 0
 
 
 def activations(content):
