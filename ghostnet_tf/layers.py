@@ -156,10 +156,13 @@ class RepConv(layers.Layer):
             where `kernel_size` > 1, as GhostNetV3 does.
         identity_branch: add the BN-only branch.
         deploy: build the folded form.
+        use_bias: in the folded form, whether the convolution has a bias (False where
+            `reparameterize` moved it into the batch norm that follows).
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="same", depthwise=False,
-                 branches=3, scale_branch=None, identity_branch=False, deploy=False, **kwargs):
+                 branches=3, scale_branch=None, identity_branch=False, deploy=False,
+                 use_bias=True, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("filters", filters)
         check_positive_int("kernel_size", kernel_size, odd=True)
@@ -176,6 +179,9 @@ class RepConv(layers.Layer):
             raise ArgumentError("identity_branch", "needs strides 1 and \"same\" padding, "
                                                    "where the output is aligned with the "
                                                    "input.")
+        if not use_bias and not deploy:
+            raise ArgumentError("use_bias", "False needs deploy=True: the train form's "
+                                            "branches each have their batch norm.")
         self.filters = filters
         self.kernel_size = kernel_size
         self.strides = strides
@@ -185,6 +191,7 @@ class RepConv(layers.Layer):
         self.scale_branch = bool(scale_branch)
         self.identity_branch = bool(identity_branch)
         self.deploy = bool(deploy)
+        self.use_bias = bool(use_bias)
 
     def keras_padding(self):
         """The Keras padding of the convolutions, after `padded`: Keras' "same" equals
@@ -230,7 +237,7 @@ class RepConv(layers.Layer):
         self.convs, self.batch_norms = [], []
         self.scale_conv = self.scale_bn = self.identity_bn = self.conv = None
         if self.deploy:
-            self.conv = self._conv(self.kernel_size, True, "conv", input_shape)
+            self.conv = self._conv(self.kernel_size, self.use_bias, "conv", input_shape)
             self.built = True
             return
         for index in range(self.branches):
@@ -264,7 +271,9 @@ class RepConv(layers.Layer):
         each branch's batch norm folded into its kernel, the 1x1 kernel and the identity
         (a kernel with 1 at the centre tap) padded to `kernel_size`, all summed."""
         if self.deploy:
-            return self.conv.kernel, self.conv.bias
+            bias = self.conv.bias if self.use_bias else ops.zeros((self.filters,),
+                                                                   self.conv.kernel.dtype)
+            return self.conv.kernel, bias
         kernel = bias = 0.0
         for conv, bn in zip(self.convs, self.batch_norms):
             branch_kernel, branch_bias = folded_kernel_and_bias(conv, bn)
@@ -297,6 +306,7 @@ class RepConv(layers.Layer):
             "scale_branch": self.scale_branch,
             "identity_branch": self.identity_branch,
             "deploy": self.deploy,
+            "use_bias": self.use_bias,
         }
 
 
@@ -333,11 +343,13 @@ class GhostModule(layers.Layer):
             at ratio 2, an identity branch), summed before the activation. Needs
             `use_batch_norm` and no `use_bias`: every branch has its batch norm.
         deploy: with `reparam_branches`, the folded form (one convolution with bias each).
+        cheap_bias: in the folded form, whether the cheap convolution has its bias (False
+            where `reparameterize` moved it into the model's batch norm that follows).
     """
 
     def __init__(self, filters, kernel_size=1, ratio=2, dw_size=3, strides=1, padding="same",
                  activation=True, use_batch_norm=True, use_bias=False, dfc_attention=False,
-                 reparam_branches=0, deploy=False, **kwargs):
+                 reparam_branches=0, deploy=False, cheap_bias=True, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("filters", filters)
         check_positive_int("kernel_size", kernel_size)
@@ -355,6 +367,10 @@ class GhostModule(layers.Layer):
             raise ArgumentError("reparam_branches", "needs use_batch_norm=True and "
                                                     "use_bias=False: every re-parameterizable "
                                                     "branch has its own batch norm.")
+        if not cheap_bias and not (reparam_branches and deploy):
+            raise ArgumentError("cheap_bias", "False is for the folded form of a "
+                                              "re-parameterizable module (reparam_branches "
+                                              "and deploy=True); use_bias sets the others'.")
         self.filters = filters
         self.kernel_size = kernel_size
         self.ratio = ratio
@@ -367,6 +383,7 @@ class GhostModule(layers.Layer):
         self.dfc_attention = bool(dfc_attention)
         self.reparam_branches = reparam_branches
         self.deploy = bool(deploy)
+        self.cheap_bias = bool(cheap_bias)
         self.primary_filters = math.ceil(filters / ratio)
         self.cheap_filters = self.primary_filters * (ratio - 1)
         if activation is True:
@@ -394,7 +411,8 @@ class GhostModule(layers.Layer):
             self.cheap_conv = RepConv(
                 self.cheap_filters, self.dw_size, depthwise=True,
                 branches=self.reparam_branches, identity_branch=self.ratio == 2,
-                deploy=self.deploy, name="cheap_rep", dtype=self.dtype_policy)
+                deploy=self.deploy, use_bias=self.cheap_bias, name="cheap_rep",
+                dtype=self.dtype_policy)
             self.cheap_conv.build(_channels_shape(self.primary_filters))
 
     def _build_plain(self, input_shape):
@@ -499,6 +517,7 @@ class GhostModule(layers.Layer):
             "dfc_attention": self.dfc_attention,
             "reparam_branches": self.reparam_branches,
             "deploy": self.deploy,
+            "cheap_bias": self.cheap_bias,
         }
 
 

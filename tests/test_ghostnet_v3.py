@@ -140,6 +140,35 @@ def test_reparameterize_refuses_a_model_with_nothing_to_fold():
     assert has_train_form_layers(v3) and not has_train_form_layers(deploy_form(v3))
 
 
+def test_reparameterize_moves_cheap_biases_into_the_following_batch_norms():
+    from ghostnet_tf.layers import GhostModule
+
+    model = get_model("ghost_resnet20", version=3)
+    randomize_batch_norms(model, seed=3)
+    deployed = reparameterize(model)
+    modules = [layer for layer in deployed.layers if isinstance(layer, GhostModule)]
+    # Every module of the ghostified ResNet feeds a batch norm: no cheap bias is left, and
+    # the deployed model has the plain Ghost model's parameters plus the primary biases.
+    assert modules and not any(module.cheap_bias for module in modules)
+    assert not any(module.cheap_conv.conv.use_bias for module in modules)
+    primary_biases = sum(module.primary_filters for module in modules)
+    assert deployed.count_params() == get_model("ghost_resnet20").count_params() + \
+        primary_biases
+    images = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    # The logits (pre-softmax): the same function within float rounding.
+    logits = [keras.Model(m.input, m.get_layer("fc").output) for m in (model, deployed)]
+    assert relative_difference(logits[1](images, training=False),
+                               logits[0](images, training=False)) <= 1e-5
+    # A module whose output is read by something else than a batch norm keeps its bias.
+    inputs = keras.Input((8, 8, 4))
+    module = GhostModule(6, reparam_branches=2, activation=False, name="ghost")
+    outputs = keras.layers.ReLU()(module(inputs))
+    kept = reparameterize(keras.Model(inputs, outputs)).get_layer("ghost")
+    assert kept.cheap_bias and kept.cheap_conv.conv.use_bias
+    with pytest.raises(ArgumentError, match="`cheap_bias` False is for the folded form"):
+        GhostModule(6, cheap_bias=False)
+
+
 def test_rep_conv_has_a_scale_branch_where_the_kernel_is_larger_than_one():
     assert RepConv(4, 3).scale_branch and not RepConv(4, 1).scale_branch
     assert not RepConv(4, 3, scale_branch=False).scale_branch

@@ -4,12 +4,20 @@ A layer is in train form when its config has `deploy: False` and it holds `RepCo
 (GhostNetV3's `GhostModule`s and `GhostBottleneck`s, `RepConv` itself). Its deploy form is
 the same layer built with `deploy: True`, whose convolutions get the folded kernels and
 biases (`RepConv.folded`); every other variable is copied.
+
+A linear Ghost module whose output only a BatchNormalization reads (the modules of
+`ghostify(version=3)`, before the model's own batch norms) loses its cheap convolution's
+bias: the bias moves into that batch norm's moving mean, which it shifts exactly. The
+primary convolution keeps its bias: the cheap convolution reads the primary maps with zero
+padding, so that bias reaches the ghost maps as a map that differs at the borders, which no
+per-channel shift can stand for.
 """
 import keras
+from keras import ops
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.compat import sublayers
-from ghostnet_tf.layers import RepConv
+from ghostnet_tf.compat import consumers, sublayers
+from ghostnet_tf.layers import GhostModule, RepConv
 from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
 
 
@@ -38,7 +46,8 @@ def fold_layer(source, target):
     for rep, deployed in zip(source_reps, target_reps):
         kernel, bias = rep.folded()
         deployed.conv.kernel.assign(kernel)
-        deployed.conv.bias.assign(bias)
+        if deployed.use_bias:
+            deployed.conv.bias.assign(bias)
     # Every other variable (attention branch, SE, shortcut, ...) in tracking order.
     kept = [v for v in source.weights if id(v) not in folded_variables]
     targets = [v for v in target.weights if id(v) not in folded_variables]
@@ -80,10 +89,54 @@ def reparameterize(model):
         raise ArgumentError("model", f"{model.name} has no re-parameterizable layer in train "
                                      "form (GhostNetV3's, ghostify(version=3)'s or a RepConv "
                                      "with deploy=False): nothing to fold.")
-    def deploy_layer(layer):
-        return from_config(layer, deploy=True) if in_train_form(layer) else from_config(layer)
+    batch_norm_after = _batch_norms_after_linear_modules(model)
+    module_before = {id(bn): module for module, bn in batch_norm_after.values()}
 
-    return clone_with_weights(model, deploy_layer, _fold_or_copy, recursive=True)
+    def deploy_layer(layer):
+        if not in_train_form(layer):
+            return from_config(layer)
+        if id(layer) in batch_norm_after:
+            return from_config(layer, deploy=True, cheap_bias=False)
+        return from_config(layer, deploy=True)
+
+    def transfer(original, copy):
+        _fold_or_copy(original, copy)
+        module = module_before.get(id(original))
+        if module is not None:  # BN(x + b) is BN(x) with the moving mean less b
+            _, bias = module.cheap_conv.folded()
+            start = module.primary_filters
+            mean = copy.moving_mean
+            mean.assign(ops.concatenate([mean[:start],
+                                         mean[start:] - bias[:module.filters - start]]))
+
+    return clone_with_weights(model, deploy_layer, transfer, recursive=True)
+
+
+def _batch_norms_after_linear_modules(model):
+    """{id(module): (module, batch norm)} of the train-form Ghost modules of `model` (nested
+    models included) whose deploy form's cheap bias can move into the batch norm after them:
+    linear, without DFC gate, called once, their output read only by a BatchNormalization
+    over the channels, itself called once."""
+    found = {}
+    graphs = [model] + [layer for layer in sublayers(model, recursive=True)
+                        if isinstance(layer, keras.Model)]
+    for graph in graphs:
+        if getattr(graph, "inputs", None) is None:
+            continue
+        readers = consumers(graph)
+        for layer in graph.layers:
+            if not (isinstance(layer, GhostModule) and in_train_form(layer)
+                    and layer.cheap_filters and not layer.dfc_attention
+                    and layer.activation in (False, None, "linear")
+                    and len(layer._inbound_nodes) == 1):
+                continue
+            following = readers.get(id(layer.output), [])
+            if (len(following) == 1
+                    and isinstance(following[0], keras.layers.BatchNormalization)
+                    and following[0].axis in (-1, len(layer.output.shape) - 1)
+                    and len(following[0]._inbound_nodes) == 1):
+                found[id(layer)] = (layer, following[0])
+    return found
 
 
 def deploy_form(model):
