@@ -288,13 +288,30 @@ def convert_checkpoint(source, model_name, output=None, checkpoint_key="auto"):
     if not output.endswith(".weights.h5"):
         raise ArgumentError("output", f"{output}: Keras weights files must end in "
                                       ".weights.h5.")
+    try:
+        return save_converted(source, lambda classes: entry.build(classes=classes,
+                                                                  weights=None),
+                              output, checkpoint_key, entry.reparameterizable)
+    except DeployFormCheckpoint as error:
+        raise ArgumentError("source", str(error)) from None
+
+
+class DeployFormCheckpoint(ValueError):
+    """A GhostNetV3 checkpoint in its folded form, where the train form is expected."""
+
+
+def save_converted(source, build, output, checkpoint_key="auto", reparameterizable=False):
+    """Read the PyTorch checkpoint `source`, load it by key name into `build(classes)` (a
+    GhostNet of the checkpoint's classes), write the weights to `output` (`.weights.h5`,
+    atomically) and return the model. A model that is `reparameterizable` (GhostNetV3)
+    takes the train form: a folded checkpoint raises DeployFormCheckpoint; one that does
+    not fit raises `load_state_dict`'s ValueError."""
     state_dict = read_state_dict(source, checkpoint_key)
-    if entry.reparameterizable and any(key.endswith("primary_conv.0.bias")
-                                            for key in state_dict):
-        raise ArgumentError("source", f"{os.fspath(source)} holds GhostNetV3's deploy "
-                                      "(folded) form; convert the train form (keys with "
-                                      "_rpr_), which the official release and timm publish.")
-    model = entry.build(classes=infer_classes(state_dict), weights=None)
+    if reparameterizable and any(key.endswith("primary_conv.0.bias") for key in state_dict):
+        raise DeployFormCheckpoint(
+            f"{os.fspath(source)} holds GhostNetV3's deploy (folded) form; convert the train "
+            "form (keys with _rpr_), which the official release and timm publish.")
+    model = build(infer_classes(state_dict))
     load_state_dict(model, state_dict, source=os.fspath(source))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     write_atomically(output, model.save_weights)

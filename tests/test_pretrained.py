@@ -209,6 +209,19 @@ def test_checkpoint_files_convert_on_the_fly(tmp_path):
         np.testing.assert_allclose(_logits(model, images), expected, atol=1e-4, rtol=0)
     with pytest.raises(ArgumentError, match="ck.pth.tar does not fit ghostnet_100"):
         registry.get_model("ghostnet_100", weights=tmp_path / "ck.pth.tar")
+    # An unreadable file and GhostNetV3's folded form: said of `weights`, in one line each.
+    (tmp_path / "cut.safetensors").write_bytes(_timm_file(reference)[:100])
+    with pytest.raises(ArgumentError, match=r"^`weights` .*cut.safetensors is not a readable "
+                                            r"\.safetensors file"):
+        registry.get_model("ghostnet_050", weights=tmp_path / "cut.safetensors")
+    from safetensors.numpy import save_file
+
+    save_file({"blocks.0.0.ghost1.primary_conv.0.bias": np.zeros(8, "float32"),
+               "classifier.weight": np.zeros((1000, 1280), "float32")},
+              tmp_path / "folded.safetensors")
+    with pytest.raises(ArgumentError, match=r"^`weights` .*folded.safetensors holds "
+                                            r"GhostNetV3's deploy \(folded\) form"):
+        registry.get_model("ghostnetv3_050", weights=tmp_path / "folded.safetensors")
 
 
 def test_two_processes_downloading_at_once_leave_one_whole_file(server, tmp_path):

@@ -140,19 +140,20 @@ def _weights_path(weights, width, version):
 
 def _converted(checkpoint, width, version, output):
     """Convert a PyTorch checkpoint of a GhostNet of `width` and `version` to `output`."""
-    from ghostnet_tf.weights import (infer_classes, load_state_dict, mismatch_summary,
-                                     read_state_dict)
+    from ghostnet_tf.weights import DeployFormCheckpoint, mismatch_summary, save_converted
 
-    state_dict = read_state_dict(checkpoint)
     try:
-        classes = infer_classes(state_dict)
-        model = _ghostnet(version, width, classes=classes, include_preprocessing=False)
-        load_state_dict(model, state_dict, source=checkpoint)
+        save_converted(checkpoint, lambda classes: _ghostnet(
+            version, width, classes=classes, include_preprocessing=False), output,
+            reparameterizable=version == 3)
+    except ArgumentError as error:  # an unreadable file: said of the user's argument
+        raise ArgumentError("weights", error.problem) from None
+    except DeployFormCheckpoint as error:
+        raise ArgumentError("weights", str(error)) from None
     except ValueError as error:
         raise ArgumentError("weights", f"{checkpoint} does not fit {model_name(width, version)}"
                                        f": {mismatch_summary(error)} (ghostnet-convert-"
                                        "weights lists every mismatch).") from None
-    model.save_weights(output)
     return output
 
 
