@@ -8,11 +8,13 @@ a graph is cut out into a model of its own (same tensors, shapes, weights and qu
 its activations as inputs) and timed alone; the sum of one graph's ops, less the invoke
 overhead of each (measured on a one-element model), is printed beside the whole graph's
 time as the check that the cut-out ops add up. Models: GhostNet 1.0x and GhostNetV3 1.0x
-(as export.py writes them; V3 also without the dfc_pool_as_depthwise rewrite), MobileNetV3-Large 1.0 (keras.applications) and a plain stack of
-3x3 convolutions (where int8 is known to pay, for scale). Weights and calibration images
+(as export.py writes them; V3 also without the dfc_pool_as_depthwise rewrite),
+MobileNetV3-Large 1.0 (keras.applications) and a plain stack of 3x3 convolutions (where
+int8 is known to pay, for scale). Weights and calibration images
 are random: latency does not depend on their values. Every model and op is timed in each
-round, in turn; medians per round, the median of the rounds reported, and each round's
-whole-graph int8 / float32 ratio printed.
+round, ten calls at a time in turn (tflite_latency.timed_interleaved); medians per round,
+the median of the rounds reported, and each round's whole-graph int8 / float32 ratio
+printed.
 """
 import argparse
 import collections
@@ -20,7 +22,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -133,17 +134,6 @@ def overhead_model():
     return converter.convert()
 
 
-def median_ms(run, runs):
-    for _ in range(5):
-        run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=200, help="timed calls per op and round")
@@ -153,7 +143,8 @@ def main():
                                             "already there instead of converting again")
     args = parser.parse_args()
 
-    from tflite_latency import cpu_description, ghostnet_files, kept_files, mobilenet_files
+    from tflite_latency import (cpu_description, ghostnet_files, kept_files,
+                                mobilenet_files, timed_interleaved)
 
     from ghostnet_tf.export_rewrites import REWRITES
 
@@ -179,13 +170,18 @@ def main():
                                for op, model in single_op_models(content)]
     overhead = runner(overhead_model(), args.threads)
 
+    runners = {"overhead": overhead, **wholes,
+               **{(key, index): run for key, runs in ops.items()
+                  for index, (_, run) in enumerate(runs)}}
     rounds = []
     for _ in range(args.rounds):
-        measured = {"overhead": median_ms(overhead, args.runs)}
-        for key, run in wholes.items():
-            measured[key] = median_ms(run, args.runs)
-            measured[key, "ops"] = [(op, median_ms(run_op, args.runs)) for op, run_op in ops[key]]
-        rounds.append(measured)
+        times = {key: 1000 * statistics.median(values)
+                 for key, values in timed_interleaved(runners, args.runs).items()}
+        rounds.append({"overhead": times["overhead"],
+                       **{key: times[key] for key in wholes},
+                       **{(key, "ops"): [(op, times[key, index])
+                                         for index, (op, _) in enumerate(ops[key])]
+                          for key in ops}})
 
     print(f"LiteRT (ai_edge_litert, XNNPACK), 224x224, batch 1, {args.threads} thread(s); "
           f"median of {args.runs} calls per round, median of {args.rounds} rounds; "
