@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it, so
-that a crash never leaves half a file where a complete one was."""
+that a crash never leaves half a file where a complete one was; and the digest that tells a
+whole file from a damaged one."""
 import contextlib
+import hashlib
 import json
 import os
 
@@ -22,6 +24,16 @@ def write_atomically(path, write):
         raise
 
 
+def write_file(path, content):
+    """Write bytes or text to `path` atomically."""
+    mode = "wb" if isinstance(content, bytes) else "w"
+
+    def write(temporary):
+        with open(temporary, mode) as handle:
+            handle.write(content)
+    write_atomically(path, write)
+
+
 def write_json(path, data):
     def write(temporary):
         with open(temporary, "w") as handle:
@@ -36,3 +48,12 @@ def read_json(path):
             return json.load(handle)
     except (OSError, ValueError):
         return None
+
+
+def sha256_of(path):
+    """The SHA-256 of the file at `path`, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -67,37 +67,6 @@ def weights_file_dense_units(path):
         return int(file["layers"]["dense"]["vars"]["0"].shape[1])
 
 
-class BackupAndRestoreWithHooks(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore with public handles on what it keeps private:
-    `metadata_paths` and `weights_paths` (its JSON state and weights files, each with the
-    previous copy kept with double_checkpoint=True), `position` (epochs done and batch of the
-    current epoch), `on_backup_saved()`, called after every save, and `save_now()`."""
-
-    @property
-    def metadata_paths(self):
-        return self._training_metadata_path, self._prev_training_metadata_path
-
-    @property
-    def weights_paths(self):
-        """The weights (and optimizer state) file, and the previous copy."""
-        return self._weights_path, self._prev_weights_path
-
-    @property
-    def position(self):
-        return self._current_epoch, self._last_batch_seen
-
-    def on_backup_saved(self):
-        """Subclasses add their own state here."""
-
-    def save_now(self):
-        """Save the state at once (Keras saves at epoch ends, or every save_freq batches)."""
-        self._save_model()
-
-    def _save_model(self):
-        super()._save_model()
-        self.on_backup_saved()
-
-
 def prepare_multi_worker_fit(model, strategy, data_batch):
     """Work around two bugs of Keras 3's fit under MultiWorkerMirroredStrategy
     (tensorflow/tensorflow#72388, closed unfixed; its only advice is to go back to Keras 2).

@@ -9,14 +9,16 @@ a page that is not a checkpoint, or a checkpoint that does not fit the architect
 and never becomes a cache file; a lock lets one process convert while others wait for it.
 """
 import contextlib
-import hashlib
 import os
 import re
 import sys
 import tempfile
+import urllib.parse
 
+from ghostnet_tf.atomic import sha256_of
 from ghostnet_tf.checks import ArgumentError, first_line
 from ghostnet_tf.models import registry
+from ghostnet_tf.network import is_online
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -50,8 +52,11 @@ def weights_file(name, tag="imagenet"):
                        f"{name} -o {path}.")
     from filelock import FileLock
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with FileLock(f"{path}.lock"):
+    # The lock files stay (filelock keeps them on purpose): in a folder of their own, as in
+    # huggingface_hub's cache, not among the weights.
+    locks = os.path.join(os.path.dirname(path), ".locks")
+    os.makedirs(locks, exist_ok=True)
+    with FileLock(os.path.join(locks, f"{os.path.basename(path)}.lock")):
         if not os.path.exists(path):  # another process may have made it while we waited
             _download_and_convert(name, tag, published, path)
     return path
@@ -63,6 +68,10 @@ def _download_and_convert(name, tag, published, path):
         if source.needs_torch and not _torch_installed():
             failures.append(f"{source.url} (a PyTorch pickle: needs torch, pip install "
                             '"ghostnet-tf[torch]")')
+            continue
+        host = urllib.parse.urlsplit(source.url).hostname
+        if not is_online(host):  # said at once, not after the downloader's retries
+            failures.append(f"{source.url} ({host} does not resolve: no network?)")
             continue
         try:
             with _downloaded(source) as checkpoint:
@@ -117,7 +126,7 @@ def _hub_download(source):
     blob = os.path.realpath(path)
     expected = source.sha256 or os.path.basename(blob)
     if _SHA256.match(expected):
-        actual = _sha256(blob)
+        actual = sha256_of(blob)
         if actual != expected:
             _forget_hub_file(path)
             raise BadDownload(f"has the SHA-256 {actual}, the hub publishes {expected} (a "
@@ -161,10 +170,3 @@ def _convert(name, source, checkpoint, path):
         os.remove(path)
         raise BadDownload(f"holds a checkpoint of {classes} classes, not ImageNet's.")
 
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -1,6 +1,5 @@
 """Each private Keras, TensorFlow or LiteRT API that ghostnet_tf.compat wraps still behaves as
 the library relies on, with the installed versions."""
-import json
 
 import keras
 import numpy as np
@@ -35,28 +34,6 @@ def test_ema_variables_are_the_optimizers_averages():
     averages = internals.ema_variables(model.optimizer)
     assert len(averages) == len(model.trainable_variables)
     assert all(v.path.endswith("_average") for v in averages)
-
-
-def test_backup_hooks_see_keras_state(tmp_path):
-    saved = []
-
-    class Recording(compat.BackupAndRestoreWithHooks):
-        def on_backup_saved(self):
-            saved.append(self.position)
-
-    backup = Recording(str(tmp_path / "backup"), double_checkpoint=True)
-    current, previous = backup.metadata_paths
-    assert current == str(tmp_path / "backup" / "training_metadata.json")
-    assert previous == current + ".bkp"
-    backup.delete_checkpoint = False
-    model = tiny_model()
-    model.compile("sgd", loss="mse")
-    model.fit(np.ones((4, 8, 8, 3), "float32"), np.zeros((4, 2), "float32"), epochs=2,
-              batch_size=2, verbose=0, callbacks=[backup])
-    assert saved == [(1, 0), (2, 0)]  # after each epoch: epochs done, batch of the next
-    assert json.loads(open(current).read())["epoch"] == 2
-    backup.save_now()
-    assert saved[-1] == (2, 0) and len(saved) == 3
 
 
 def test_multi_worker_patch_builds_the_model_and_is_undone():

@@ -1,5 +1,7 @@
 """The trainer's Keras callbacks and what they write into the run folder."""
+import contextlib
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -8,8 +10,8 @@ import time
 import keras
 import numpy as np
 
-from ghostnet_tf.atomic import read_json, write_atomically, write_json
-from ghostnet_tf.compat import BackupAndRestoreWithHooks
+from ghostnet_tf.atomic import read_json, sha256_of, write_atomically, write_json
+from ghostnet_tf.checks import first_line
 from ghostnet_tf.training.config import ConfigError
 from ghostnet_tf.training.distillation import student_of
 from ghostnet_tf.training.run_folder import mark_fit_done
@@ -17,7 +19,7 @@ from ghostnet_tf.training.run_folder import mark_fit_done
 MONITOR = "val_accuracy"
 
 
-def _optimizer_step(model):
+def optimizer_step(model):
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
@@ -29,7 +31,7 @@ class StopAtStep(keras.callbacks.Callback):
         self.total_steps = total_steps
 
     def on_train_batch_end(self, batch, logs=None):
-        if _optimizer_step(self.model) >= self.total_steps:
+        if optimizer_step(self.model) >= self.total_steps:
             self.model.stop_training = True
 
 
@@ -90,7 +92,7 @@ class Progress(keras.callbacks.Callback):
         now = time.perf_counter()
         self.state["train_seconds"] += now - self.start
         self.start = now
-        self.state["train_images"] = _optimizer_step(self.model) * self.global_batch
+        self.state["train_images"] = optimizer_step(self.model) * self.global_batch
         if self.write_files:
             write_json(self.path, self.state)
 
@@ -105,28 +107,114 @@ class FitDone(keras.callbacks.Callback):
         self.run_dir, self.total_steps, self.write_files = run_dir, total_steps, write_files
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.write_files and _optimizer_step(self.model) >= self.total_steps:
-            mark_fit_done(self.run_dir, _optimizer_step(self.model))
+        if self.write_files and optimizer_step(self.model) >= self.total_steps:
+            mark_fit_done(self.run_dir, optimizer_step(self.model))
 
 
-class ResumableBackup(BackupAndRestoreWithHooks):
-    """BackupAndRestore whose saved position comes from the optimizer's step: epochs done =
-    step // steps_per_epoch (Keras counts the epochs of the current session, so a state saved
-    in the middle of a resumed session's first epoch would send the next resume back to
-    epoch 0). It falls back to the previous copy of its state when a kill left the current
-    one damaged (Keras does so for the weights, not for its JSON). The state is kept when
-    fit ends; the trainer removes it once the run is recorded."""
+class ResumeState(keras.callbacks.Callback):
+    """The run's resume state in `backup_dir`: the model's and optimizer's variables at one
+    optimizer step, in a `.weights.h5` file named by that step, and `training_metadata.json`,
+    which names that file with its SHA-256, the position (epochs done, batch of the epoch,
+    step) and the state saved before it. Saved at each epoch's end, every `every_steps`
+    steps when given, and when a stop asks (`save`); kept when fit ends (the trainer removes
+    it once the run is recorded).
 
-    def __init__(self, backup_dir, steps_per_epoch, **kwargs):
-        super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=False, **kwargs)
-        self.steps_per_epoch = steps_per_epoch
+    A save writes the new weights file whole under a new name, then renames the new
+    metadata over the old: that rename is the commit, so a kill at any moment leaves the
+    last state or the new one, each whole. A second stop signal during a save waits for the
+    save's end (`interrupt`). On resume, a state whose file is missing or differs from its
+    digest is passed over for the one before it, with a line saying so.
+
+    The position comes from the optimizer's step: epochs done = step // steps_per_epoch
+    (Keras counts the epochs of the current fit, so a state saved in a resumed session's
+    first epoch would send the next resume back to epoch 0)."""
+
+    METADATA = "training_metadata.json"
+
+    def __init__(self, backup_dir, steps_per_epoch, every_steps=None, log=print):
+        super().__init__()
+        self.backup_dir, self.steps_per_epoch = backup_dir, steps_per_epoch
+        self.every_steps, self.log = every_steps, log
+        self.metadata_path = os.path.join(backup_dir, self.METADATA)
+        self.saved = None  # the last whole state on disk (its metadata), once known
+        self._restore = None  # the weights file to load when fit begins
+        self._saving, self._interrupt = False, None
         self._epoch_logs = {}  # the running training means of the current epoch
         self._carried = None  # those of a cut epoch, saved with the state, and its steps
 
+    # ------------------------------------------------------------------ resume
+    def resume_point(self):
+        """(epochs done, steps done) of the last whole saved state, which fit then starts
+        from; (0, 0) for a fresh run. ConfigError when no saved state is whole."""
+        states = self._saved_states()
+        if not states:
+            return 0, 0
+        for newer, state in zip([None] + states, states):
+            problem = self._damage(state)
+            if problem is None:
+                break
+            self.log(f"the resume state of step {state.get('iterations', '?')} in "
+                     f"{self.backup_dir} is damaged ({problem}); trying the one saved "
+                     "before it")
+        else:
+            raise ConfigError(
+                f"the resume state in {self.backup_dir} is damaged ({problem}), and no "
+                f"earlier one is whole: delete {self.backup_dir} to train the run again "
+                "from its start.")
+        if newer is not None:
+            self.log(f"resuming from the state of step {state.get('iterations', 0)} instead")
+        self.saved = {key: value for key, value in state.items() if key != "previous"}
+        self._restore = os.path.join(self.backup_dir, state["weights"])
+        if state.get("batch") and state.get("epoch_logs"):
+            self._carried = (state["epoch_logs"], state["batch"])
+        return state["epoch"], state.get("iterations", 0)
+
+    def _saved_states(self):
+        """The saved states, newest first, each with the name of its weights file."""
+        current = read_json(self.metadata_path)
+        if _is_state(current) and "weights" in current:
+            return [current] + ([current["previous"]] if current.get("previous") else [])
+        # Keras' BackupAndRestore layout, which earlier versions wrote: fixed names, in place,
+        # with a copy of the state before.
+        legacy = ((current, _LEGACY_WEIGHTS),
+                  (read_json(self.metadata_path + ".bkp"), _LEGACY_WEIGHTS + ".bkp"))
+        states = [{**state, "weights": name} for state, name in legacy if _is_state(state)]
+        if not states and os.path.exists(self.metadata_path):
+            states = [{"weights": _LEGACY_WEIGHTS}]  # unreadable: reported as damaged
+        return states
+
+    def _damage(self, state):
+        """What is wrong with a saved state, or None when it is whole."""
+        if not _is_state(state):
+            return f"{self.metadata_path} cannot be read"
+        path = os.path.join(self.backup_dir, state["weights"])
+        if not os.path.isfile(path):
+            return f"{path} is missing"
+        if "sha256" in state:
+            return None if sha256_of(path) == state["sha256"] else (
+                f"{path} differs from the SHA-256 saved with it")
+        return _h5_damage(path)  # earlier versions saved no digest
+
+    def on_train_begin(self, logs=None):
+        # Inside fit, so inside the distribution strategy's scope.
+        if self._restore is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        if self._restore.endswith(".weights.h5"):
+            self.model.load_weights(self._restore)
+        else:  # an earlier version's .bkp copy: Keras reads .weights.h5 names only
+            with tempfile.TemporaryDirectory() as scratch:
+                copy = os.path.join(scratch, "state.weights.h5")
+                shutil.copyfile(self._restore, copy)
+                self.model.load_weights(copy)
+        self._restore = None
+
+    # ------------------------------------------------------------------ save
     def on_train_batch_end(self, batch, logs=None):
-        # Before the save that super() may make.
         self._epoch_logs = self._whole_epoch(dict(logs or {}), batch + 1)
-        super().on_train_batch_end(batch, logs)
+        if self.every_steps and optimizer_step(self.model) % self.every_steps == 0:
+            self.save()
 
     def on_epoch_end(self, epoch, logs=None):
         if self._carried is not None and logs is not None:
@@ -135,9 +223,7 @@ class ResumableBackup(BackupAndRestoreWithHooks):
             logs.update({key: self._epoch_logs[key] for key in self._carried[0]
                          if key in logs and key in self._epoch_logs})
             self._carried = None
-        super().on_epoch_end(epoch, logs)
-        if self.save_freq != "epoch":  # every N steps, and at every epoch's end as well
-            self.save_now()
+        self.save()
 
     def _whole_epoch(self, logs, steps):
         """The running training means over the epoch's steps so far: in a resumed cut
@@ -150,43 +236,81 @@ class ResumableBackup(BackupAndRestoreWithHooks):
                            for key, value in carried.items()
                            if key in logs and not key.startswith("val_")}}
 
-    def on_backup_saved(self):
-        step = _optimizer_step(self.model)
+    def save(self):
+        """Save the state at the current step (nothing to do when it is saved already)."""
+        step = optimizer_step(self.model)
+        if self.saved is not None and self.saved.get("iterations") == step:
+            return
+        self._saving = True
+        try:
+            self._save(step)
+        finally:
+            self._saving = False
+            if self._interrupt is not None:
+                message, self._interrupt = self._interrupt, None
+                raise KeyboardInterrupt(message)
+
+    def _save(self, step):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"state-{step:09d}.weights.h5"
+        path = os.path.join(self.backup_dir, name)
+        write_atomically(path, lambda temporary: self.model.save_weights(temporary))
         state = {"epoch": step // self.steps_per_epoch, "batch": step % self.steps_per_epoch,
-                 "iterations": step}
+                 "iterations": step, "weights": name, "sha256": sha256_of(path)}
         if state["batch"]:  # cut in an epoch: its running means so far, for the resume
             state["epoch_logs"] = {key: float(value) for key, value in self._epoch_logs.items()
                                    if np.ndim(value) == 0}
-        write_json(self.metadata_paths[0], state)
+        if self.saved is not None:
+            state["previous"] = self.saved
+        write_json(self.metadata_path, state)  # the commit
+        self.saved = {key: value for key, value in state.items() if key != "previous"}
+        self._remove_unused({name, state.get("previous", {}).get("weights")})
 
-    def resume_point(self):
-        """(epochs done, steps done) of the saved state; (0, 0) for a fresh run. A damaged
-        state file is replaced by its previous copy, with the weights saved with it."""
-        current, previous = self.metadata_paths
-        if not os.path.exists(current) and not os.path.exists(previous):
-            return 0, 0
-        metadata = read_json(current)
-        if not _is_state(metadata):
-            metadata = read_json(previous)
-            if not _is_state(metadata):
-                raise ConfigError(
-                    f"the resume state in {self.backup_dir} is damaged ({current} and its "
-                    f"copy {previous} cannot be read): delete {self.backup_dir} to train the "
-                    "run again from its start.")
-            weights, previous_weights = self.weights_paths
-            if os.path.exists(previous_weights):
-                shutil.copyfile(previous_weights, weights)
-            write_json(current, metadata)
-        if metadata.get("batch") and metadata.get("epoch_logs"):
-            self._carried = (metadata["epoch_logs"], metadata["batch"])
-        return metadata["epoch"], metadata.get("iterations", 0)
+    def _remove_unused(self, keep):
+        """Remove the weights files of older states, earlier versions' copies and the
+        temporary files of saves a kill cut short: only files this callback writes."""
+        for name in os.listdir(self.backup_dir):
+            ours = (_STATE_FILE.match(name) or name.startswith(_LEGACY_WEIGHTS)
+                    or name == self.METADATA + ".bkp")
+            if ours and name not in keep:
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(self.backup_dir, name))
+
+    def interrupt(self, message):
+        """Raise KeyboardInterrupt(message) now, or at the end of the save in progress."""
+        if self._saving:
+            self._interrupt = message
+        else:
+            raise KeyboardInterrupt(message)
 
     def remove(self):
         shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
+_LEGACY_WEIGHTS = "latest.weights.h5"
+# A state's weights file, and the temporary name it has while it is written.
+_STATE_FILE = re.compile(r"^\.?state-\d+(\.partial)?\.weights\.h5$")
+
+
 def _is_state(metadata):
-    return isinstance(metadata, dict) and isinstance(metadata.get("epoch"), int)
+    return isinstance(metadata, dict) and isinstance(metadata.get("epoch"), int) and \
+        isinstance(metadata.get("weights", ""), str)
+
+
+def _h5_damage(path):
+    """What is wrong with a weights file saved without a digest, or None when each of its
+    arrays reads whole."""
+    import h5py
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+    try:
+        with h5py.File(path, "r") as file:
+            file.visititems(read)
+    except (OSError, RuntimeError, KeyError, ValueError) as error:
+        return f"{path} cannot be read: {first_line(error)}"
+    return None
 
 
 class NaNStop(keras.callbacks.TerminateOnNaN):
@@ -211,28 +335,31 @@ class SignalStop(keras.callbacks.Callback):
     validation or epoch-end write (no log row, metrics or checkpoint of the cut epoch):
     `StopRequested` is raised, and `signal` holds the signal's number. A signal during
     validation stops it the same way, after the epoch's last step. A second signal stops at
-    once (KeyboardInterrupt): every file is written whole or not at all, and the resume
-    state keeps its previous copy. The previous handlers are restored on the way out."""
+    once (KeyboardInterrupt), but never inside a save of the resume state: that save ends
+    first, and every other file is written whole or not at all. The previous handlers are
+    restored on the way out."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, backup, total_steps, announce):
+    def __init__(self, state, total_steps, announce):
         super().__init__()
-        self.backup, self.total_steps, self.announce = backup, total_steps, announce
+        self.state, self.total_steps, self.announce = state, total_steps, announce
         self.signal = None
 
     def _handle(self, signum, frame):
         if self.signal is not None:
-            raise KeyboardInterrupt(f"second signal {signum}: stopped at once")
+            self.state.interrupt(f"second signal {signum}: stopped at once")
+            return
         self.signal = signum
         self.announce(f"{signal.Signals(signum).name}: stopping after this step and saving "
-                      "the resume state (a second signal stops at once)")
+                      "the resume state (a second signal stops at once, keeping the last "
+                      "saved state)")
 
     def _stop_if_asked(self):
         # After the last step the epoch's end (validation, last.keras, the fit-done mark) is
         # the run's end: it runs, and the trainer stops after fit.
-        if self.signal is not None and _optimizer_step(self.model) < self.total_steps:
-            self.backup.save_now()
+        if self.signal is not None and optimizer_step(self.model) < self.total_steps:
+            self.state.save()
             raise StopRequested(self.signal)
 
     def on_train_batch_end(self, batch, logs=None):
