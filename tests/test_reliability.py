@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -27,7 +28,8 @@ from ghostnet_tf.training.run_folder import RunInUseError
 from ghostnet_tf.training.trainer import train
 from tests.datasets import write_cifar, write_idx, write_image_folder, write_tfrecords
 from tests.test_training import read_log as read_log_rows
-from tests.test_training import run_train, signal_after_first_epoch, tiny_run, wait_until
+from tests.test_training import (run_train, signal_after_first_epoch, tiny_run,
+                                 wait_for_first_epoch, wait_until)
 
 QUIET = {"log": lambda *_: None}
 
@@ -89,22 +91,137 @@ def test_log_csv_with_two_writers_lines_is_read_whole(tmp_path):
 
 # ---------------------------------------------------------------------------- 3. damaged state
 @pytest.mark.slow
-def test_a_damaged_resume_state_falls_back_to_its_copy(tmp_path):
+def test_a_damaged_resume_state_falls_back_to_the_one_before(tmp_path):
     overrides = tiny_run(tmp_path, "schedule.iterations=400", "schedule.boundaries=[300]",
                          "training.steps_per_epoch=10", "training.backup_every_steps=4",
                          "data.batch_size=16", per_batch=80)
     run = tmp_path / "runs" / "tiny"
     signal_after_first_epoch(overrides, run, signal.SIGTERM)
-    metadata = run / "backup" / "training_metadata.json"
-    previous = json.loads((run / "backup" / "training_metadata.json.bkp").read_text())
-    metadata.write_text('{"epoch": 1, "ba')  # what a kill inside Keras' own write leaves
+    backup = run / "backup"
+    saved = json.loads((backup / "training_metadata.json").read_text())
+    previous = saved["previous"]["iterations"]
+    weights = backup / saved["weights"]
+    # What a second Ctrl-C left in Keras' in-place write: 303,000 of 4,351,296 bytes.
+    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size * 303 // 4351])
     shorter = overrides + ["schedule.iterations=30",
                            "training.resume_changes=[schedule.iterations]"]
     resumed = run_train(shorter)
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output
-    assert f"(step {previous['iterations']} of 30)" in output
+    assert (f"the resume state of step {saved['iterations']} in {backup} is damaged "
+            f"({weights} differs from the SHA-256 saved with it)") in output
+    assert f"resuming from the state of step {previous} instead" in output
+    assert f"(step {previous} of 30)" in output
     assert json.loads((run / "results.json").read_text())["steps"] == 30
+
+
+def small_model():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(x))
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
+    return model
+
+
+def fit_steps(model, steps, callbacks=()):
+    images = np.random.default_rng(steps).normal(size=(2 * steps, 8, 8, 3)).astype("float32")
+    model.fit(images, np.ones((2 * steps, 2), "float32"), batch_size=2, epochs=1, verbose=0,
+              callbacks=list(callbacks))
+
+
+def variables(model):
+    return [keras.ops.convert_to_numpy(v) for v in model.variables]
+
+
+def test_a_second_signal_during_a_save_waits_for_its_end(tmp_path):
+    from ghostnet_tf.training.callbacks import ResumeState
+
+    model = small_model()
+    state = ResumeState(str(tmp_path / "backup"), steps_per_epoch=100, log=lambda *_: None)
+    fit_steps(model, 3, [state])  # saved at the end of the (cut) epoch: step 3
+    first = read_json(tmp_path / "backup" / "training_metadata.json")
+    fit_steps(model, 2)
+    real_save = model.save_weights
+
+    def save_with_a_signal(path):
+        with open(path, "wb") as handle:
+            handle.write(b"half a file")
+        state.interrupt("second signal 2: stopped at once")  # the handler of a 2nd Ctrl-C
+        real_save(path)
+    model.save_weights = save_with_a_signal
+    with pytest.raises(KeyboardInterrupt, match="second signal"):
+        state.save()  # finished before the interrupt is raised
+    saved = read_json(tmp_path / "backup" / "training_metadata.json")
+    assert saved["iterations"] == 5 and saved["previous"]["iterations"] == 3
+    assert sorted(os.listdir(tmp_path / "backup")) == [
+        first["weights"], saved["weights"], "training_metadata.json"]
+    restored = small_model()
+    resumed = ResumeState(str(tmp_path / "backup"), steps_per_epoch=100, log=print)
+    assert resumed.resume_point() == (0, 5)
+    resumed.set_model(restored)
+    resumed.on_train_begin()
+    for got, want in zip(variables(restored), variables(model)):
+        np.testing.assert_array_equal(got, want)
+
+    # A kill inside the save (outside the guarded window) abandons it whole.
+    def killed(path):
+        with open(path, "wb") as handle:
+            handle.write(b"half a file")
+        raise KeyboardInterrupt("killed")
+    fit_steps(model, 1)
+    model.save_weights = killed
+    with pytest.raises(KeyboardInterrupt):
+        state.save()
+    assert read_json(tmp_path / "backup" / "training_metadata.json") == saved
+    assert sorted(os.listdir(tmp_path / "backup")) == [
+        first["weights"], saved["weights"], "training_metadata.json"]
+
+
+def test_a_resume_state_of_the_earlier_layout_resumes_and_a_damaged_one_falls_back(tmp_path,
+                                                                                    capsys):
+    """Run folders of earlier versions hold Keras' BackupAndRestore layout: fixed names
+    written in place, with `.bkp` copies of the state before."""
+    from ghostnet_tf.training.callbacks import ResumeState
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    model = small_model()
+    fit_steps(model, 2)
+    model.save_weights(backup / "latest.weights.h5")
+    (backup / "latest.weights.h5").rename(backup / "latest.weights.h5.bkp")
+    (backup / "training_metadata.json.bkp").write_text('{"epoch": 0, "batch": 2, '
+                                                       '"iterations": 2}')
+    earlier = variables(model)
+    fit_steps(model, 3)
+    model.save_weights(backup / "latest.weights.h5")
+    (backup / "training_metadata.json").write_text('{"epoch": 0, "batch": 5, "iterations": 5}')
+
+    whole = ResumeState(str(backup), steps_per_epoch=100)
+    assert whole.resume_point() == (0, 5)
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 3])
+    state = ResumeState(str(backup), steps_per_epoch=100)
+    assert state.resume_point() == (0, 2)
+    out = capsys.readouterr().out
+    assert f"the resume state of step 5 in {backup} is damaged ({weights} cannot be read" in out
+    assert "resuming from the state of step 2 instead" in out
+    restored = small_model()
+    state.set_model(restored)
+    state.on_train_begin()
+    for got, want in zip(variables(restored), earlier):
+        np.testing.assert_array_equal(got, want)
+    # The next save writes the new layout and removes the earlier one's files.
+    fit_steps(restored, 1, [state])
+    saved = read_json(backup / "training_metadata.json")
+    assert saved["iterations"] == 3 and saved["previous"]["weights"] == "latest.weights.h5.bkp"
+    assert sorted(os.listdir(backup)) == ["latest.weights.h5.bkp", saved["weights"],
+                                          "training_metadata.json"]
+    (backup / "latest.weights.h5.bkp").unlink()
+    (backup / saved["weights"]).write_bytes(b"")
+    with pytest.raises(ConfigError, match=f"the resume state in {backup} is damaged .*"
+                                          f"delete {backup} to train the run again"):
+        ResumeState(str(backup), steps_per_epoch=100).resume_point()
 
 
 # ---------------------------------------------------------------------------- 4. export
@@ -128,9 +245,27 @@ def test_an_export_is_swapped_in_whole(tmp_path, monkeypatch):
     assert sorted(os.listdir(out)) == before
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".out.")]
     monkeypatch.setattr(export_module, "convert_tflite", real)
-    # Fewer formats: nothing of the earlier export remains, and export.json lists all.
+    # One format again into the whole export: the others, and files eval.py wrote there,
+    # stay byte for byte; export.json lists them all.
+    (out / "model_float16.tflite.eval.json").write_text('{"top1": 0.5}')
+    before = {name: _contents(out / name) for name in os.listdir(out)}
     report = export_module.export(model, out, ["float32"])
-    assert sorted(os.listdir(out)) == ["export.json", "model_float32.tflite",
+    after = {name: _contents(out / name) for name in os.listdir(out)}
+    assert sorted(after) == sorted(before)
+    changed = {name for name in before if after[name] != before[name]}
+    assert changed <= {"export.json", "model_float32.tflite", "model_float32.tflite.check.json"}
+    assert "export.json" in changed
+    assert list(report["exports"]) == ["saved_model", "float32", "float16"]
+    assert report["exports"]["float16"]["kept"] and "kept" not in report["exports"]["float32"]
+    # Another model's export is refused, and with replace only its own files go.
+    other = get_model("ghost_resnet20")
+    with pytest.raises(ArgumentError, match=f"`replace` is needed: {out} holds an export of "
+                                            "another model \\(its weights differ\\)"):
+        export_module.export(other, out, ["float32"])
+    assert {name: _contents(out / name) for name in os.listdir(out)} == after
+    report = export_module.export(other, out, ["float32"], replace=True)
+    assert sorted(os.listdir(out)) == ["export.json", "model_float16.tflite.eval.json",
+                                       "model_float32.tflite",
                                        "model_float32.tflite.check.json",
                                        "model_float32.tflite.ops.txt"]
     assert list(report["exports"]) == ["float32"]
@@ -143,6 +278,14 @@ def test_an_export_is_swapped_in_whole(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ArgumentError, match="notes.txt is a file"):
         export_module.export(model, tmp_path / "notes.txt", ["float32"])
+
+
+def _contents(path):
+    """A file's bytes, or a folder's {relative path: bytes}."""
+    if path.is_file():
+        return path.read_bytes()
+    return {str(file.relative_to(path)): file.read_bytes()
+            for file in sorted(path.rglob("*")) if file.is_file()}
 
 
 # ---------------------------------------------------------------------------- 5. epochs
@@ -214,6 +357,7 @@ def test_a_sigint_stops_at_the_step_and_writes_nothing_for_the_cut_epoch(tmp_pat
 
 @pytest.mark.slow
 def test_seeded_runs_are_equal_and_a_stopped_one_resumes_to_the_same_weights(tmp_path):
+    """Also when a second signal follows the first at any moment of the stop."""
     common = ["seed=7", "data.deterministic=true", "schedule.iterations=60",
               "schedule.boundaries=[40]", "training.steps_per_epoch=20", "data.batch_size=16"]
     runs = {name: tiny_run(tmp_path, *common, f"run_name={name}", per_batch=80)
@@ -245,6 +389,29 @@ def test_seeded_runs_are_equal_and_a_stopped_one_resumes_to_the_same_weights(tmp
         for key, value in whole.items():
             assert abs(float(cut[key]) - float(value)) < 1e-5, (key, cut, whole)
     assert yaml.safe_load((tmp_path / "runs" / "first" / "config.yaml").read_text())["seed"] == 7
+    # A second Ctrl-C soon after the first, at a range of delays: each run stops with a
+    # message that is true of the state on disk, and resumes to the same weights.
+    for index, delay in enumerate((0.0, 0.05, 0.3)):
+        name = f"second_signal_{index}"
+        overrides = tiny_run(tmp_path, *common, f"run_name={name}", per_batch=80)
+        run = tmp_path / "runs" / name
+        process = run_train(overrides)
+        wait_for_first_epoch(process, run)
+        process.send_signal(signal.SIGINT)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)  # nothing when the process has already left
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 130 and "Traceback" not in output, output
+        saved = read_json(run / "backup" / "training_metadata.json")
+        said = re.search(r"at step (\d+): state saved in|the last saved state \(step (\d+)\)",
+                         output)
+        assert said and int(said[1] or said[2]) == saved["iterations"], output
+        resumed = run_train(overrides)
+        output, _ = resumed.communicate(timeout=600)
+        assert resumed.returncode == 0, output
+        assert f"(step {saved['iterations']} of 60)" in output
+        for got, want in zip(final_weights(run), weights["first"]):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=name)
 
 
 # ---------------------------------------------------------------------------- 6. config
@@ -269,6 +436,47 @@ def test_a_resume_with_another_config_is_refused_and_config_yaml_kept(tmp_path):
                                          "training.resume_changes=[optimizer.lr]"))
     assert train(allowed, **QUIET)["learning_rate"] == pytest.approx(0.3 * 32 / 128)
     assert yaml.safe_load((run / "config.yaml").read_text())["optimizer"]["lr"] == 0.3
+
+
+def test_a_first_quick_runs_mistakes_name_the_key_and_leave_no_run_folder(tmp_path, capsys):
+    # One epoch of a recipe with a one-epoch warm-up.
+    overrides = tiny_run(tmp_path, "schedule.name=cosine", "schedule.epochs=1",
+                         "schedule.warmup_epochs=1", "training.steps_per_epoch=5")
+    assert train_cli.main(args_of(overrides)) == 2
+    assert capsys.readouterr().err.strip() == (
+        "train.py: error: schedule.warmup_epochs 1 is 5 steps, which leaves none of the run's "
+        "5 steps for the cosine decay: set schedule.warmup_epochs below 1 (e.g. --set "
+        "schedule.warmup_epochs=0.2).")
+    assert not (tmp_path / "runs" / "tiny").exists()  # no empty run folder left behind
+    # No recipe at all.
+    assert train_cli.main([]) == 2
+    assert "the run has no length: set schedule.epochs or schedule.iterations, or start from " \
+           "a recipe" in capsys.readouterr().err
+
+
+def test_fine_tuning_says_what_it_does(tmp_path):
+    from ghostnet_tf.data.files import DatasetInfo
+    from ghostnet_tf.training.trainer import build_model
+
+    frozen = load_config(None, tiny_run(tmp_path, "schedule.iterations=2",
+                                        "model.freeze_backbone=true"))
+    with pytest.raises(ConfigError, match="model.freeze_backbone trains the classifier alone, "
+                                          "but model.weights is null"):
+        train(frozen, **QUIET)
+    # From a .keras file of another number of classes: the classifier is named as not copied.
+    get_model("ghost_resnet20", classes=10).save(tmp_path / "ten.keras")
+    config = load_config(None, tiny_run(tmp_path, "schedule.iterations=2",
+                                        f"model.weights={tmp_path / 'ten.keras'}"))
+    said = []
+    model = build_model(config, DatasetInfo("cifar10", "train", 3, ("a", "b", "c"), 9,
+                                            (32, 32, 3)), log=said.append)
+    classifier = [layer.name for layer in model.layers if layer.weights][-1]
+    assert said == [f"model.weights {tmp_path / 'ten.keras'}: "
+                    f"{len([l for l in model.layers if l.weights]) - 1} layers copied; not "
+                    f"copied (no layer of that name and shapes there): {classifier}"]
+    with pytest.raises(ArgumentError, match="'ghostnet100' is not a model of the library; did "
+                                            "you mean 'ghostnet_100'\\?"):
+        get_model("ghostnet100")
 
 
 # ---------------------------------------------------------------------------- 7, 8. data

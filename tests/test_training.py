@@ -293,6 +293,23 @@ def test_mirrored_strategy_on_two_cpus_learns(tmp_path):
     assert again.returncode == 2 and "is complete" in output
 
 
+def test_the_results_loss_is_the_loss_eval_reports(tmp_path):
+    from ghostnet_tf.data.source import DataSource
+    from ghostnet_tf.evaluation import evaluate
+
+    overrides = tiny_run(tmp_path, "schedule.iterations=4", "schedule.boundaries=[2]",
+                         "training.steps_per_epoch=2", "training.label_smoothing=0.1")
+    results = train(load_config(None, overrides), log=lambda *_: None)
+    run = tmp_path / "runs" / "tiny"
+    report = evaluate(run / "last.keras", DataSource("cifar10", tmp_path / "data"),
+                      output=tmp_path / "eval.json")[0]
+    assert results["loss"] == pytest.approx(report.loss, abs=1e-4)
+    # The objective adds label smoothing and the weight decay's L2 penalty.
+    assert results["objective_loss"] > results["loss"] + 1e-3
+    # The run's class names are beside its checkpoints, for eval.py, predict.py, export.py.
+    assert (run / "labels.txt").read_text().splitlines()[:2] == ["airplane", "automobile"]
+
+
 def wait_until(condition, process, timeout=300):
     """Return once `condition()` holds, while `process` runs."""
     deadline = time.time() + timeout
@@ -325,7 +342,9 @@ def test_sigkill_during_epoch_two_resumes_at_epoch_two(tmp_path):
     signal_after_first_epoch(overrides, run, signal.SIGKILL)
     assert not (run / "results.json").exists()
     saved = json.loads((run / "backup" / "training_metadata.json").read_text())
-    assert saved == {"epoch": 1, "batch": 0, "iterations": 30}  # killed during epoch 2
+    # Killed during epoch 2: the state of epoch 1's end, whose weights file it names.
+    assert (saved["epoch"], saved["batch"], saved["iterations"]) == (1, 0, 30)
+    assert (run / "backup" / saved["weights"]).is_file()
     resumed = run_train(overrides)
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output
@@ -344,7 +363,9 @@ def test_sigterm_saves_the_state_and_exits_cleanly(tmp_path):
     returncode, output = signal_after_first_epoch(overrides, run, signal.SIGTERM)
     assert returncode == 128 + signal.SIGTERM, output
     assert "rerun the same command to resume" in output and "Traceback" not in output
-    assert (run / "backup" / "latest.weights.h5").exists()
+    saved = json.loads((run / "backup" / "training_metadata.json").read_text())
+    assert f"at step {saved['iterations']}: state saved in" in output
+    assert (run / "backup" / saved["weights"]).is_file()
 
 
 def test_nan_loss_stops_with_a_message(tmp_path, capsys):

@@ -295,8 +295,14 @@ def validate(config):
                           "synthetic.")
     schedule = config["schedule"]
     if (schedule["iterations"] is None) == (schedule["epochs"] is None):
+        if schedule["iterations"] is None:
+            raise ConfigError("the run has no length: set schedule.epochs or "
+                              "schedule.iterations, or start from a recipe that does (train.py "
+                              "--config configs/fashion_mnist_ghost_resnet56.yaml; configs/ "
+                              "has the others).")
         raise ConfigError("Give exactly one of schedule.iterations and schedule.epochs, got "
-                          f"{schedule['iterations']!r} and {schedule['epochs']!r}.")
+                          f"{schedule['iterations']!r} and {schedule['epochs']!r}: set the "
+                          "other to null.")
     if schedule["name"] in ("step", "exponential") and not 0 < schedule["decay"] < 1:
         raise ConfigError(f"schedule.decay must be in (0, 1), got {schedule['decay']!r}.")
     if schedule["name"] == "step":

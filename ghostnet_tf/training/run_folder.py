@@ -1,5 +1,6 @@
 """The run folder's own bookkeeping: one writer at a time (run.lock), the config a run was
 started with and the changes a resume may make to it, and the mark of a finished fit."""
+import contextlib
 import json
 import os
 import socket
@@ -32,6 +33,7 @@ class RunLock:
         self.me = {"pid": os.getpid(), "host": socket.gethostname()}
 
     def __enter__(self):
+        self.made_folder = not os.path.isdir(os.path.dirname(self.path))
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         while True:
             try:
@@ -71,6 +73,9 @@ class RunLock:
     def __exit__(self, *exc_info):
         if (read_json(self.path) or {}) == self.me:
             os.remove(self.path)
+        if self.made_folder:  # a run that failed before writing anything leaves no folder
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(self.path))  # only when empty
 
 
 def check_resumed_config(config, saved):

@@ -20,12 +20,12 @@ import sys
 
 import keras
 
-from ghostnet_tf.atomic import write_atomically, write_json
+from ghostnet_tf.atomic import write_file, write_json
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import prepare_multi_worker_fit, sublayers
 from ghostnet_tf.data import batches, files
 from ghostnet_tf.data.source import DataSource
-from ghostnet_tf.loading import load_keras_model
+from ghostnet_tf.loading import LABELS_FILE, labels_text, load_keras_model
 from ghostnet_tf.models import registry
 from ghostnet_tf.models.reparameterize import has_train_form_layers, reparameterize
 from ghostnet_tf.models.transfer import copy_weights_by_name, freeze_all_but_classifier
@@ -49,12 +49,24 @@ _TF_DATA_AUGMENTATIONS = ("randaugment_magnitude", "random_erasing", "mixup_alph
 
 
 class TrainingInterrupted(Exception):
-    """SIGINT or SIGTERM stopped training; the resume state is kept in `backup_dir`."""
+    """SIGINT or SIGTERM stopped training at step `step`; the resume state, saved at step
+    `saved_step` (None: none was saved yet), is kept in `backup_dir`."""
 
-    def __init__(self, signum, backup_dir):
-        super().__init__(f"stopped by signal {signum}: state saved in {backup_dir}; rerun the "
-                         "same command to resume.")
+    def __init__(self, signum, backup_dir, step, saved_step):
+        if saved_step == step:
+            message = (f"stopped by signal {signum} at step {step}: state saved in "
+                       f"{backup_dir}; rerun the same command to resume.")
+        elif saved_step is None:
+            message = (f"stopped at once by a second signal {signum} at step {step}, before "
+                       "any resume state was saved: rerun the same command to start the run "
+                       "again.")
+        else:
+            message = (f"stopped at once by a second signal {signum} at step {step}; the "
+                       f"last saved state (step {saved_step}) is in {backup_dir}: rerun the "
+                       "same command to resume from there.")
+        super().__init__(message)
         self.signum, self.backup_dir = signum, backup_dir
+        self.step, self.saved_step = step, saved_step
 
 
 def _print(message):
@@ -130,6 +142,9 @@ def make_data(config, global_batch, entry=None):
         def numpy_stream(start_step, steps_per_epoch):
             return batches.TrainingStream(images, labels, global_batch, data_seed(config),
                                           start_step, steps_per_epoch, classes)
+        if training["validation_limit"]:
+            kept = training["validation_limit"] * validation_batch
+            test_images, test_labels = test_images[:kept], test_labels[:kept]
         return (numpy_stream,
                 batches.ArrayBatches(test_images, test_labels, validation_batch, classes),
                 info)
@@ -202,7 +217,8 @@ def check_model_config(config):
     for option in _MODEL_OPTIONS:
         if model[option] is not None and option not in entry.options:
             raise ConfigError(f"model.{option}: {entry.name} takes no {option} (its options: "
-                              f"{', '.join(entry.options)}).")
+                              f"{', '.join(entry.options)}); unset it with --set "
+                              f"model.{option}=null.")
     weights = model["weights"]
     if weights is not None and not str(weights).endswith(".keras"):
         if "weights" not in entry.options:
@@ -211,12 +227,18 @@ def check_model_config(config):
                               f"{entry.name} from a .keras file of a run.")
     if weights is not None and str(weights).endswith(".keras") and not os.path.isfile(weights):
         raise ConfigError(f"model.weights {weights}: no such file.")
+    if model["freeze_backbone"] and weights is None:
+        raise ConfigError("model.freeze_backbone trains the classifier alone, but model.weights "
+                          "is null: the backbone would stay random. Start from weights "
+                          "(model.weights: imagenet, a .weights.h5 or .keras file), or set "
+                          "model.freeze_backbone=false.")
     return entry
 
 
-def build_model(config, info, entry=None):
+def build_model(config, info, entry=None, log=_print):
     """The configured model for the dataset described by `info` (classes, image shape);
-    `entry` is `check_model_config(config)`'s (checked here when not given)."""
+    `entry` is `check_model_config(config)`'s (checked here when not given). Starting from a
+    `.keras` file, `log` is told which layers were not copied."""
     model_config = config["model"]
     entry = entry or check_model_config(config)
     if entry.input_channels is not None and info.image_shape[-1] != entry.input_channels:
@@ -238,8 +260,13 @@ def build_model(config, info, entry=None):
             source = load_keras_model(weights)
         except ArgumentError as error:
             raise ConfigError(f"model.weights {error.problem}") from None
-        if not copy_weights_by_name(source, model):
+        copied = copy_weights_by_name(source, model)
+        if not copied:
             raise ConfigError(f"model.weights {weights}: no layer fits {entry.name}.")
+        left = [layer.name for layer in model.layers if layer.weights and layer.name not in copied]
+        if left:
+            log(f"model.weights {weights}: {len(copied)} layers copied; not copied (no layer of "
+                f"that name and shapes there): {', '.join(left)}")
     if model_config["freeze_backbone"]:
         freeze_all_but_classifier(model)
     if model_config["sync_bn"]:
@@ -280,7 +307,9 @@ def make_schedule(config, learning_rate, steps_per_epoch, total_steps):
     if warmup_steps >= total_steps:
         raise ConfigError(f"schedule.warmup_epochs {schedule['warmup_epochs']} is "
                           f"{warmup_steps} steps, which leaves none of the run's {total_steps} "
-                          "steps for the cosine decay: shorten the warm-up.")
+                          "steps for the cosine decay: set schedule.warmup_epochs below "
+                          f"{total_steps / steps_per_epoch:g} (e.g. --set "
+                          f"schedule.warmup_epochs={total_steps / steps_per_epoch / 5:.2g}).")
     if warmup_steps:
         return keras.optimizers.schedules.CosineDecay(
             0.0, total_steps - warmup_steps, warmup_target=learning_rate,
@@ -307,15 +336,21 @@ def make_optimizer(config, schedule, model):
 
 
 def compile_model(model, config, optimizer):
+    """Compile with the run's loss and the metrics: accuracy, top-5 and the plain
+    cross-entropy ("cross_entropy", what eval.py reports as the loss; Keras' "loss" also
+    counts label smoothing and the weight decay's L2 penalty)."""
     smoothing = config["training"]["label_smoothing"]
     if _one_hot_labels(config):
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
-        top5 = keras.metrics.TopKCategoricalAccuracy(5, name="top5")
+        metrics = [keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
+                   keras.metrics.CategoricalCrossentropy(name="cross_entropy")]
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
-        top5 = keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")
+        metrics = [keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),
+                   keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")]
     jit = config["training"]["jit_compile"]
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy", top5], jit_compile=jit)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy", *metrics],
+                  jit_compile=jit)
 
 
 # ---------------------------------------------------------------------------- train
@@ -413,10 +448,10 @@ def _plan(config, replicas, num_examples):
         total_steps=schedule["iterations"] or math.ceil(schedule["epochs"] * steps_per_epoch))
 
 
-def _compiled_model(config, entry, info, plan):
+def _compiled_model(config, entry, info, plan, log):
     """The model that fit trains (a Distiller around the student when there is a teacher),
     compiled, with the student's counts and the teacher (or None)."""
-    model = build_model(config, info, entry)
+    model = build_model(config, info, entry, log)
     counts = profile_model(model)
     optimizer = make_optimizer(config, make_schedule(
         config, plan.learning_rate, plan.steps_per_epoch, plan.total_steps), model)
@@ -432,7 +467,7 @@ def _compiled_model(config, entry, info, plan):
 @dataclasses.dataclass
 class _RunCallbacks:
     """The callbacks of one fit, and handles on those whose state the run reads after it."""
-    backup: run_callbacks.ResumableBackup
+    backup: run_callbacks.ResumeState
     nan_stop: run_callbacks.NaNStop
     checkpoints: run_callbacks.RunCheckpoints
     progress: run_callbacks.Progress
@@ -468,10 +503,7 @@ def _run_callbacks(config, run_dir, plan, backup, is_chief):
 
 
 def _write_config(config, run_dir):
-    def write(path):
-        with open(path, "w") as handle:
-            handle.write(dump_config(config))
-    write_atomically(os.path.join(run_dir, "config.yaml"), write)
+    write_file(os.path.join(run_dir, "config.yaml"), dump_config(config))
 
 
 def _fit_sessions(plan, steps_done):
@@ -496,29 +528,39 @@ def _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done, p
     """Fit `model` from step `steps_done` to the end; raises TrainingInterrupted after a
     signal and FloatingPointError after a NaN loss."""
     stop = run_callbacks.SignalStop(run.backup, plan.total_steps, log)
-    try:
-        with stop, placement.scope():
-            for initial_epoch, epochs, steps, first_step in _fit_sessions(plan, steps_done):
-                if first_step:
-                    log(f"the data stream resumes at step {first_step}")
-                model.fit(train_stream(first_step, steps), validation_data=validation_data,
-                          initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps,
-                          callbacks=run.all + [stop],
-                          shuffle=False,  # the input pipeline shuffles
-                          # A progress bar on a terminal, one line per epoch in a log file.
-                          verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
-                if model.stop_training:  # StopAtStep, NaNStop
-                    break
-    except (run_callbacks.StopRequested, KeyboardInterrupt):
-        if stop.signal is None:
-            raise  # a KeyboardInterrupt of the user's own, outside any signal of ours
-        run.close_logs()
-        run.progress.save()  # the cut epoch's steps and time count
-    if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
-        run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
-                                  os.path.join(run_dir, "curves.png"))
+    with stop:  # until the stop's bookkeeping is done: a second signal there cuts it short
+        try:
+            with placement.scope():
+                for initial_epoch, epochs, steps, first_step in _fit_sessions(plan,
+                                                                              steps_done):
+                    if first_step:
+                        log(f"the data stream resumes at step {first_step}")
+                    model.fit(train_stream(first_step, steps), validation_data=validation_data,
+                              initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps,
+                              callbacks=run.all + [stop],
+                              shuffle=False,  # the input pipeline shuffles
+                              # A progress bar on a terminal, one line per epoch in a log file.
+                              verbose=(1 if sys.stdout.isatty() else 2) if is_chief else 0)
+                    if model.stop_training:  # StopAtStep, NaNStop
+                        break
+        except (run_callbacks.StopRequested, KeyboardInterrupt):
+            if stop.signal is None:
+                raise  # a KeyboardInterrupt of the user's own, outside any signal of ours
+        try:
+            if stop.signal is not None:
+                run.close_logs()
+                run.progress.save()  # the cut epoch's steps and time count
+            if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
+                run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
+                                          os.path.join(run_dir, "curves.png"))
+        except KeyboardInterrupt:  # a second signal: each file is whole or as it was
+            if stop.signal is None:
+                raise
     if stop.signal is not None:
-        raise TrainingInterrupted(stop.signal, run.backup.backup_dir)
+        saved = run.backup.saved
+        raise TrainingInterrupted(stop.signal, run.backup.backup_dir,
+                                  run_callbacks.optimizer_step(model),
+                                  None if saved is None else saved.get("iterations", 0))
     if run.nan_stop.stopped_at is not None:
         raise FloatingPointError(
             f"the loss became NaN or infinite at batch {run.nan_stop.stopped_at}: training "
@@ -546,14 +588,16 @@ def _train(config, entry, run_dir, results_path, placement, log):
                           "class(es): a classifier needs two classes or more.")
     plan = _plan(config, placement.replicas, info.num_examples)
     with placement.scope():
-        model, counts, teacher = _compiled_model(config, entry, info, plan)
+        model, counts, teacher = _compiled_model(config, entry, info, plan, log)
 
     os.makedirs(run_dir, exist_ok=True)
     if is_chief:
         _write_config(config, run_dir)
+        # Beside best.keras and last.keras: eval.py, predict.py and export.py name the classes.
+        write_file(os.path.join(run_dir, LABELS_FILE), labels_text(info.class_names))
     backup_dir = os.path.join(run_dir, "backup" if is_chief else f"backup_worker_{worker_index}")
-    backup = run_callbacks.ResumableBackup(
-        backup_dir, plan.steps_per_epoch, save_freq=training["backup_every_steps"] or "epoch")
+    backup = run_callbacks.ResumeState(backup_dir, plan.steps_per_epoch,
+                                       training["backup_every_steps"], log)
     epochs_done, steps_done = backup.resume_point()
     finished = fit_done(run_dir) is not None or steps_done >= plan.total_steps
     if finished:
@@ -565,7 +609,9 @@ def _train(config, entry, run_dir, results_path, placement, log):
     run = _run_callbacks(config, run_dir, plan, backup, is_chief)
     log(f"run {config['run_name']}: {model.name} on {info.name} "
         f"({info.num_examples} training images, {info.num_classes} classes), "
-        f"{counts.params:,} params, {counts.macs / 1e6:.1f}M MACs"
+        f"{counts.params:,} trainable params"
+        + (" (the classifier's: backbone frozen)" if config["model"]["freeze_backbone"] else "")
+        + f", {counts.macs / 1e6:.1f}M MACs"
         + (f"; distilled from {training['teacher']}" if teacher is not None else ""))
     log(f"replicas {placement.replicas} x batch {config['data']['batch_size']} = global batch "
         f"{plan.global_batch}; lr {plan.learning_rate:g} (= {config['optimizer']['lr']:g} x "
@@ -608,7 +654,10 @@ def _results(config, model, info, evaluation, counts, deployed_counts, plan, run
     results = {
         "run_name": config["run_name"], "model": model.name, "dataset": info.name,
         "top1": float(evaluation["accuracy"]), "top5": float(evaluation["top5"]),
-        "loss": float(evaluation["loss"]), "best_top1": run.checkpoints.best,
+        # The cross-entropy, as eval.py reports it; the objective adds label smoothing and
+        # the weight decay's L2 penalty (the "loss" of log.csv).
+        "loss": float(evaluation["cross_entropy"]),
+        "objective_loss": float(evaluation["loss"]), "best_top1": run.checkpoints.best,
         "best_epoch": run.checkpoints.best_epoch, "params": counts.params,
         "macs": counts.macs, "steps": plan.total_steps, "epochs": plan.epochs,
         "steps_per_epoch": plan.steps_per_epoch, "global_batch": plan.global_batch,
