@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from ghostnet_tf.atomic import write_atomically, write_json
-from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.checks import ArgumentError, first_line
 
 
 @dataclasses.dataclass
@@ -111,11 +111,12 @@ def evaluate(model, source, split="test", arch=None, batch_size=256, limit=None,
     """
     from ghostnet_tf.data import make_dataset
     from ghostnet_tf.data.source import DataSource
-    from ghostnet_tf.loading import WEIGHTS_SUFFIX, load_predictor, model_stem
+    from ghostnet_tf.loading import WEIGHTS_SUFFIX, check_model_path, load_predictor, model_stem
     from ghostnet_tf.models import registry
 
     source = DataSource.of(source)
     path = os.fspath(model)
+    check_model_path(path)
     predictor = None
     if path.endswith(WEIGHTS_SUFFIX):
         # Weights alone: the dataset sets the classes and image shape of the model to build.
@@ -135,7 +136,8 @@ def evaluate(model, source, split="test", arch=None, batch_size=256, limit=None,
     check_input_fits(predictor, info)
     result = evaluate_predictor(predictor, numpy_batches(data), info.num_classes, limit=limit)
     output = os.fspath(output or f"{model_stem(path)}.eval.json")
-    report = {"model": path, "runtime": runtime, "dataset": source.name, "split": split,
+    report = {"model": path, "runtime": predictor.runtime, "dataset": source.name,
+              "split": split,
               "eval_transform": dataclasses.asdict(source.eval_transform(transform)),
               "class_names": list(info.class_names), **result.to_dict()}
     write_json(output, report)
@@ -168,15 +170,29 @@ def check_input_fits(predictor, info):
 
 def predict_images(model, images, arch=None, classes=None, labels=None, interpolation=None,
                    crop_pct=None, top=5):
-    """[(image path, [(class name, probability), ...])] for each image, best first."""
+    """For each image, best first: (image path, [(class name, probability), ...], None),
+    or (image path, None, the problem) for a file that is missing or no image, so that one
+    bad file does not stop the others."""
     from ghostnet_tf.loading import load_predictor, read_image
     from ghostnet_tf.models.registry import default_input_shape
 
     predictor = load_predictor(model, arch, classes=classes, labels=labels)
     input_shape = default_input_shape(predictor.model_name, predictor.input_shape)
     transform = predictor.eval_transform.overridden(interpolation, crop_pct)
-    batch = np.stack([read_image(path, input_shape, transform) for path in images])
-    probabilities = np.asarray(predictor(batch))
     names = predictor.class_names or [f"class {index}" for index in range(predictor.num_classes)]
-    return [(path, [(names[index], float(row[index])) for index in np.argsort(-row)[:top]])
-            for path, row in zip(images, probabilities)]
+    import tensorflow as tf
+
+    read, problems = {}, {}
+    for path in images:
+        try:
+            read[path] = read_image(path, input_shape, transform)
+        except ArgumentError as error:
+            problems[path] = error.problem
+        except tf.errors.OpError as error:  # passed the quick check, fails to decode
+            problems[path] = f"{path} cannot be decoded: {first_line(error)}"
+    ranked = {}
+    if read:
+        rows = np.asarray(predictor(np.stack(list(read.values()))))
+        ranked = {path: [(names[index], float(row[index])) for index in np.argsort(-row)[:top]]
+                  for path, row in zip(read, rows)}
+    return [(path, ranked.get(path), problems.get(path)) for path in images]

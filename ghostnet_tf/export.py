@@ -29,7 +29,7 @@ import tempfile
 
 import numpy as np
 
-from ghostnet_tf.atomic import write_atomically, write_json
+from ghostnet_tf.atomic import read_json, write_file, write_json
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import disable_per_channel_quantization, tflite_ops
 from ghostnet_tf.export_rewrites import REWRITES, check_rewrites, tflite_graph
@@ -39,6 +39,7 @@ from ghostnet_tf.loading import (
     ONNXPredictor,
     TFLitePredictor,
     as_rgb,
+    labels_text,
     saved_model_function,
 )
 from ghostnet_tf.tflite_metadata import image_classifier_metadata, with_metadata
@@ -278,29 +279,25 @@ def balanced_images(batches, num_classes, count):
     return np.stack(chosen[:count]) if chosen else np.zeros((0,), np.float32)
 
 
-def _write_file(path, content):
-    """Write bytes or text to `path` atomically."""
-    mode = "wb" if isinstance(content, bytes) else "w"
-
-    def write(temporary):
-        with open(temporary, mode) as file:
-            file.write(content)
-
-    write_atomically(path, write)
 
 
 def export(model, output_dir, formats=FORMATS, class_names=None, calibration_images=None,
            check_images=None, int8_io="uint8", float_ops=(), per_channel=True,
-           rewrites=REWRITES):
+           rewrites=REWRITES, replace=False):
     """Export `model` to `output_dir` in each of `formats` and check each against it.
 
     Writes `saved_model/`, `model_<kind>.tflite` for each TFLite kind (RGB input, LiteRT
     metadata with the labels, graph `rewrites` from `ghostnet_tf.export_rewrites`),
     `labels.txt`, a `<file>.check.json` beside each export and `export.json` with all of
     them. The export is built in a staging folder beside `output_dir` and swapped in whole:
-    an earlier export there is replaced entirely (never mixed with this one), and a failure
-    or a kill leaves it as it was. A folder that holds other files (no export.json) is
-    refused.
+    a failure or a kill leaves the folder as it was.
+
+    Into an earlier export of the same model (the same weights), only the files of
+    `formats` are replaced: the other formats' files and everything else in the folder (the
+    reports `eval.py` writes there) stay, and `export.json` lists them all. An earlier
+    export of another model is refused unless `replace`: then that export's own files are
+    removed, and files it did not write stay. A folder that holds other files (no
+    export.json) is refused.
 
     Returns the report (dict) written to `export.json`.
     """
@@ -313,14 +310,97 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
                                                   "them.")
     output_dir = os.fspath(output_dir)
     check_output_dir(output_dir)
+    earlier = _EarlierExport.of(output_dir, model, replace)
     model = inference_copy(model)
     conversion = _Conversion(class_names, calibration_images, int8_io, tuple(float_ops),
                              per_channel, tuple(rewrites))
 
     def build(staging):
         os.makedirs(staging)
-        return _write_exports(model, staging, output_dir, formats, check_images, conversion)
+        report = _write_exports(model, staging, output_dir, formats, check_images, conversion,
+                                earlier.kept_entries(formats), earlier.fingerprint)
+        earlier.carry_into(staging)
+        return report
     return _replace_directory(build, output_dir)
+
+
+def weights_sha256(model):
+    """A digest of `model`'s weights: tells whether two exports are of the same model."""
+    import hashlib
+
+    import keras
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()
+
+
+class _EarlierExport:
+    """What an export into `output_dir` keeps of what is there: every file but those the new
+    export writes, and, with `replace`, those the earlier export wrote."""
+
+    def __init__(self, folder, report, merge, fingerprint):
+        self.folder, self.report, self.merge = folder, report, merge
+        self.fingerprint = fingerprint  # of the model now exported: `weights_sha256`
+
+    @classmethod
+    def of(cls, output_dir, model, replace):
+        """The earlier export in `output_dir` (none when the folder is new or empty);
+        ArgumentError("replace") when it is of another model and `replace` is not set."""
+        fingerprint = weights_sha256(model)
+        report = read_json(os.path.join(output_dir, EXPORT_REPORT))
+        if not isinstance(report, dict):
+            return cls(output_dir if os.path.isdir(output_dir) else None, {}, False,
+                       fingerprint)
+        same = report.get("model_sha256") == fingerprint
+        if not same and not replace:
+            whose = ("another model (its weights differ)" if "model_sha256" in report else
+                     "a model this version cannot compare with, written by an earlier version")
+            raise ArgumentError("replace", f"is needed: {output_dir} holds an export of "
+                                           f"{whose}. Give a new output folder, or replace "
+                                           "that export (its own files are removed, other "
+                                           "files stay).")
+        return cls(output_dir, report, same and not replace, fingerprint)
+
+    def kept_entries(self, formats):
+        """The report entries of the earlier export's formats that this one leaves."""
+        if not self.merge:
+            return {}
+        kept = {}
+        for kind, entry in self.report.get("exports", {}).items():
+            name = os.path.basename(entry["path"])
+            if kind not in formats and os.path.exists(os.path.join(self.folder, name)):
+                kept[kind] = {**entry, "path": os.path.join(self.folder, name), "kept": True}
+        return kept
+
+    def _own_files(self):
+        """The names of the files that the earlier export wrote."""
+        names = {EXPORT_REPORT, LABELS_FILE}
+        for entry in self.report.get("exports", {}).values():
+            name = os.path.basename(entry["path"])
+            names |= {name, f"{name}.check.json", f"{name}.ops.txt"}
+        return names
+
+    def carry_into(self, staging):
+        """Hard-link (or copy) what is kept into the new export's staging folder."""
+        if self.folder is None:
+            return
+        written = set(os.listdir(staging))
+        dropped = set() if self.merge else self._own_files()
+        for name in sorted(set(os.listdir(self.folder)) - written - dropped):
+            source, target = os.path.join(self.folder, name), os.path.join(staging, name)
+            if os.path.isdir(source):
+                shutil.copytree(source, target, copy_function=_link_or_copy)
+            else:
+                _link_or_copy(source, target)
+
+
+def _link_or_copy(source, target):
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, target)
 
 
 def check_output_dir(output_dir):
@@ -333,12 +413,6 @@ def check_output_dir(output_dir):
         raise ArgumentError("output_dir", f"{output_dir} holds other files and no "
                                           f"{EXPORT_REPORT}: give a new or empty folder, or "
                                           "an earlier export to replace.")
-
-
-def labels_text(class_names):
-    """The labels file, one class name per line: `labels.txt` beside the export and inside
-    each `.tflite`."""
-    return "".join(f"{name}\n" for name in class_names)
 
 
 def tflite_files(model, kinds, calibration_images=None, class_names=None, int8_io="uint8",
@@ -385,20 +459,23 @@ def _tflite_files_of_copy(model, kinds, conversion):
     return files
 
 
-def _write_exports(model, folder, output_dir, formats, check_images, conversion):
+def _write_exports(model, folder, output_dir, formats, check_images, conversion,
+                   kept_entries, fingerprint):
     """Write every export of `model` into `folder`, whose contents will be moved to
-    `output_dir` (the paths the report gives)."""
+    `output_dir` (the paths the report gives), and the report, which also lists
+    `kept_entries`, those of an earlier export of the model (`fingerprint`) that stay."""
     import keras
 
     def keras_predict(images):
         return keras.ops.convert_to_numpy(model(images, training=False))
 
     # The model's name lets the loading layer find its registry entry (eval transform).
-    report = {"model": model.name, "input_shape": list(model.input_shape[1:]),
+    report = {"model": model.name, "model_sha256": fingerprint,
+              "input_shape": list(model.input_shape[1:]),
               "tflite_input_shape": list(model.input_shape[1:3]) + [3],
-              "rewrites": list(conversion.rewrites), "exports": {}}
+              "exports": dict(kept_entries)}
     if conversion.class_names is not None:
-        _write_file(os.path.join(folder, LABELS_FILE), labels_text(conversion.class_names))
+        write_file(os.path.join(folder, LABELS_FILE), labels_text(conversion.class_names))
     saved_model = os.path.join(folder, "saved_model")
     if "saved_model" in formats:
         export_saved_model(model, saved_model)
@@ -413,21 +490,21 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion)
             entry = {"path": os.path.join(output_dir, name)}
         elif kind in ONNX_KINDS:
             content, name = contents[kind], EXPORT_FILES[kind]
-            _write_file(os.path.join(folder, name), content)
+            write_file(os.path.join(folder, name), content)
             predict = ONNXPredictor(os.path.join(folder, name))
             entry = {"path": os.path.join(output_dir, name), "bytes": len(content),
                      "input_dtype": "float32", "ops": onnx_op_counts(content)}
         else:
             content = contents[kind]
             name = EXPORT_FILES[kind]
-            _write_file(os.path.join(folder, name), content)
+            write_file(os.path.join(folder, name), content)
             if kind == "float32":
-                _write_file(os.path.join(folder, name + ".ops.txt"), "".join(
+                write_file(os.path.join(folder, name + ".ops.txt"), "".join(
                     f"{op}\t{output}\n" for op, output in tflite_op_outputs(content)))
             predict = TFLitePredictor(os.path.join(folder, name))
             entry = {"path": os.path.join(output_dir, name), "bytes": len(content),
                      "input_dtype": np.dtype(predict.input["dtype"]).name,
-                     "ops": tflite_op_counts(content)}
+                     "ops": tflite_op_counts(content), "rewrites": list(conversion.rewrites)}
         if check_images is not None and len(check_images):
             entry["check"] = compare(keras_predict, predict, check_images)
             if kind in FLOAT_KINDS:
@@ -435,6 +512,8 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion)
                     entry["check"]["top1_agreement"] >= FLOAT_AGREEMENT_GOAL)
         write_json(os.path.join(folder, f"{name}.check.json"), {"kind": kind, **entry})
         report["exports"][kind] = entry
+    report["exports"] = {kind: report["exports"][kind] for kind in KNOWN_FORMATS
+                         if kind in report["exports"]}
     write_json(os.path.join(folder, EXPORT_REPORT), report)
     return report
 
@@ -549,7 +628,7 @@ def default_output_dir(model_path):
 
 def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch=None,
                       calibration_images=1000, check_images=1000, int8_io="uint8",
-                      float_ops=(), per_channel=True, rewrites=REWRITES):
+                      float_ops=(), per_channel=True, rewrites=REWRITES, replace=False):
     """Export the model file `model` (`.keras`, or `.weights.h5` with `arch`) with `export`,
     checked on `check_images` test images of `source` (a `DataSource`, or a dataset name)
     and calibrated on `calibration_images` train images of it (every class represented).
@@ -598,6 +677,9 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
     keras_model = load_keras_model(
         path, arch, classes=info and info.num_classes, input_shape=info and info.image_shape)
     predictor = keras_predictor(keras_model, path)
+    output_dir = os.fspath(output_dir or default_output_dir(path))
+    check_output_dir(output_dir)
+    _EarlierExport.of(output_dir, keras_model, replace)  # refused before any data is read
     calibration = check = class_names = None
     if source:
         transform = predictor.eval_transform
@@ -609,10 +691,10 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
             train_set, _ = dataset_of("train", predictor.input_shape[0], transform)
             calibration = balanced_images(numpy_batches(train_set), info.num_classes,
                                           calibration_images)
-    output_dir = os.fspath(output_dir or default_output_dir(path))
     report = export(keras_model, output_dir, formats, class_names=class_names,
                     calibration_images=calibration, check_images=check, int8_io=int8_io,
-                    float_ops=float_ops, per_channel=per_channel, rewrites=rewrites)
+                    float_ops=float_ops, per_channel=per_channel, rewrites=rewrites,
+                    replace=replace)
     return report, output_dir
 
 
@@ -651,6 +733,7 @@ def describe(report):
         check = entry.get("check")
         agree = f"{check['top1_agreement']:11.2%}" if check else f"{'-':>11}"
         diff = f"{check['max_probability_difference']:9.2e}" if check else f"{'-':>9}"
-        lines.append(f"{kind:<13} {size} {agree} {diff}  {entry['path']}")
+        kept = "  (kept from the earlier export)" if entry.get("kept") else ""
+        lines.append(f"{kind:<13} {size} {agree} {diff}  {entry['path']}{kept}")
     return "\n".join(lines)
 

@@ -35,6 +35,7 @@ class Predictor:
     num_classes: int
     class_names: Optional[tuple] = None  # None when nothing names them
     model_name: Optional[str] = None  # the registry name, when known
+    runtime: str = "keras"  # what runs it: keras, tensorflow, litert, mediapipe, onnxruntime
 
     def __call__(self, images):
         if self.input_shape[-1] == 3:
@@ -85,6 +86,12 @@ def _export_report(model_path):
             return json.load(file)
     except (OSError, ValueError):
         return {}  # a damaged report only costs the model name
+
+
+def labels_text(class_names):
+    """The labels file, one class name per line: `labels.txt` beside an export or a run's
+    checkpoints, and inside each `.tflite`."""
+    return "".join(f"{name}\n" for name in class_names)
 
 
 def _class_names(model_path, num_classes, labels):
@@ -351,27 +358,32 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
         predict, shape, num_classes = saved_model_function(path)
         return Predictor(predict, path, shape, "float32", num_classes,
                          _class_names(path, num_classes, labels),
-                         _known_name(_export_report(path).get("model")))
-    if not os.path.isfile(path):
-        raise ArgumentError("model", f"{path}: no such file or folder.")
+                         _known_name(_export_report(path).get("model")), "tensorflow")
+    check_model_path(path)
     if path.endswith(TFLITE_SUFFIX):
         tflite = TFLitePredictor(path)
         run = MediaPipePredictor(path) if runtime == "mediapipe" else tflite
         return Predictor(run, path, tflite.input_shape, np.dtype(tflite.input["dtype"]).name,
                          tflite.num_classes, _class_names(path, tflite.num_classes, labels),
-                         _known_name(_export_report(path).get("model")))
+                         _known_name(_export_report(path).get("model")), runtime)
     if runtime != "litert":
         raise ArgumentError("runtime", f"{runtime} runs .tflite files only; {path} is not one.")
     if path.endswith(ONNX_SUFFIX):
         onnx = ONNXPredictor(path)
         return Predictor(onnx, path, onnx.input_shape, "float32", onnx.num_classes,
                          _class_names(path, onnx.num_classes, labels),
-                         _known_name(_export_report(path).get("model")))
+                         _known_name(_export_report(path).get("model")), "onnxruntime")
     if not path.endswith((KERAS_SUFFIX, WEIGHTS_SUFFIX)):
         raise ArgumentError("model", f"{path}: expected a .keras file, a .weights.h5 file with "
                                      "its architecture, a SavedModel folder, a .tflite or an "
                                      ".onnx file.")
     return keras_predictor(load_keras_model(path, arch, classes, input_shape), path, labels)
+
+
+def check_model_path(path):
+    """ArgumentError("model") when nothing is at `path`: said before anything else."""
+    if not os.path.exists(path):
+        raise ArgumentError("model", f"{path}: no such file or folder.")
 
 
 def _known_name(name):

@@ -145,6 +145,15 @@ def test_bad_inputs_get_errors_naming_the_file_or_flag(exported, tmp_path, capsy
     assert predict_cli.main(["--model", str(root / "out" / "model_float32.tflite"),
                              str(text)]) == 2
     assert "notes.jpg is not a complete JPEG" in capsys.readouterr().err
+    # One bad file among good ones: the others are still predicted, and the status says so.
+    good = tmp_path / "good.png"
+    good.write_bytes(tf.io.encode_png(np.zeros((32, 32, 3), np.uint8)).numpy())
+    assert predict_cli.main(["--model", str(root / "out" / "model_float32.tflite"),
+                             str(text), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == str(good) and len(captured.out.splitlines()) == 6
+    assert captured.err.strip() == (f"predict.py: error: {text} is not a complete JPEG, PNG, "
+                                    "BMP or GIF image.")
     assert export_cli.main(["--model", keras_file, "--formats", "float32,coreml",
                             "--dataset", "cifar10", "--data-dir", str(data),
                             "-o", str(tmp_path / "y")]) == 2

@@ -187,6 +187,22 @@ def test_without_a_network_the_error_says_the_manual_way(server, monkeypatch):
     assert f"ghostnet-convert-weights FILE --arch ghostnet_100 -o {cache}" in message
 
 
+def test_a_host_that_does_not_resolve_is_said_at_once_and_leaves_the_cache_clean(
+        server, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.invalid")
+    monkeypatch.setenv("GHOSTNET_TF_RELEASES_URL", "http://releases.invalid")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("no download is tried for a host that does not resolve")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_download)
+    with pytest.raises(ArgumentError, match=r"hub\.invalid does not resolve: no network\?\) or "
+                                            r"http://releases\.invalid/.* \(releases\.invalid "
+                                            r"does not resolve"):
+        registry.get_model("ghostnet_100", weights="imagenet")
+    cache = os.path.dirname(registry.pretrained_weights_path("ghostnet_100"))
+    assert os.listdir(cache) == [".locks"]  # no lock file, no partial file among the weights
+
+
 def test_unknown_tags_and_models_without_weights_are_named(server):
     with pytest.raises(ArgumentError, match='"imagenet_ema": ghostnet_100 has no published '
                                             'weights of that name'):

@@ -26,15 +26,27 @@ FLAGS = {
 _STARTUP_NOISE = re.compile(r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog)")
 
 
-def quiet_tensorflow():
-    """Import TensorFlow without its C++ log, unless the user set TF_CPP_MIN_LOG_LEVEL (then
-    nothing is hidden; 0 shows everything). The log is start-up information and, on a
-    machine without GPUs, a "failed call to cuInit" error that is not one; TensorFlow's real
-    failures reach Python as exceptions. Lines printed during the import that are not absl's
-    start-up notices are shown as usual. Does nothing on other Keras backends."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
-        return
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or \
+# The package each Keras backend needs, and how to install it.
+_BACKEND_PACKAGES = {"tensorflow": ("tensorflow", "pip install -e ."),
+                     "jax": ("jax", 'pip install -e ".[jax]" (or pip install jax)'),
+                     "torch": ("torch", 'pip install -e ".[torch]"')}
+
+
+def start_backend(prog):
+    """Before Keras is imported: check that the backend KERAS_BACKEND names is installed
+    (else a one-line error, exit status 2), and import TensorFlow without its C++ log,
+    unless the user set TF_CPP_MIN_LOG_LEVEL (then nothing is hidden; 0 shows everything).
+    The log is start-up information and, on a machine without GPUs, a "failed call to
+    cuInit" error that is not one; TensorFlow's real failures reach Python as exceptions.
+    The JAX backend's tools read data with TensorFlow too, so it is quieted there as well.
+    Lines printed during the import that are not absl's start-up notices are shown."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    package, install = _BACKEND_PACKAGES.get(backend, (backend, f"pip install {backend}"))
+    if "keras" not in sys.modules and importlib.util.find_spec(package) is None:
+        print(f"{prog}: error: KERAS_BACKEND={backend} needs the {package} package, which is "
+              f"not installed: {install}", file=sys.stderr)
+        raise SystemExit(2)
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules or \
             importlib.util.find_spec("tensorflow") is None:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"

@@ -52,7 +52,7 @@ def run(args):
 
 
 def main(argv=None):
-    common.quiet_tensorflow()
+    common.start_backend("ghostnet-convert-weights")
     args = build_parser().parse_args(argv)
     return common.run("ghostnet-convert-weights", run, args,
                       {"source": "SRC", "output": "-o", "model_name": "--arch",

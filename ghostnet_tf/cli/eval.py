@@ -43,7 +43,7 @@ def run(args):
 
 
 def main(argv=None):
-    common.quiet_tensorflow()
+    common.start_backend("eval.py")
     args = build_parser().parse_args(argv)
     return common.run("eval.py", run, args, {"output": "--output", "runtime": "--runtime"})
 

@@ -20,6 +20,10 @@ def build_parser():
     common.add_model_arguments(parser, kinds="a .keras file, or a .weights.h5 file with --arch")
     parser.add_argument("-o", "--output-dir",
                         help="where to write (default: <model>_export beside the model)")
+    parser.add_argument("--replace", action="store_true",
+                        help="the output folder holds an export of another model: replace "
+                             "it (its files are removed; files it did not write stay). An "
+                             "export of the same model keeps the formats not exported again")
     parser.add_argument("--formats", default=",".join(FORMATS),
                         help=f"comma-separated, some of {','.join(KNOWN_FORMATS)} (default: "
                              f"{','.join(FORMATS)}; onnx and onnx_int8 need the onnx extra)")
@@ -63,7 +67,7 @@ def run(args):
         source=common.data_source(args) if args.dataset else None, arch=args.arch,
         calibration_images=args.calibration_images, check_images=args.check_images,
         int8_io=args.int8_io, float_ops=args.float_ops, per_channel=not args.per_tensor,
-        rewrites=_names(args.rewrites))
+        rewrites=_names(args.rewrites), replace=args.replace)
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")
     missed = [kind for kind, entry in report["exports"].items()
@@ -77,12 +81,12 @@ def run(args):
 
 
 def main(argv=None):
-    common.quiet_tensorflow()
+    common.start_backend("export.py")
     args = build_parser().parse_args(argv)
     return common.run("export.py", run, args, {
         "formats": "--formats", "calibration_images": "--calibration-images",
         "source": "--dataset", "int8_io": "--int8-io", "output_dir": "--output-dir",
-        "rewrites": "--rewrites"})
+        "rewrites": "--rewrites", "replace": "--replace"})
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def run(args):
 
 
 def main(argv=None):
-    common.quiet_tensorflow()
+    common.start_backend("ghostnet-fmaps")
     args = build_parser().parse_args(argv)
     return common.run("ghostnet-fmaps", run, args, {
         "image": "--image", "layer": "--layer", "plain_model": "--plain-model",

@@ -26,17 +26,22 @@ def build_parser():
 def run(args):
     from ghostnet_tf.evaluation import predict_images
 
-    for path, ranked in predict_images(args.model, args.images, args.arch, args.classes,
-                                       args.labels, args.interpolation, args.crop_pct,
-                                       args.top):
+    failed = 0
+    for path, ranked, problem in predict_images(args.model, args.images, args.arch,
+                                                args.classes, args.labels, args.interpolation,
+                                                args.crop_pct, args.top):
+        if problem is not None:  # said, and the other images still predicted
+            print(f"predict.py: error: {problem}", file=sys.stderr)
+            failed += 1
+            continue
         print(path)
         for name, probability in ranked:
             print(f"  {probability:7.2%}  {name}")
-    return 0
+    return 0 if not failed else (2 if failed == len(args.images) else 1)
 
 
 def main(argv=None):
-    common.quiet_tensorflow()
+    common.start_backend("predict.py")
     args = build_parser().parse_args(argv)
     return common.run("predict.py", run, args)
 

@@ -50,7 +50,7 @@ def run(args):
 
 
 def main(argv=None):
-    common.quiet_tensorflow()
+    common.start_backend("ghostnet-profile")
     args = build_parser().parse_args(argv)
     return common.run("ghostnet-profile", run, args,
                       {"model": "MODEL", "input_size": "--input-size"})

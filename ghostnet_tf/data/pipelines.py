@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import socket
 import sys
 
 import tensorflow as tf
@@ -29,6 +28,7 @@ from ghostnet_tf.data.files import DatasetInfo
 from ghostnet_tf.data.source import DataSource
 from ghostnet_tf.data.transforms import PADDING, pad_crop_flip
 from ghostnet_tf.models.registry import DEFAULT_EVAL_TRANSFORM, IMAGENET_INPUT_SIZE
+from ghostnet_tf.network import is_online
 
 AUTOTUNE = tf.data.AUTOTUNE
 ARRAY_SOURCES = tuple(files.ARRAY_DATASETS)
@@ -58,19 +58,6 @@ class Augmentation:
     @property
     def mixes_labels(self):
         return self.mixup_alpha > 0 or self.cutmix > 0
-
-
-def is_online(host, timeout=3.0):
-    """Whether `host` resolves: a quick test before a download that would otherwise hang."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
-    try:
-        socket.getaddrinfo(host, 443)
-        return True
-    except OSError:
-        return False
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 # ---------------------------------------------------------------------------- transforms

@@ -207,8 +207,12 @@ def models_table(cache=False):
 def model_entry(name, argument="name"):
     """The `ModelEntry` of `name`; an error naming `argument` and the known names otherwise."""
     if name not in _REGISTRY:
-        raise ArgumentError(argument, f"{name!r} is not a model of the library; choose one "
-                                      f"of: {', '.join(_REGISTRY)}.")
+        import difflib
+
+        close = difflib.get_close_matches(str(name), _REGISTRY, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ArgumentError(argument, f"{name!r} is not a model of the library; {hint}choose "
+                                      f"one of: {', '.join(_REGISTRY)}.")
     return _REGISTRY[name]
 
 
