@@ -283,7 +283,7 @@ def balanced_images(batches, num_classes, count):
 
 def export(model, output_dir, formats=FORMATS, class_names=None, calibration_images=None,
            check_images=None, int8_io="uint8", float_ops=(), per_channel=True,
-           rewrites=REWRITES, replace=False):
+           rewrites=REWRITES, replace=False, progress=None):
     """Export `model` to `output_dir` in each of `formats` and check each against it.
 
     Writes `saved_model/`, `model_<kind>.tflite` for each TFLite kind (RGB input, LiteRT
@@ -299,6 +299,9 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     removed, and files it did not write stay. A folder that holds other files (no
     export.json) is refused.
 
+    `progress(text, done, total)`, when given, is called as each step begins (converting a
+    format, checking a file).
+
     Returns the report (dict) written to `export.json`.
     """
     check_formats(formats)
@@ -311,6 +314,10 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     output_dir = os.fspath(output_dir)
     check_output_dir(output_dir)
     earlier = _EarlierExport.of(output_dir, model, replace)
+    checked = check_images is not None and len(check_images) > 0
+    step = _Steps(progress, 1 + len(formats) + checked * len(formats)
+                  + ("onnx_int8" in formats and "onnx" not in formats))
+    step("preparing the inference graph")
     model = inference_copy(model)
     conversion = _Conversion(class_names, calibration_images, int8_io, tuple(float_ops),
                              per_channel, tuple(rewrites))
@@ -318,10 +325,22 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     def build(staging):
         os.makedirs(staging)
         report = _write_exports(model, staging, output_dir, formats, check_images, conversion,
-                                earlier.kept_entries(formats), earlier.fingerprint)
+                                earlier.kept_entries(formats), earlier.fingerprint, step)
         earlier.carry_into(staging)
         return report
     return _replace_directory(build, output_dir)
+
+
+class _Steps:
+    """Counts an export's steps for its `progress` callback (none: nothing is said)."""
+
+    def __init__(self, progress, total):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, text):
+        if self.progress is not None:
+            self.progress(text, self.done, self.total)
+        self.done += 1
 
 
 def weights_sha256(model):
@@ -436,8 +455,9 @@ class _Conversion:
     rewrites: tuple
 
 
-def _tflite_files_of_copy(model, kinds, conversion):
-    """`tflite_files` of `model`, already the inference copy."""
+def _tflite_files_of_copy(model, kinds, conversion, step=None):
+    """`tflite_files` of `model`, already the inference copy; `step(text)` is told of each
+    conversion."""
     labels = None if conversion.class_names is None else labels_text(conversion.class_names)
     calibration_images = conversion.calibration_images
     if calibration_images is not None:
@@ -447,6 +467,8 @@ def _tflite_files_of_copy(model, kinds, conversion):
         source = os.path.join(scratch, "tflite_graph")
         export_saved_model(tflite_graph(model, conversion.rewrites), source)
         for kind in kinds:
+            if step is not None:
+                step(f"converting {EXPORT_FILES[kind]}")
             content = convert_tflite(source, kind, calibration_images, conversion.int8_io,
                                      conversion.float_ops, conversion.per_channel)
             found = flex_ops(content)
@@ -460,7 +482,7 @@ def _tflite_files_of_copy(model, kinds, conversion):
 
 
 def _write_exports(model, folder, output_dir, formats, check_images, conversion,
-                   kept_entries, fingerprint):
+                   kept_entries, fingerprint, step):
     """Write every export of `model` into `folder`, whose contents will be moved to
     `output_dir` (the paths the report gives), and the report, which also lists
     `kept_entries`, those of an earlier export of the model (`fingerprint`) that stay."""
@@ -478,12 +500,14 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion,
         write_file(os.path.join(folder, LABELS_FILE), labels_text(conversion.class_names))
     saved_model = os.path.join(folder, "saved_model")
     if "saved_model" in formats:
+        step("writing saved_model/")
         export_saved_model(model, saved_model)
     contents = _tflite_files_of_copy(
-        model, [kind for kind in formats if kind in TFLITE_KINDS], conversion)
+        model, [kind for kind in formats if kind in TFLITE_KINDS], conversion, step)
     if any(kind in ONNX_KINDS for kind in formats):
         contents.update(onnx_files(model, [kind for kind in formats if kind in ONNX_KINDS],
-                                   conversion.calibration_images, conversion.per_channel))
+                                   conversion.calibration_images, conversion.per_channel,
+                                   step))
     for kind in formats:
         if kind == "saved_model":
             name, predict = "saved_model", saved_model_function(saved_model)[0]
@@ -506,6 +530,7 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion,
                      "input_dtype": np.dtype(predict.input["dtype"]).name,
                      "ops": tflite_op_counts(content), "rewrites": list(conversion.rewrites)}
         if check_images is not None and len(check_images):
+            step(f"checking {name} on {len(check_images)} images")
             entry["check"] = compare(keras_predict, predict, check_images)
             if kind in FLOAT_KINDS:
                 entry["check"]["meets_float_goal"] = (
@@ -518,7 +543,7 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion,
     return report
 
 
-def onnx_files(model, kinds, calibration_images=None, per_channel=True):
+def onnx_files(model, kinds, calibration_images=None, per_channel=True, step=None):
     """{kind: bytes} of the `.onnx` files of `model` (the inference copy): "onnx", Keras'
     `model.export(format="onnx")`, and "onnx_int8", ONNX Runtime's static quantization of it
     (QDQ, int8 weights and activations, calibrated on `calibration_images`)."""
@@ -530,6 +555,8 @@ def onnx_files(model, kinds, calibration_images=None, per_channel=True):
     files = {}
     with tempfile.TemporaryDirectory() as scratch:
         path = os.path.join(scratch, "model.onnx")
+        if step is not None:
+            step("converting model.onnx")
         model(np.zeros((1,) + shape, np.float32), training=False)  # Keras exports called models
         # tf2onnx logs the optimizations it skips (tracebacks included) as warnings.
         tf2onnx_log = logging.getLogger("tf2onnx")
@@ -543,6 +570,8 @@ def onnx_files(model, kinds, calibration_images=None, per_channel=True):
         with open(path, "rb") as file:
             files["onnx"] = file.read()
         if "onnx_int8" in kinds:
+            if step is not None:
+                step("quantizing model_onnx_int8.onnx")
             files["onnx_int8"] = _quantized_onnx(path, calibration_images, per_channel, scratch)
     return {kind: files[kind] for kind in kinds}
 
@@ -628,7 +657,8 @@ def default_output_dir(model_path):
 
 def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch=None,
                       calibration_images=1000, check_images=1000, int8_io="uint8",
-                      float_ops=(), per_channel=True, rewrites=REWRITES, replace=False):
+                      float_ops=(), per_channel=True, rewrites=REWRITES, replace=False,
+                      progress=None):
     """Export the model file `model` (`.keras`, or `.weights.h5` with `arch`) with `export`,
     checked on `check_images` test images of `source` (a `DataSource`, or a dataset name)
     and calibrated on `calibration_images` train images of it (every class represented).
@@ -694,7 +724,7 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
     report = export(keras_model, output_dir, formats, class_names=class_names,
                     calibration_images=calibration, check_images=check, int8_io=int8_io,
                     float_ops=float_ops, per_channel=per_channel, rewrites=rewrites,
-                    replace=replace)
+                    replace=replace, progress=progress)
     return report, output_dir
 
 

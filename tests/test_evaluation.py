@@ -50,6 +50,7 @@ def test_eval_cli_on_a_keras_file_and_on_weights(tmp_path, capsys):
     report = json.loads((tmp_path / "model.eval.json").read_text())
     assert (tmp_path / "model.eval.confusion.png").exists()
     assert report["images"] == 20 and len(report["per_class_accuracy"]) == 10
+    assert report["runtime"] == "keras"  # what ran the file (LiteRT only for .tflite files)
     # The same images through the model directly give the same top-1.
     from ghostnet_tf.data import load_arrays
     images, labels, _ = load_arrays("cifar10", "test", data)
@@ -65,6 +66,10 @@ def test_eval_cli_errors_name_the_flag(tmp_path, capsys):
     common = ["--dataset", "cifar10", "--data-dir", str(tmp_path)]
     assert eval_cli.main(["--model", str(tmp_path / "missing.keras"), *common]) == 2
     assert "--model" in capsys.readouterr().err
+    # A missing weights file is said to be missing before --arch is asked for.
+    assert eval_cli.main(["--model", str(tmp_path / "gone.weights.h5"), *common]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"eval.py: error: --model {tmp_path / 'gone.weights.h5'}: no such file or folder.")
     data = tmp_path / "data"
     data.mkdir()
     write_cifar(data, "cifar10", per_batch=4)

@@ -203,6 +203,22 @@ def test_a_host_that_does_not_resolve_is_said_at_once_and_leaves_the_cache_clean
     assert os.listdir(cache) == [".locks"]  # no lock file, no partial file among the weights
 
 
+def test_profile_list_says_what_is_cached(server, capsys):
+    from ghostnet_tf.cli import profile as profile_cli
+
+    published = len(_published())
+    assert profile_cli.main(["--list"]) == 0
+    folder = os.path.dirname(registry.pretrained_weights_path("ghostnet_100"))
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        f"0 of {published} published weight sets are cached in {folder}: none yet.")
+    os.makedirs(folder)
+    registry.get_model("ghostnet_050").save_weights(  # any file there counts as cached
+        registry.pretrained_weights_path("ghostnet_100"))
+    assert profile_cli.main(["--list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"1 of {published} published weight sets are cached in {folder}")
+
+
 def test_unknown_tags_and_models_without_weights_are_named(server):
     with pytest.raises(ArgumentError, match='"imagenet_ema": ghostnet_100 has no published '
                                             'weights of that name'):

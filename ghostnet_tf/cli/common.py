@@ -24,6 +24,10 @@ FLAGS = {
 # notice and info lines such as "I0000 00:00:... port.cc:153] oneDNN custom operations are
 # on"), which TF_CPP_MIN_LOG_LEVEL does not reach.
 _STARTUP_NOISE = re.compile(r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog)")
+# What the TFLite converter and LiteRT print as information (the quantizer's settings, the
+# XNNPACK delegate's creation): held back; their warnings and errors are shown.
+_CONVERTER_NOISE = re.compile(_STARTUP_NOISE.pattern[:-1] + r"|fully_quantize: |INFO: Created "
+                              r"TensorFlow Lite XNNPACK delegate)")
 
 
 # The package each Keras backend needs, and how to install it.
@@ -58,6 +62,43 @@ def start_backend(prog):
             captured.seek(0)
             for line in captured:
                 if not _STARTUP_NOISE.match(line):
+                    sys.stderr.write(line)
+
+
+@contextlib.contextmanager
+def progress_display(prog, noise=_CONVERTER_NOISE):
+    """Within: `progress(text, done, total)` (what it yields) shows a tqdm bar on a terminal,
+    or one line per step in a log. What C++ libraries print meanwhile is held back and shown
+    at the end, without the lines that match `noise` (information, not warnings), so that
+    it does not break the bar."""
+    from tqdm import tqdm
+
+    terminal = os.fdopen(os.dup(2), "w")  # the real stderr, for the bar
+    bar = None
+
+    def progress(text, done, total):
+        nonlocal bar
+        if not terminal.isatty():
+            print(f"{prog}: [{done + 1}/{total}] {text}", file=terminal, flush=True)
+            return
+        if bar is None:
+            bar = tqdm(total=total, file=terminal, unit="step", leave=False,
+                       bar_format="{desc} {n_fmt}/{total_fmt} [{elapsed}]")
+        bar.set_description_str(f"{prog}: {text}")
+        bar.n = done
+        bar.refresh()
+
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        try:
+            with _stderr_to(captured):
+                yield progress
+        finally:
+            if bar is not None:
+                bar.close()
+            terminal.close()
+            captured.seek(0)
+            for line in captured:
+                if not noise.match(line):
                     sys.stderr.write(line)
 
 

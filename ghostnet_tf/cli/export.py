@@ -62,12 +62,13 @@ def run(args):
     if not args.dataset:
         print("export.py: no --dataset, so the exports are not checked against the model.",
               file=sys.stderr)
-    report, output_dir = export_model_file(
-        args.model, args.output_dir, _names(args.formats),
-        source=common.data_source(args) if args.dataset else None, arch=args.arch,
-        calibration_images=args.calibration_images, check_images=args.check_images,
-        int8_io=args.int8_io, float_ops=args.float_ops, per_channel=not args.per_tensor,
-        rewrites=_names(args.rewrites), replace=args.replace)
+    with common.progress_display("export.py") as progress:
+        report, output_dir = export_model_file(
+            args.model, args.output_dir, _names(args.formats),
+            source=common.data_source(args) if args.dataset else None, arch=args.arch,
+            calibration_images=args.calibration_images, check_images=args.check_images,
+            int8_io=args.int8_io, float_ops=args.float_ops, per_channel=not args.per_tensor,
+            rewrites=_names(args.rewrites), replace=args.replace, progress=progress)
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")
     missed = [kind for kind, entry in report["exports"].items()

@@ -31,8 +31,18 @@ def run(args):
     from ghostnet_tf import profile
 
     if args.list:
+        import os
+
         from ghostnet_tf.models import registry
         print(registry.models_table(cache=True))
+        published = [registry.pretrained_weights_path(name, tag)
+                     for name in registry.list_models(pretrained=True)
+                     for tag in registry.model_entry(name).weights]
+        cached = sum(os.path.exists(path) for path in published)
+        print(f"\n{cached} of {len(published)} published weight sets are cached in "
+              f"{os.path.dirname(published[0])}"
+              + ("" if cached else ": none yet. weights=\"imagenet\" downloads one on first "
+                 "use; ghostnet-convert-weights converts a checkpoint you have."))
         return 0
     if args.paper_table:
         rows = profile.paper_table()

@@ -69,20 +69,30 @@ class RunCheckpoints(keras.callbacks.Callback):
 
 class Progress(keras.callbacks.Callback):
     """Training seconds, summed over resumed sessions, and images, from the optimizer's step
-    (progress.json): a resumed epoch counts each step once."""
+    (progress.json): a resumed epoch counts each step once. At each epoch's end, `log` is
+    told how long the rest of the run's `total_steps` should take at this session's pace."""
 
-    def __init__(self, path, global_batch, write_files):
+    def __init__(self, path, global_batch, write_files, total_steps, log):
         super().__init__()
         self.path, self.global_batch, self.write_files = path, global_batch, write_files
+        self.total_steps, self.log = total_steps, log
         self.state = read_json(path) or {"train_seconds": 0.0, "train_images": 0}
         self.start = None  # when the epoch in progress began
+        self.session = None  # (time, step) when this session's first epoch began
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
+        if self.session is None:
+            self.session = (self.start, optimizer_step(self.model))
 
     def on_epoch_end(self, epoch, logs=None):
         # Includes this epoch's validation: the wall time a user waits.
         self.save()
+        step = optimizer_step(self.model)
+        began, first = self.session
+        if self.write_files and first < step < self.total_steps:
+            left = (time.perf_counter() - began) / (step - first) * (self.total_steps - step)
+            self.log(f"step {step} of {self.total_steps}: about {_duration(left)} left")
 
     def save(self):
         """Add the time since the epoch began and write progress.json: at each epoch's end,
@@ -95,6 +105,14 @@ class Progress(keras.callbacks.Callback):
         self.state["train_images"] = optimizer_step(self.model) * self.global_batch
         if self.write_files:
             write_json(self.path, self.state)
+
+
+def _duration(seconds):
+    """A rough duration: "40 s", "12 min", "3 h 05 min"."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 class FitDone(keras.callbacks.Callback):

@@ -482,7 +482,7 @@ class _RunCallbacks:
                 callback.on_train_end()
 
 
-def _run_callbacks(config, run_dir, plan, backup, is_chief):
+def _run_callbacks(config, run_dir, plan, backup, is_chief, log):
     nan_stop = run_callbacks.NaNStop()
     callbacks = [run_callbacks.StopAtStep(plan.total_steps), nan_stop, backup]
     if config["optimizer"]["ema_decay"] > 0:
@@ -490,7 +490,7 @@ def _run_callbacks(config, run_dir, plan, backup, is_chief):
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     checkpoints = run_callbacks.RunCheckpoints(run_dir, is_chief)
     progress = run_callbacks.Progress(os.path.join(run_dir, "progress.json"),
-                                      plan.global_batch, is_chief)
+                                      plan.global_batch, is_chief, plan.total_steps, log)
     callbacks += [checkpoints, progress]
     if is_chief:
         callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"),
@@ -606,8 +606,8 @@ def _train(config, entry, run_dir, results_path, placement, log):
     elif steps_done:
         log(f"resuming {config['run_name']} after epoch {epochs_done} "
             f"(step {steps_done} of {plan.total_steps}) from {backup_dir}")
-    run = _run_callbacks(config, run_dir, plan, backup, is_chief)
-    log(f"run {config['run_name']}: {model.name} on {info.name} "
+    run = _run_callbacks(config, run_dir, plan, backup, is_chief, log)
+    log(f"run {config['run_name']} in {run_dir}: {model.name} on {info.name} "
         f"({info.num_examples} training images, {info.num_classes} classes), "
         f"{counts.params:,} trainable params"
         + (" (the classifier's: backbone frozen)" if config["model"]["freeze_backbone"] else "")
@@ -616,8 +616,8 @@ def _train(config, entry, run_dir, results_path, placement, log):
     log(f"replicas {placement.replicas} x batch {config['data']['batch_size']} = global batch "
         f"{plan.global_batch}; lr {plan.learning_rate:g} (= {config['optimizer']['lr']:g} x "
         f"{plan.global_batch} / {config['optimizer']['lr_batch_size']}); {plan.total_steps} "
-        f"steps = {plan.epochs} epochs of {plan.steps_per_epoch}; precision "
-        f"{training['precision']}; jit_compile {model.jit_compile}; backend "
+        f"steps = {plan.epochs} epoch{'s' * (plan.epochs != 1)} of {plan.steps_per_epoch}; "
+        f"precision {training['precision']}; jit_compile {model.jit_compile}; backend "
         f"{keras.backend.backend()}")
 
     with contextlib.ExitStack() as stack:
