@@ -103,7 +103,13 @@ def run_worker(python, args, kind, name):
                "--batch", str(args.batch), "--steps", str(args.steps),
                "--windows", str(args.windows)] + (["--torch-compile"] if args.torch_compile
                                                   else [])
-    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    try:
+        finished = subprocess.run(command, stdout=subprocess.PIPE, text=True,
+                                  timeout=args.worker_timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{kind} {name}: no result within --worker-timeout {args.worker_timeout} s",
+              file=sys.stderr, flush=True)
+        return None
     lines = finished.stdout.strip().splitlines()
     if finished.returncode or not lines:
         return None
@@ -120,6 +126,9 @@ def main():
                         help="Python with torch and timm (default: this one)")
     parser.add_argument("--torch-compile", action="store_true",
                         help="time timm's model under torch.compile, not eager")
+    parser.add_argument("--worker-timeout", type=float, default=None,
+                        help="seconds one (framework, model) process may take, compilation "
+                             "included, before it is given up (default: no limit)")
     parser.add_argument("--worker", choices=("keras", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "keras":
@@ -136,21 +145,24 @@ def main():
           "each window |")
     print("| --- | --- | --- | ---: | --- | --- |")
     for name in args.models.split(","):
-        keras_result = run_worker(sys.executable, args, "keras", name)
+        # timm first: each row is printed as soon as its process ends, so that a run cut
+        # short keeps what it measured.
         torch_result = run_worker(args.torch_python, args, "torch", name)
-        for result in (keras_result, torch_result):
-            if result is None:
-                print(f"| {name} | (failed: see its error above) | | | | |")
-                continue
-            rates = result["img_per_s"]
-            ratio = ""
-            if result is keras_result and torch_result is not None:
-                ratio = ", ".join(f"{k / t:.2f}" for k, t in
-                                  zip(rates, torch_result["img_per_s"]))
-            print(f"| {name} | {result['framework']} | {result['device']} | "
-                  f"{min(rates):.0f} / {statistics.median(rates):.0f} | "
-                  f"{', '.join(f'{rate:.0f}' for rate in rates)} | {ratio} |")
+        _print_row(name, torch_result)
+        _print_row(name, run_worker(sys.executable, args, "keras", name), torch_result)
     return 0
+
+
+def _print_row(name, result, reference=None):
+    if result is None:
+        print(f"| {name} | (failed: see its error above) | | | | |", flush=True)
+        return
+    rates = result["img_per_s"]
+    ratio = "" if reference is None else ", ".join(
+        f"{mine / theirs:.2f}" for mine, theirs in zip(rates, reference["img_per_s"]))
+    print(f"| {name} | {result['framework']} | {result['device']} | "
+          f"{min(rates):.0f} / {statistics.median(rates):.0f} | "
+          f"{', '.join(f'{rate:.0f}' for rate in rates)} | {ratio} |", flush=True)
 
 
 if __name__ == "__main__":
