@@ -98,7 +98,8 @@ def test_eval_transforms_and_normalization():
 
 def test_unknown_names_and_weights_paths(tmp_path, monkeypatch):
     with pytest.raises(ArgumentError, match="`arch` 'ghostnet_200' is not a model of the "
-                                            "library; choose one of: ghostnet_050"):
+                                            "library; did you mean 'ghostnet_100'\\? choose "
+                                            "one of: ghostnet_050"):
         registry.model_entry("ghostnet_200", argument="arch")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert registry.pretrained_weights_path("ghostnet_130") == str(

@@ -391,7 +391,7 @@ def test_seeded_runs_are_equal_and_a_stopped_one_resumes_to_the_same_weights(tmp
     assert yaml.safe_load((tmp_path / "runs" / "first" / "config.yaml").read_text())["seed"] == 7
     # A second Ctrl-C soon after the first, at a range of delays: each run stops with a
     # message that is true of the state on disk, and resumes to the same weights.
-    for index, delay in enumerate((0.0, 0.05, 0.3)):
+    for index, delay in enumerate((0.0, 0.3)):
         name = f"second_signal_{index}"
         overrides = tiny_run(tmp_path, *common, f"run_name={name}", per_batch=80)
         run = tmp_path / "runs" / name
