@@ -19,8 +19,8 @@ def main():
     import keras
     import torch
 
-    from ghostnet_tf.models import GhostNet
-    from ghostnet_tf.weights import convert_checkpoint
+    from ghostnet_tf.models import GhostNet, convert_checkpoint
+    from ghostnet_tf.models.ghostnet import model_name
     from tests.torch_ghostnet import random_ghostnet
 
     images = np.random.default_rng(1).normal(size=(8, 3, 224, 224)).astype("float32")
@@ -33,7 +33,8 @@ def main():
         with tempfile.TemporaryDirectory() as folder:
             torch.save(reference.state_dict(), os.path.join(folder, "ghostnet.pth"))
             converted = os.path.join(folder, "ghostnet.weights.h5")
-            convert_checkpoint(os.path.join(folder, "ghostnet.pth"), width, converted)
+            convert_checkpoint(os.path.join(folder, "ghostnet.pth"), model_name(width),
+                               converted)
             model = GhostNet(width=width, weights=converted, include_preprocessing=False,
                              classifier_activation=None)
         with torch.no_grad():

@@ -26,11 +26,6 @@ def first_line(error):
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-# PyTorch checkpoints of the official releases and timm, which ghostnet_tf.weights reads:
-# safetensors (numpy only) and pickles (torch).
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pth.tar", ".pt", ".bin")
-
-
 def is_positive_int(value):
     return not isinstance(value, bool) and isinstance(value, int) and value >= 1
 

@@ -1,9 +1,16 @@
-"""The 1000 ImageNet-1k classes in the standard order (sorted WordNet IDs, class 0 = tench).
+"""ImageNet's conventions: its normalization, input size and 1000 classes.
 
-`IMAGENET_WNIDS` are the synset IDs of the ILSVRC-2012 folders; `IMAGENET_CLASSES` their
-English names, as torchvision, timm and keras.applications number them.
+`IMAGENET_WNIDS` are the synset IDs of the ILSVRC-2012 folders, in the standard order (sorted,
+class 0 = tench); `IMAGENET_CLASSES` their English names, as torchvision, timm and
+keras.applications number them. Pure Python.
 """
 import os
+
+# The ImageNet convention (torchvision, timm, the official GhostNet release): RGB in [0, 1]
+# normalized with these, evaluated at 224 after resizing the short side to 256 (crop 0.875).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_INPUT_SIZE = 224
 
 
 def _read_classes():

@@ -19,8 +19,9 @@ import numpy as np
 
 from ghostnet_tf.checks import ArgumentError, first_line
 from ghostnet_tf.models import registry
+from ghostnet_tf.weights import KERAS_SUFFIX, WEIGHTS_SUFFIX, load_weights_file
 
-KERAS_SUFFIX, WEIGHTS_SUFFIX, TFLITE_SUFFIX, ONNX_SUFFIX = ".keras", ".weights.h5", ".tflite", ".onnx"
+TFLITE_SUFFIX, ONNX_SUFFIX = ".tflite", ".onnx"
 LABELS_FILE = "labels.txt"  # beside an export: one class name per line
 EXPORT_REPORT = "export.json"  # beside an export: what was exported, from which model
 
@@ -144,9 +145,8 @@ def load_keras_model(model, arch=None, classes=None, input_shape=None):
     if input_shape is not None and None not in tuple(input_shape):
         kwargs["input_shape"] = tuple(input_shape)
     built = entry.build(**kwargs)
-    from ghostnet_tf.models.transfer import load_model_weights
     try:
-        load_model_weights(built, path)
+        load_weights_file(built, path)
     except ArgumentError as error:
         raise ArgumentError("model", error.problem) from None
     return built

@@ -205,3 +205,31 @@ def format_paper_table(rows):
             f"{millions(row['paper_params'], 2)} | {row['macs'] / 1e6:.2f}M | "
             f"{millions(row['paper_macs'], 1)} | {row['paper_top1']} |")
     return "\n".join(lines + ["", MACS_CONVENTION])
+
+
+def models_table(cache=False):
+    """The registered models as a Markdown table (docs/models.md; `ghostnet-profile --list`
+    adds `cache=True`): name, family, input, trainable params and MACs (of the folded form as
+    well, for models that `reparameterize` folds), and the published weights with their
+    top-1, each marked "cached" when its converted file is in the cache (`cache=True`)."""
+    import os
+
+    from ghostnet_tf.models import registry
+    from ghostnet_tf.weights import pretrained_weights_path
+
+    def cached(name, tag):
+        return cache and os.path.exists(pretrained_weights_path(name, tag))
+
+    lines = ["| name | family | input | params | MACs | folded params | folded MACs | "
+             "weights (top-1) |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for entry in map(registry.model_entry, registry.list_models()):
+        folded = (f"{entry.deploy_params:,} | {entry.deploy_macs / 1e6:.2f}M"
+                  if entry.reparameterizable else "- | -")
+        weights = ", ".join(
+            f"{tag} ({published.top1}%{', cached' if cached(entry.name, tag) else ''})"
+            for tag, published in entry.weights.items()) or "-"
+        shape = "x".join(str(size) for size in entry.input_shape)
+        lines.append(f"| `{entry.name}` | {entry.family} | {shape} | {entry.params:,} | "
+                     f"{entry.macs / 1e6:.2f}M | {folded} | {weights} |")
+    return "\n".join(lines)

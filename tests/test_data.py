@@ -355,7 +355,7 @@ def test_missing_paths_and_unknown_names(tmp_path):
 
 def test_a_data_source_checks_its_fields_once_and_overrides_the_models_transform(tmp_path):
     from ghostnet_tf.checks import ArgumentError
-    from ghostnet_tf.models.registry import EvalTransform
+    from ghostnet_tf.data.eval_transform import EvalTransform
 
     source = DataSource("folder", tmp_path, crop_pct=0.95)
     assert source.data_dir == str(tmp_path) and DataSource.of(source) is source

@@ -15,7 +15,7 @@ from ghostnet_tf.export import convert_tflite, export_saved_model
 from ghostnet_tf.imagenet import IMAGENET_CLASSES
 from ghostnet_tf.loading import load_predictor, read_image
 from ghostnet_tf.models import get_model
-from ghostnet_tf.models.registry import EvalTransform
+from ghostnet_tf.data.eval_transform import EvalTransform
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

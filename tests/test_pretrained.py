@@ -16,6 +16,8 @@ from safetensors.torch import save as safetensors_bytes
 
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.models import registry
+from ghostnet_tf.profile import models_table
+from ghostnet_tf.weights import pretrained_weights_path
 from tests.torch_ghostnet import calibrated_ghostnet, random_ghostnet
 from tests.weights_server import WeightsServer
 
@@ -97,8 +99,8 @@ def test_published_weights_load_in_one_line(server, tmp_path, name, tag):
     expected = _torch_logits(reference, images)
     assert np.abs(expected).max() > 2.0  # logits that say something
     np.testing.assert_allclose(_logits(model, images), expected, atol=1e-4, rtol=0)
-    assert os.path.isfile(registry.pretrained_weights_path(name, tag))
-    assert f"{tag} ({entry.weights[tag].top1}%, cached)" in registry.models_table(cache=True)
+    assert os.path.isfile(pretrained_weights_path(name, tag))
+    assert f"{tag} ({entry.weights[tag].top1}%, cached)" in models_table(cache=True)
     if entry.reparameterizable:  # the deploy form folds the downloaded weights
         deployed = registry.get_model(name, weights=tag, deploy=True,
                                       include_preprocessing=False, classifier_activation=None)
@@ -146,7 +148,7 @@ def test_a_bad_download_never_lands_in_the_cache(server, tmp_path, mode):
     served = random_ghostnet(0.5 if mode == "wrong_width" else 1.0)
     server.serve_hub("timm/ghostnet_100.in1k", _timm_file(served),
                      mode="ok" if mode == "wrong_width" else mode)
-    cache = registry.pretrained_weights_path("ghostnet_100")
+    cache = pretrained_weights_path("ghostnet_100")
     url = f"{server.url}/timm/ghostnet_100.in1k/resolve/main/model.safetensors"
     with pytest.raises(ArgumentError) as error:
         registry.get_model("ghostnet_100", weights="imagenet")
@@ -165,7 +167,7 @@ def test_a_bad_download_never_lands_in_the_cache(server, tmp_path, mode):
 def test_an_html_page_from_a_release_never_lands_in_the_cache(server):
     release = registry.model_entry("ghostnetv3_100").weights["imagenet_ema"].sources[0]
     server.serve_release(release.release, b"", mode="html")
-    cache = registry.pretrained_weights_path("ghostnetv3_100", "imagenet_ema")
+    cache = pretrained_weights_path("ghostnetv3_100", "imagenet_ema")
     with pytest.raises(ArgumentError) as error:
         registry.get_model("ghostnetv3_100", weights="imagenet_ema")
     message = str(error.value)
@@ -177,7 +179,7 @@ def test_an_html_page_from_a_release_never_lands_in_the_cache(server):
 def test_without_a_network_the_error_says_the_manual_way(server, monkeypatch):
     server.stop()
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    cache = registry.pretrained_weights_path("ghostnet_100")
+    cache = pretrained_weights_path("ghostnet_100")
     with pytest.raises(ArgumentError) as error:
         registry.get_model("ghostnet_100", weights="imagenet")
     message = str(error.value)
@@ -199,7 +201,7 @@ def test_a_host_that_does_not_resolve_is_said_at_once_and_leaves_the_cache_clean
                                             r"http://releases\.invalid/.* \(releases\.invalid "
                                             r"does not resolve"):
         registry.get_model("ghostnet_100", weights="imagenet")
-    cache = os.path.dirname(registry.pretrained_weights_path("ghostnet_100"))
+    cache = os.path.dirname(pretrained_weights_path("ghostnet_100"))
     assert os.listdir(cache) == [".locks"]  # no lock file, no partial file among the weights
 
 
@@ -208,12 +210,12 @@ def test_profile_list_says_what_is_cached(server, capsys):
 
     published = len(_published())
     assert profile_cli.main(["--list"]) == 0
-    folder = os.path.dirname(registry.pretrained_weights_path("ghostnet_100"))
+    folder = os.path.dirname(pretrained_weights_path("ghostnet_100"))
     assert capsys.readouterr().out.splitlines()[-1].startswith(
         f"0 of {published} published weight sets are cached in {folder}: none yet.")
     os.makedirs(folder)
     registry.get_model("ghostnet_050").save_weights(  # any file there counts as cached
-        registry.pretrained_weights_path("ghostnet_100"))
+        pretrained_weights_path("ghostnet_100"))
     assert profile_cli.main(["--list"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"1 of {published} published weight sets are cached in {folder}")
@@ -270,6 +272,6 @@ def test_two_processes_downloading_at_once_leave_one_whole_file(server, tmp_path
     stem = reference.conv_stem.weight.detach().numpy().sum()
     for out, _ in outputs:
         assert abs(float(out.strip().splitlines()[-1]) - stem) < 1e-4
-    folder = os.path.dirname(registry.pretrained_weights_path("ghostnet_100"))
+    folder = os.path.dirname(pretrained_weights_path("ghostnet_100"))
     assert [file for file in os.listdir(folder) if file.endswith(".h5")] == \
         ["ghostnet_100_imagenet.weights.h5"]

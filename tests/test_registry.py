@@ -8,9 +8,13 @@ import pytest
 
 import ghostnet_tf
 from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.data.eval_transform import (DEFAULT_EVAL_TRANSFORM, PLAIN_EVAL_TRANSFORM,
+                                             EvalTransform)
+from ghostnet_tf.imagenet import IMAGENET_MEAN
 from ghostnet_tf.models import registry
 from ghostnet_tf.models.cifar import UNIT_MEAN
 from ghostnet_tf.profile import profile_model
+from ghostnet_tf.weights import pretrained_weights_path
 
 NAMES = registry.list_models()
 # The registry round trip builds one GhostNetV3 width: the others are the same layers with
@@ -71,12 +75,12 @@ def test_options_are_the_ones_each_family_takes():
 def test_eval_transforms_and_normalization():
     ghostnet = registry.model_entry("ghostnet_100")
     # The official release evaluates with torchvision's Resize(256) + CenterCrop(224).
-    assert ghostnet.eval_transform == registry.EvalTransform("bilinear", 0.875)
+    assert ghostnet.eval_transform == EvalTransform("bilinear", 0.875)
     assert ghostnet.weights["imagenet"].top1 == 73.98
     assert ghostnet.weights["imagenet"].measured_with == ghostnet.eval_transform
     # The normalization layer of the model is ImageNet's mean and std.
     model = ghostnet_tf.GhostNet050(input_shape=(32, 32, 3))
-    pixels = np.full((1, 32, 32, 3), 255.0 * np.array(registry.IMAGENET_MEAN), "float32")
+    pixels = np.full((1, 32, 32, 3), 255.0 * np.array(IMAGENET_MEAN), "float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("preprocessing")(
         pixels)), 0.0, atol=1e-5)
     cifar = registry.model_entry("resnet56")
@@ -85,13 +89,13 @@ def test_eval_transforms_and_normalization():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(plain(np.array(
         [[[[255.0 * UNIT_MEAN]]]], "float32"))), 0.0, atol=1e-6)
     # Models the registry does not know: the plain image when small, ImageNet's otherwise.
-    assert registry.eval_transform_for("my_model", 28) == registry.PLAIN_EVAL_TRANSFORM
-    assert registry.eval_transform_for("my_model", 160) == registry.DEFAULT_EVAL_TRANSFORM
+    assert registry.eval_transform_for("my_model", 28) == PLAIN_EVAL_TRANSFORM
+    assert registry.eval_transform_for("my_model", 160) == DEFAULT_EVAL_TRANSFORM
     assert registry.eval_transform_for("ghostnet_130", 28) == ghostnet.eval_transform
     assert registry.default_input_shape("ghost_resnet20", (None, None, 1)) == (32, 32, 1)
     assert registry.default_input_shape("foreign", (None, None, 3)) == (224, 224, 3)
     transform = ghostnet.eval_transform.overridden(crop_pct=0.95)
-    assert transform == registry.EvalTransform("bilinear", 0.95)
+    assert transform == EvalTransform("bilinear", 0.95)
     with pytest.raises(ArgumentError, match="`interpolation` must be one of"):
         ghostnet.eval_transform.overridden(interpolation="nearest")
 
@@ -102,7 +106,7 @@ def test_unknown_names_and_weights_paths(tmp_path, monkeypatch):
                                             "one of: ghostnet_050"):
         registry.model_entry("ghostnet_200", argument="arch")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert registry.pretrained_weights_path("ghostnet_130") == str(
+    assert pretrained_weights_path("ghostnet_130") == str(
         tmp_path / "models" / "ghostnet_130_imagenet.weights.h5")
 
 

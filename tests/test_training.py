@@ -449,7 +449,7 @@ def test_fine_tuning_recipe_frozen_backbone_then_all(tmp_path, monkeypatch):
     and a small GhostNet: phase 1 trains only the classifier (the backbone, BN statistics
     included, stays as loaded), phase 2 starts from phase 1's checkpoint and trains it all."""
     from ghostnet_tf.models import GhostNet
-    from ghostnet_tf.models.registry import pretrained_weights_path
+    from ghostnet_tf.weights import pretrained_weights_path
     from tests.datasets import write_image_folder
     # "ImageNet" weights in the cache that weights="imagenet" reads.
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))

@@ -1,8 +1,10 @@
 import math
+import pathlib
 
 import pytest
 
-from ghostnet_tf import GhostNet
+from ghostnet_tf import GhostNet, weights
+from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.weights import official_key, official_keys
 
 
@@ -34,3 +36,19 @@ def test_official_key(path, key):
 def test_official_key_rejects_foreign_paths():
     with pytest.raises(ValueError, match="not a GhostNet variable"):
         official_key("dense/weird_variable")
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("imagenet", weights.TAG), ("imagenet_ema", weights.TAG),
+    ("runs/a/best.keras", weights.KERAS_FILE), ("a.weights.h5", weights.WEIGHTS_FILE),
+    ("ghostnet_1x.pth", weights.CHECKPOINT), ("ck_ghostnetv2_10.pth.tar", weights.CHECKPOINT),
+    ("model.safetensors", weights.CHECKPOINT), ("pytorch_model.bin", weights.CHECKPOINT)])
+def test_weights_kind_decides_by_the_name_alone(value, kind):
+    assert weights.weights_kind(value) == kind
+    assert weights.weights_kind(pathlib.Path(value)) == kind
+
+
+@pytest.mark.parametrize("value", ["model.h5", "model.onnx", "folder/imagenet", "", 3])
+def test_weights_kind_refuses_anything_else_naming_the_argument(value):
+    with pytest.raises(ArgumentError, match=r"^`model.weights` must be a published tag"):
+        weights.weights_kind(value, "model.weights")

@@ -8,8 +8,8 @@ from ghostnet_tf.cli import common
 
 
 def build_parser():
-    from ghostnet_tf.models import registry
-    from ghostnet_tf.weights import CHECKPOINT_KEYS, convertible_models
+    from ghostnet_tf.models import convertible_models, registry
+    from ghostnet_tf.weights import CHECKPOINT_KEYS, pretrained_weights_path
 
     names = convertible_models()
     widths = [registry.model_entry(name).width for name in registry.list_models("ghostnet")]
@@ -32,15 +32,14 @@ def build_parser():
     parser.add_argument("-o", "--output",
                         help="the .weights.h5 file (default: the cache that "
                              'weights="imagenet" reads, '
-                             f"{registry.pretrained_weights_path('ghostnet_100')} for "
+                             f"{pretrained_weights_path('ghostnet_100')} for "
                              "ghostnet_100)")
     return parser
 
 
 def run(args):
-    from ghostnet_tf.models.ghostnet import model_name
-    from ghostnet_tf.models.registry import pretrained_weights_path
-    from ghostnet_tf.weights import convert_checkpoint
+    from ghostnet_tf.models.ghostnet import convert_checkpoint, model_name
+    from ghostnet_tf.weights import pretrained_weights_path
 
     name = args.arch or model_name(args.width)
     output = args.output or pretrained_weights_path(name)

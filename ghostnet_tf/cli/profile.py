@@ -34,8 +34,9 @@ def run(args):
         import os
 
         from ghostnet_tf.models import registry
-        print(registry.models_table(cache=True))
-        published = [registry.pretrained_weights_path(name, tag)
+        from ghostnet_tf.weights import pretrained_weights_path
+        print(profile.models_table(cache=True))
+        published = [pretrained_weights_path(name, tag)
                      for name in registry.list_models(pretrained=True)
                      for tag in registry.model_entry(name).weights]
         cached = sum(os.path.exists(path) for path in published)

@@ -24,10 +24,11 @@ import tensorflow as tf
 from ghostnet_tf.checks import ArgumentError, check_label_offset, check_positive_int
 from ghostnet_tf.data import files
 from ghostnet_tf.data.batches import synthetic_arrays
+from ghostnet_tf.data.eval_transform import DEFAULT_EVAL_TRANSFORM
 from ghostnet_tf.data.files import DatasetInfo
 from ghostnet_tf.data.source import DataSource
 from ghostnet_tf.data.transforms import PADDING, pad_crop_flip
-from ghostnet_tf.models.registry import DEFAULT_EVAL_TRANSFORM, IMAGENET_INPUT_SIZE
+from ghostnet_tf.imagenet import IMAGENET_INPUT_SIZE
 from ghostnet_tf.network import is_online
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -126,7 +127,7 @@ def decode_eval_image(contents, image_size, channels=3, transform=DEFAULT_EVAL_T
 
 
 def resize_and_center_crop(image, image_size, transform=DEFAULT_EVAL_TRANSFORM):
-    """An `EvalTransform` (ghostnet_tf.models.registry) applied to one decoded image."""
+    """An `EvalTransform` (ghostnet_tf.data.eval_transform) applied to one decoded image."""
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = (image_size / transform.crop_pct) / tf.reduce_min(shape)
     resized = tf.cast(tf.round(shape * scale), tf.int32)

@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
+from ghostnet_tf.data.eval_transform import PLAIN_EVAL_TRANSFORM
 from ghostnet_tf.layers import ZeroPadShortcut, batch_norm
 from ghostnet_tf.models import registry
 from ghostnet_tf.models.ghostify import ghostify
@@ -125,7 +126,7 @@ def _cifar_model(name, builder, family, description):
         options=(_GHOST_OPTIONS if family.startswith("ghost_") else ()) +
         ("include_preprocessing",),
         input_shape=CIFAR_INPUT_SHAPE, input_channels=None,
-        eval_transform=registry.PLAIN_EVAL_TRANSFORM,  # the test image as it is
+        eval_transform=PLAIN_EVAL_TRANSFORM,  # the test image as it is
         classes=10, params=params, macs=macs, description=description)
 
 

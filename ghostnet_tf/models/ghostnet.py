@@ -6,19 +6,18 @@ style. Layer names map one-to-one to the official state_dict's modules (see
 `ghostnet_*` convert by name. The registry entries of the three published widths are at the
 end of this file.
 """
-import contextlib
 import os
-import tempfile
 
 import keras
 from keras import layers
 
-from ghostnet_tf.checks import (CHECKPOINT_SUFFIXES, ArgumentError, check_input_shape,
-                                check_positive_int)
-from ghostnet_tf.compat import weights_file_dense_units
+from ghostnet_tf import weights as weights_lib
+from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
+from ghostnet_tf.data.eval_transform import EvalTransform
+from ghostnet_tf.imagenet import IMAGENET_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD
 from ghostnet_tf.layers import V3_BRANCHES, GhostBottleneck, batch_norm, make_divisible
 from ghostnet_tf.models import registry
-from ghostnet_tf.models.transfer import copy_weights_by_name, load_model_weights
+from ghostnet_tf.weights import PublishedWeights, WeightSource
 
 # One row per bottleneck: dw kernel, expansion (mid) channels, output channels, SE ratio,
 # stride. One tuple per stage, as `blocks.<stage>.<block>` in the official release.
@@ -77,84 +76,19 @@ def model_name(width, version=1):
 DFC_FROM_LAYER = 2
 
 
-def _weights_file_classes(path):
-    """The number of classes of a GhostNet `.weights.h5` file (its classifier's columns)."""
-    try:
-        return weights_file_dense_units(path)  # GhostNet's one Dense is its classifier
-    except (OSError, KeyError):
-        raise ArgumentError("weights", f"file {path!r} is not the .weights.h5 file of a "
-                                       "GhostNet with its classifier.") from None
-
-
-def _load_backbone_weights(model, weights, width, version):
-    """Load a full GhostNet's weights file into `model`, which has no top or another
-    classifier: every layer but the classifier is copied by name."""
-    full = _ghostnet(version, width=width, classes=_weights_file_classes(weights),
-                     include_preprocessing=False, input_shape=(224, 224, 3))
-    _load_weights_file(full, weights, version)
-    copy_weights_by_name(full, model, skip=("classifier",))
-
-
-def _load_weights_file(model, weights, version):
-    """`load_model_weights`, which for GhostNetV3 says which form a file that does not fit
-    holds (weights files are of the train form, as converted)."""
-    try:
-        load_model_weights(model, weights)
-    except ArgumentError:
-        if version == 3:
-            from ghostnet_tf.models.reparameterize import reparameterize
-            try:
-                load_model_weights(reparameterize(model), weights)
-            except ArgumentError:
-                pass
-            else:
-                raise ArgumentError(
-                    "weights", f"file {weights!r} holds the deploy (folded) form of "
-                               f"{model.name}; GhostNetV3 loads weights of the train form, "
-                               "as ghostnet-convert-weights writes them (GhostNetV3("
-                               "deploy=True, weights=...) folds them after loading).") \
-                    from None
-        raise
-
-
-@contextlib.contextmanager
-def _weights_path(weights, width, version):
-    """The path of a `.weights.h5` file for `weights`: a published tag ("imagenet"),
-    downloaded and converted on first use; a `.weights.h5` file; or a PyTorch checkpoint
-    (official or timm), converted to a temporary file."""
+def _architecture(width, version):
+    """What `ghostnet_tf.weights` needs to load weights into GhostNet `version` at `width`."""
     name = model_name(width, version)
-    path = os.fspath(weights)
-    if os.path.exists(path) and path.endswith(CHECKPOINT_SUFFIXES):
-        with tempfile.TemporaryDirectory(prefix="ghostnet_tf_weights_") as directory:
-            yield _converted(path, width, version, os.path.join(directory, "w.weights.h5"))
-    elif os.path.exists(path):
-        yield path
-    elif isinstance(weights, str) and "." not in weights and os.sep not in weights:  # a tag
-        from ghostnet_tf.pretrained import weights_file
-        yield weights_file(name, weights)  # the cache, or a download on first use
-    else:
-        raise ArgumentError("weights", f"file {path!r} does not exist. Pass None, a published "
-                                       'tag ("imagenet"), or a checkpoint file (.weights.h5, '
-                                       ".safetensors, .pth, .pth.tar, .bin).")
 
+    def fold(model):
+        from ghostnet_tf.models.reparameterize import reparameterize
+        return reparameterize(model)
 
-def _converted(checkpoint, width, version, output):
-    """Convert a PyTorch checkpoint of a GhostNet of `width` and `version` to `output`."""
-    from ghostnet_tf.weights import DeployFormCheckpoint, mismatch_summary, save_converted
-
-    try:
-        save_converted(checkpoint, lambda classes: _ghostnet(
-            version, width, classes=classes, include_preprocessing=False), output,
-            reparameterizable=version == 3)
-    except ArgumentError as error:  # an unreadable file: said of the user's argument
-        raise ArgumentError("weights", error.problem) from None
-    except DeployFormCheckpoint as error:
-        raise ArgumentError("weights", str(error)) from None
-    except ValueError as error:
-        raise ArgumentError("weights", f"{checkpoint} does not fit {model_name(width, version)}"
-                                       f": {mismatch_summary(error)} (ghostnet-convert-"
-                                       "weights lists every mismatch).") from None
-    return output
+    return weights_lib.Architecture(
+        name=name, published=_WEIGHTS.get(name, {}), fold=fold if version == 3 else None,
+        build=lambda classes: _ghostnet(version, width, classes=classes,
+                                        include_preprocessing=False,
+                                        input_shape=(IMAGENET_INPUT_SIZE,) * 2 + (3,)))
 
 
 def normalization(mean, std, name="preprocessing"):
@@ -250,7 +184,7 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     if input_shape is None:
-        input_shape = (registry.IMAGENET_INPUT_SIZE,) * 2 + (3,) if include_top else (None, None, 3)
+        input_shape = (IMAGENET_INPUT_SIZE,) * 2 + (3,) if include_top else (None, None, 3)
     check_input_shape(tuple(input_shape), NETWORK_STRIDE, 3 if include_preprocessing else None)
 
     if input_tensor is None:
@@ -262,7 +196,7 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
         x = input_tensor
 
     if include_preprocessing:
-        x = normalization(registry.IMAGENET_MEAN, registry.IMAGENET_STD)(x)
+        x = normalization(IMAGENET_MEAN, IMAGENET_STD)(x)
     stem_channels = make_divisible(STEM_CHANNELS * width, 4)
     x = layers.ZeroPadding2D(1, name="conv_stem_pad")(x)
     x = layers.Conv2D(stem_channels, 3, strides=2, use_bias=False, name="conv_stem")(x)
@@ -305,11 +239,8 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
 
     model = keras.Model(inputs, x, name=name or model_name(width, version))
     if weights is not None:
-        with _weights_path(weights, width, version) as path:
-            if include_top and _weights_file_classes(path) == classes:
-                _load_weights_file(model, path, version)
-            else:  # fine-tuning: everything but the classifier
-                _load_backbone_weights(model, path, width, version)
+        weights_lib.load_weights(model, weights, _architecture(width, version),
+                                 classes if include_top else None)
     return model
 
 
@@ -348,8 +279,8 @@ _COUNTS = {
 # The official release evaluates GhostNet with torchvision's Resize(256) (bilinear) and
 # CenterCrop(224). GhostNetV2's and V3's published figures that carry their transform are
 # timm's (results-imagenet.csv: crop 0.875, bicubic), so their entries use that.
-_OFFICIAL_EVAL = registry.EvalTransform("bilinear", 0.875)
-_TIMM_EVAL = registry.EvalTransform("bicubic", 0.875)
+_OFFICIAL_EVAL = EvalTransform("bilinear", 0.875)
+_TIMM_EVAL = EvalTransform("bicubic", 0.875)
 # Published weights. "imagenet" is timm's file on the Hugging Face hub (model.safetensors:
 # read without torch or a pickle, cached and resumed by huggingface_hub), the official
 # release's file after it (a pickle, read with torch only, `weights_only=True`) where the hub
@@ -361,18 +292,18 @@ _RELEASE = "huawei-noah/Efficient-AI-Backbones/releases/download"
 
 
 def _timm_and_release(name, release, checkpoint_key="state_dict"):
-    return (registry.WeightSource(hub_id=f"timm/{name}.in1k"),
-            registry.WeightSource(release=release, checkpoint_key=checkpoint_key))
+    return (WeightSource(hub_id=f"timm/{name}.in1k"),
+            WeightSource(release=release, checkpoint_key=checkpoint_key))
 
 
 _WEIGHTS = {
-    "ghostnet_100": {"imagenet": registry.PublishedWeights(
+    "ghostnet_100": {"imagenet": PublishedWeights(
         sources=_timm_and_release("ghostnet_100", f"{_V1_RELEASE}/ghostnet_pth/ghostnet_1x.pth"),
         top1=73.98, measured_with=_OFFICIAL_EVAL,
         measured_by="the official release (ghostnet_pytorch/validate.py: Resize(256), "
                     "CenterCrop(224)); timm's results-imagenet.csv: 73.982 with bilinear, "
                     "crop 0.875")},
-    **{name: {"imagenet": registry.PublishedWeights(
+    **{name: {"imagenet": PublishedWeights(
         sources=_timm_and_release(name, f"{_RELEASE}/GhostNetV2/{file}"),
         top1=top1, measured_with=_TIMM_EVAL,
         measured_by="timm's results-imagenet.csv (the official README gives 75.3% for 1.0x)")}
@@ -382,14 +313,14 @@ _WEIGHTS = {
     # Only 1.0x is published. The release's state_dict is timm's file (76.930% in PaddleClas'
     # and timm's measurements); its state_dict_ema 77.134% (PaddleClas, GhostNetV3.md).
     "ghostnetv3_100": {
-        "imagenet": registry.PublishedWeights(
+        "imagenet": PublishedWeights(
             sources=_timm_and_release("ghostnetv3_100", f"{_RELEASE}/GhostNetV3/"
                                                         "ghostnetv3-1.0.pth.tar"),
             top1=76.93, measured_with=_TIMM_EVAL,
             measured_by="timm and PaddleClas (GhostNetV3.md) for timm's file, the "
                         "release's state_dict"),
-        "imagenet_ema": registry.PublishedWeights(
-            sources=(registry.WeightSource(release=f"{_RELEASE}/GhostNetV3/"
+        "imagenet_ema": PublishedWeights(
+            sources=(WeightSource(release=f"{_RELEASE}/GhostNetV3/"
                                                    "ghostnetv3-1.0.pth.tar",
                                            checkpoint_key="state_dict_ema"),),
             top1=77.134, measured_with=_TIMM_EVAL,
@@ -407,7 +338,7 @@ def _variant(name, width):
     return registry.register_model(
         name, builder=paper, family="ghostnet" if version == 1 else f"ghostnetv{version}",
         options=("dropout", "weights", "include_preprocessing"),
-        input_shape=(registry.IMAGENET_INPUT_SIZE, registry.IMAGENET_INPUT_SIZE, 3),
+        input_shape=(IMAGENET_INPUT_SIZE, IMAGENET_INPUT_SIZE, 3),
         input_channels=3, eval_transform=_OFFICIAL_EVAL if version == 1 else _TIMM_EVAL,
         classes=1000, params=params, macs=macs, weights=_WEIGHTS.get(name, {}), width=width,
         description=f"{paper} {width}x ({authors}) for ImageNet",
@@ -464,3 +395,29 @@ def GhostNetV3_130(**kwargs):
 @_variant("ghostnetv3_160", 1.6)
 def GhostNetV3_160(**kwargs):
     return GhostNetV3(width=1.6, **kwargs)
+
+
+def convertible_models():
+    """Registry names of the models whose PyTorch checkpoints convert: the ImageNet GhostNets."""
+    return list(_COUNTS)
+
+
+def convert_checkpoint(source, model_name, output=None, checkpoint_key="auto"):
+    """Convert the PyTorch checkpoint `source` (official or timm) of the registry model
+    `model_name` (e.g. "ghostnet_100") to a Keras `.weights.h5` file at `output`, written
+    atomically; by default the cache file that `weights="imagenet"` reads. `checkpoint_key`
+    as in `ghostnet_tf.weights.read_state_dict`. Returns the model."""
+    entry = registry.model_entry(model_name, argument="model_name")
+    if model_name not in _COUNTS:
+        raise ArgumentError("model_name", f"{model_name} has no PyTorch release to convert; "
+                                          f"choose one of: {', '.join(convertible_models())}.")
+    output = os.fspath(output or weights_lib.pretrained_weights_path(model_name))
+    if not output.endswith(weights_lib.WEIGHTS_SUFFIX):
+        raise ArgumentError("output", f"{output}: Keras weights files must end in "
+                                      f"{weights_lib.WEIGHTS_SUFFIX}.")
+    architecture = _architecture(entry.width, _COUNTS[model_name][0])
+    try:
+        return weights_lib.save_converted(source, architecture.build, output, checkpoint_key,
+                                          reparameterizable=architecture.fold is not None)
+    except weights_lib.DeployFormCheckpoint as error:
+        raise ArgumentError("source", str(error)) from None

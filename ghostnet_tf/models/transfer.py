@@ -1,12 +1,7 @@
-"""Copying models and weights: the one clone-and-copy pass behind `ghostify`,
-`reparameterize`, the export's inference copy and its graph rewrites, loading a
-`.weights.h5` file with errors that name it, and copying weights by layer name for
-fine-tuning."""
-import os
-
+"""Copying models: the one clone-and-copy pass behind `ghostify`, `reparameterize`, the
+export's inference copy and its graph rewrites, and freezing for fine-tuning. Loading weights
+(and copying them by layer name) is `ghostnet_tf.weights`'."""
 import keras
-
-from ghostnet_tf.checks import ArgumentError
 
 
 def from_config(layer, **overrides):
@@ -45,22 +40,6 @@ def clone_with_weights(model, clone_layer=from_config, transfer=copy_weights,
     return copy
 
 
-def copy_weights_by_name(source, target, skip=()):
-    """Set each layer of `target` that has weights to the weights of the `source` layer of the
-    same name, where all their shapes agree. Returns the names of the layers copied."""
-    sources = {layer.name: layer for layer in source.layers if layer.weights}
-    copied = []
-    for layer in target.layers:
-        match = sources.get(layer.name)
-        if not layer.weights or match is None or layer.name in skip:
-            continue
-        weights = match.get_weights()
-        if [w.shape for w in weights] == [tuple(v.shape) for v in layer.weights]:
-            layer.set_weights(weights)
-            copied.append(layer.name)
-    return copied
-
-
 def freeze_all_but_classifier(model):
     """Make every layer but the last one with weights (the classifier) non-trainable; frozen
     batch norms then also keep their statistics. Returns the classifier layer."""
@@ -68,20 +47,3 @@ def freeze_all_but_classifier(model):
     for layer in model.layers:
         layer.trainable = layer is classifier
     return classifier
-
-
-def load_model_weights(model, weights):
-    """Load a `.weights.h5` file into `model`, with errors that name the file."""
-    weights = os.fspath(weights)
-    if not os.path.exists(weights):
-        raise ArgumentError("weights", f"file {weights!r} does not exist. Pass None, or the "
-                                       "path of a `.weights.h5` file saved from the same "
-                                       "architecture.")
-    try:
-        model.load_weights(weights)
-    except (ValueError, KeyError) as error:
-        raise ArgumentError(
-            "weights", f"file {weights!r} does not fit {model.name} "
-                       f"({model.count_params():,} parameters): it was saved from another "
-                       f"architecture, width or number of classes. Keras said: {error}") \
-            from error

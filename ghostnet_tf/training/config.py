@@ -13,7 +13,7 @@ import re
 
 import yaml
 
-from ghostnet_tf.checks import (CHECKPOINT_SUFFIXES, INTERPOLATIONS, LABEL_OFFSETS, ArgumentError,
+from ghostnet_tf.checks import (INTERPOLATIONS, LABEL_OFFSETS, ArgumentError,
                                 check_crop_pct)
 
 
@@ -276,13 +276,13 @@ def validate(config):
         if not isinstance(config[section][key], bool):
             raise ConfigError(f"{section}.{key} must be true or false, got "
                               f"{config[section][key]!r}.")
-    weights = config["model"]["weights"]
-    weight_files = (".keras", ".weights.h5") + CHECKPOINT_SUFFIXES
-    if weights is not None and not (isinstance(weights, str) and weights and (
-            "." not in weights or weights.endswith(weight_files))):
-        raise ConfigError('model.weights must be a published tag ("imagenet"), a .keras or '
-                          ".weights.h5 file, or a PyTorch checkpoint (.safetensors, .pth, "
-                          f".pth.tar, .bin), got {weights!r}.")
+    if config["model"]["weights"] is not None:
+        from ghostnet_tf.weights import weights_kind
+
+        try:
+            weights_kind(config["model"]["weights"])
+        except ArgumentError as error:
+            raise ConfigError(error.message("model.weights")) from None
     teacher = config["training"]["teacher"]
     if teacher is not None and (not isinstance(teacher, str) or not teacher):
         raise ConfigError("training.teacher must be a .keras file or a registry model name, "

@@ -19,6 +19,7 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.loading import load_keras_model
 from ghostnet_tf.models import registry
 from ghostnet_tf.training.config import ConfigError
+from ghostnet_tf.weights import KERAS_SUFFIX
 
 # Probabilities are clipped before their log, as Keras' cross-entropy does.
 _EPSILON = 1e-7
@@ -76,7 +77,7 @@ def check_teacher_config(config):
     source = config["training"]["teacher"]
     if source is None:
         return
-    if str(source).endswith(".keras"):
+    if str(source).endswith(KERAS_SUFFIX):
         if not os.path.isfile(source):
             raise ConfigError(f"training.teacher {source}: no such file.")
         return
@@ -97,7 +98,7 @@ def load_teacher(config, student):
     source = config["training"]["teacher"]
     if source is None:
         return None
-    if str(source).endswith(".keras"):
+    if str(source).endswith(KERAS_SUFFIX):
         try:
             teacher = load_keras_model(source)
         except ArgumentError as error:

@@ -28,7 +28,8 @@ from ghostnet_tf.data.source import DataSource
 from ghostnet_tf.loading import LABELS_FILE, labels_text, load_keras_model
 from ghostnet_tf.models import registry
 from ghostnet_tf.models.reparameterize import has_train_form_layers, reparameterize
-from ghostnet_tf.models.transfer import copy_weights_by_name, freeze_all_but_classifier
+from ghostnet_tf.models.ghostnet import convertible_models
+from ghostnet_tf.models.transfer import freeze_all_but_classifier
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training import callbacks as run_callbacks
 from ghostnet_tf.training.config import ConfigError, dump_config
@@ -40,7 +41,7 @@ from ghostnet_tf.training.distillation import (
 )
 from ghostnet_tf.training.distribution import Placement, is_tensorflow, worker_info
 from ghostnet_tf.training.run_folder import RunLock, check_resumed_config, fit_done
-from ghostnet_tf.weights import convertible_models
+from ghostnet_tf.weights import KERAS_FILE, copy_weights_by_name, weights_kind
 
 # The model.<key> settings that are constructor options (see registry.OPTIONS).
 _MODEL_OPTIONS = ("ratio", "dw_size", "version", "dropout")
@@ -220,12 +221,12 @@ def check_model_config(config):
                               f"{', '.join(entry.options)}); unset it with --set "
                               f"model.{option}=null.")
     weights = model["weights"]
-    if weights is not None and not str(weights).endswith(".keras"):
+    if weights is not None and weights_kind(weights) != KERAS_FILE:
         if "weights" not in entry.options:
             raise ConfigError(f"model.weights {weights!r}: published weights, .weights.h5 "
                               f"files and PyTorch checkpoints are for {', '.join(convertible_models())}; start "
                               f"{entry.name} from a .keras file of a run.")
-    if weights is not None and str(weights).endswith(".keras") and not os.path.isfile(weights):
+    if weights is not None and weights_kind(weights) == KERAS_FILE and not os.path.isfile(weights):
         raise ConfigError(f"model.weights {weights}: no such file.")
     if model["freeze_backbone"] and weights is None:
         raise ConfigError("model.freeze_backbone trains the classifier alone, but model.weights "
@@ -249,13 +250,14 @@ def build_model(config, info, entry=None, log=_print):
     kwargs.update({option: model_config[option] for option in _MODEL_OPTIONS
                    if model_config[option] is not None})
     weights = model_config["weights"]
-    if weights is not None and not str(weights).endswith(".keras"):
+    from_keras_file = weights is not None and weights_kind(weights) == KERAS_FILE
+    if weights is not None and not from_keras_file:
         kwargs["weights"] = weights
     try:
         model = entry.build(**kwargs)
     except ArgumentError as error:
         raise ConfigError(error.message(f"model.{error.argument}")) from None
-    if weights is not None and str(weights).endswith(".keras"):
+    if from_keras_file:
         try:
             source = load_keras_model(weights)
         except ArgumentError as error:

@@ -12,8 +12,11 @@ import re
 import numpy as np
 
 from ghostnet_tf.atomic import write_atomically
-from ghostnet_tf.checks import CHECKPOINT_SUFFIXES, ArgumentError, first_line
-from ghostnet_tf.models import registry
+from ghostnet_tf.checks import ArgumentError, first_line
+
+# PyTorch checkpoints of the official releases and timm: .safetensors (read with numpy), the
+# rest pickles (read with torch).
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pth.tar", ".pt", ".bin")
 
 # Keras sublayer name -> official module path.
 SUBLAYER_TO_MODULE = {
@@ -260,40 +263,12 @@ def mismatch_summary(error):
     return "; ".join(kinds) + "." if kinds else first_line(error)
 
 
-def convertible_models():
-    """Registry names of the models whose PyTorch checkpoints convert (they take `weights`)."""
-    return [name for name in registry.list_models()
-            if "weights" in registry.model_entry(name).options]
-
-
 def infer_classes(state_dict):
     """The number of classes of a GhostNet state_dict (its classifier's rows)."""
     weight = state_dict.get("classifier.weight")
     if weight is None:
         raise ValueError("The checkpoint has no classifier.weight: is it a GhostNet?")
     return int(weight.shape[0])
-
-
-def convert_checkpoint(source, model_name, output=None, checkpoint_key="auto"):
-    """Convert the PyTorch checkpoint `source` (official or timm) of the registry model
-    `model_name` (e.g. "ghostnet_100") to a Keras `.weights.h5` file at `output`, written
-    atomically; by default the cache file that `weights="imagenet"` reads. `checkpoint_key`
-    as in `read_state_dict`. Returns the model."""
-    entry = registry.model_entry(model_name, argument="model_name")
-    if "weights" not in entry.options:
-        raise ArgumentError("model_name", f"{model_name} has no PyTorch release to convert; "
-                                          "choose one of: "
-                                          f"{', '.join(convertible_models())}.")
-    output = os.fspath(output or registry.pretrained_weights_path(model_name))
-    if not output.endswith(".weights.h5"):
-        raise ArgumentError("output", f"{output}: Keras weights files must end in "
-                                      ".weights.h5.")
-    try:
-        return save_converted(source, lambda classes: entry.build(classes=classes,
-                                                                  weights=None),
-                              output, checkpoint_key, entry.reparameterizable)
-    except DeployFormCheckpoint as error:
-        raise ArgumentError("source", str(error)) from None
 
 
 class DeployFormCheckpoint(ValueError):

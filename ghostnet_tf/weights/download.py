@@ -1,10 +1,11 @@
 """Published weights on first use: download, verify, convert and cache.
 
-`weights_file(name, tag)` is what `weights="imagenet"` reads: the converted `.weights.h5` in
-$KERAS_HOME/models, made on first use from the checkpoint the registry entry names.
+`weights_file(architecture, tag)` is what `weights="imagenet"` reads: the converted
+`.weights.h5` in $KERAS_HOME/models, made on first use from the checkpoint that the
+architecture's published weights name.
 huggingface_hub downloads hub files (its cache, resumed downloads, HF_ENDPOINT, HF_HUB_OFFLINE,
 a progress bar) and `keras.utils.get_file` release assets (a progress bar, a hash check where
-one is published). Conversion is by key name (ghostnet_tf.weights). A download that is cut,
+one is published). Conversion is by key name (`official.py`). A download that is cut,
 a page that is not a checkpoint, or a checkpoint that does not fit the architecture is removed
 and never becomes a cache file; a lock lets one process convert while others wait for it.
 """
@@ -17,8 +18,8 @@ import urllib.parse
 
 from ghostnet_tf.atomic import sha256_of
 from ghostnet_tf.checks import ArgumentError, first_line
-from ghostnet_tf.models import registry
 from ghostnet_tf.network import is_online
+from ghostnet_tf.weights.sources import hub_endpoint, pretrained_weights_path
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -33,17 +34,18 @@ class BadDownload(ValueError):
     another architecture): it is removed and the download fails."""
 
 
-def weights_file(name, tag="imagenet"):
-    """The path of model `name`'s converted weights `tag`: the cache file when it exists
-    (published or converted by hand), else the published checkpoint downloaded and converted
-    into it (later calls read the cache and touch no network)."""
-    path = registry.pretrained_weights_path(name, tag)
+def weights_file(architecture, tag="imagenet"):
+    """The path of the converted weights `tag` of `architecture` (a resolve.Architecture):
+    the cache file when it exists (published or converted by hand), else the published
+    checkpoint downloaded and converted into it (later calls read the cache and touch no
+    network)."""
+    name = architecture.name
+    path = pretrained_weights_path(name, tag)
     if os.path.exists(path):
         return path
-    entry = registry.find_entry(name)
-    published = entry.weights.get(tag) if entry else None
+    published = architecture.published.get(tag)
     if published is None:
-        tags = ", ".join(f'"{tag}"' for tag in (entry.weights if entry else ()))
+        tags = ", ".join(f'"{tag}"' for tag in architecture.published)
         raise ArgumentError(
             "weights", f'"{tag}": {name} has no published weights of that name (published: '
                        f"{tags or 'none'}) and {path} does not exist. Pass None, a published "
@@ -58,11 +60,12 @@ def weights_file(name, tag="imagenet"):
     os.makedirs(locks, exist_ok=True)
     with FileLock(os.path.join(locks, f"{os.path.basename(path)}.lock")):
         if not os.path.exists(path):  # another process may have made it while we waited
-            _download_and_convert(name, tag, published, path)
+            _download_and_convert(architecture, tag, published, path)
     return path
 
 
-def _download_and_convert(name, tag, published, path):
+def _download_and_convert(architecture, tag, published, path):
+    name = architecture.name
     failures = []
     for source in published.sources:
         if source.needs_torch and not _torch_installed():
@@ -75,7 +78,7 @@ def _download_and_convert(name, tag, published, path):
             continue
         try:
             with _downloaded(source) as checkpoint:
-                _convert(name, source, checkpoint, path)
+                _convert(architecture, source, checkpoint, path, published.classes)
             return
         except DownloadError as error:
             failures.append(f"{source.url} ({error})")
@@ -119,7 +122,7 @@ def _hub_download(source):
     from huggingface_hub import hf_hub_download
 
     try:
-        path = hf_hub_download(source.hub_id, source.filename, endpoint=registry.hub_endpoint())
+        path = hf_hub_download(source.hub_id, source.filename, endpoint=hub_endpoint())
     except Exception as error:  # httpx's, huggingface_hub's and the OS's errors alike
         raise DownloadError(first_line(error)) from error
     # The hub's cache names a large file's blob by its SHA-256, the hub's ETag: check it.
@@ -157,16 +160,19 @@ def _release_download(source, directory):
         raise DownloadError(first_line(error)) from error
 
 
-def _convert(name, source, checkpoint, path):
-    from ghostnet_tf.weights import convert_checkpoint, mismatch_summary
+def _convert(architecture, source, checkpoint, path, classes):
+    from ghostnet_tf.weights.official import (DeployFormCheckpoint, mismatch_summary,
+                                              save_converted)
 
     try:
-        model = convert_checkpoint(checkpoint, name, path, source.checkpoint_key)
+        model = save_converted(checkpoint, architecture.build, path, source.checkpoint_key,
+                               reparameterizable=architecture.fold is not None)
     except (ArgumentError, ValueError) as error:
-        reason = error.problem if isinstance(error, ArgumentError) else mismatch_summary(error)
-        raise BadDownload(f"is not a checkpoint of {name}: {reason}") from None
-    classes = int(model.output_shape[-1])
-    if classes != registry.model_entry(name).classes:
+        reason = (error.problem if isinstance(error, ArgumentError) else str(error)
+                  if isinstance(error, DeployFormCheckpoint) else mismatch_summary(error))
+        raise BadDownload(f"is not a checkpoint of {architecture.name}: {reason}") from None
+    if int(model.output_shape[-1]) != classes:
         os.remove(path)
-        raise BadDownload(f"holds a checkpoint of {classes} classes, not ImageNet's.")
+        raise BadDownload(f"holds a checkpoint of {int(model.output_shape[-1])} classes, not "
+                          f"the {classes} of the published weights.")
 
