@@ -146,8 +146,9 @@ def main():
                          "are allowed (no taskset to a single core).")
 
     import keras
+    from timing import timed_interleaved
     from tflite_latency import (SIZE, application_files, cpu_description, ghostnet_files,
-                                kept_files, litert_runner, timed_interleaved)
+                                kept_files, litert_runner)
 
     ours = ghostnet_rows()
     top1 = {label: accuracy for label, (_, accuracy, _) in ours.items()}

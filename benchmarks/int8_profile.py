@@ -12,7 +12,7 @@ time as the check that the cut-out ops add up. Models: GhostNet 1.0x and GhostNe
 MobileNetV3-Large 1.0 (keras.applications) and a plain stack of 3x3 convolutions (where
 int8 is known to pay, for scale). Weights and calibration images
 are random: latency does not depend on their values. Every model and op is timed in each
-round, ten calls at a time in turn (tflite_latency.timed_interleaved); medians per round,
+round, ten calls at a time in turn (timing.timed_interleaved); medians per round,
 the median of the rounds reported, and each round's whole-graph int8 / float32 ratio
 printed.
 """
@@ -143,8 +143,8 @@ def main():
                                             "already there instead of converting again")
     args = parser.parse_args()
 
-    from tflite_latency import (cpu_description, ghostnet_files, kept_files,
-                                mobilenet_files, timed_interleaved)
+    from timing import timed_interleaved
+    from tflite_latency import cpu_description, ghostnet_files, kept_files, mobilenet_files
 
     from ghostnet_tf.export_rewrites import REWRITES
 

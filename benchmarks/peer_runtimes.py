@@ -9,18 +9,10 @@ its own models.
 """
 import json
 import sys
-import time
+
+from timing import timed
 
 SIZE = 224
-
-
-def timed(run, count):
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main():

@@ -21,9 +21,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+from timing import timed_interleaved
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -157,27 +157,6 @@ class Peers:
     def close(self):
         self.process.stdin.close()
         self.process.wait()
-
-
-def timed_interleaved(runners, runs, peers=None, chunk=10, warmup=10):
-    """{key: [seconds of each call]}: `runs` timed calls of each runner and peer, taken
-    `chunk` at a time in turn, so that a slow spell of the machine falls on every model
-    alike."""
-    for run in runners.values():
-        for _ in range(warmup):
-            run()
-    if peers:
-        peers.timed(warmup)
-    times = {key: [] for key in runners}
-    for _ in range(-(-runs // chunk)):
-        for key, run in runners.items():
-            for _ in range(chunk):
-                start = time.perf_counter()
-                run()
-                times[key].append(time.perf_counter() - start)
-        for key, values in (peers.timed(chunk) if peers else {}).items():
-            times.setdefault(key, []).extend(values)
-    return times
 
 
 def time_interleaved(runners, runs, peers, chunk=10, warmup=10):

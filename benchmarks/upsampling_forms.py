@@ -14,7 +14,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -22,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
+from timing import timed_interleaved  # noqa: E402
 
 import ghostnet_tf.layers as ghost_layers  # noqa: E402
 from ghostnet_tf.export import tflite_files, tflite_op_counts  # noqa: E402
@@ -105,12 +105,9 @@ def main():
           "(median) |")
     print("| --- | ---: | ---: | ---: |")
     for round_index in range(args.rounds):
-        times = {form: [] for form in FORMS}
-        for _ in range(args.runs):
-            for form, interpreter in interpreters.items():  # interleaved
-                start = time.perf_counter()
-                interpreter.invoke()
-                times[form].append(1e3 * (time.perf_counter() - start))
+        times = {form: [1e3 * seconds for seconds in values] for form, values in
+                 timed_interleaved({form: interpreter.invoke for form, interpreter
+                                    in interpreters.items()}, args.runs, chunk=1).items()}
         medians = {form: statistics.median(values) for form, values in times.items()}
         print(f"| {round_index + 1} | {min(times['reshapes']):.2f} / {medians['reshapes']:.2f} "
               f"| {min(times['resize']):.2f} / {medians['resize']:.2f} | "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ghostnet_tf
-from tests.test_harness import randomized
+from tests.numerics import randomize_batch_norms
 
 JAX_SCRIPT = textwrap.dedent("""
     import sys
@@ -33,7 +33,7 @@ def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path, constructor):
     rng = np.random.default_rng(3)
     build = getattr(ghostnet_tf, constructor)
     # Random BN statistics and affine parameters, so that every weight matters.
-    model = randomized(build(width=1.0, classifier_activation=None), seed=3)
+    model = randomize_batch_norms(build(width=1.0, classifier_activation=None), seed=3)
     weights = tmp_path / "ghostnet_100.weights.h5"
     model.save_weights(weights)
     images = rng.uniform(0, 255, (2, 224, 224, 3)).astype("float32")

@@ -136,7 +136,7 @@ def test_ghostify_version_2_adds_dfc_attention_to_every_module(tmp_path):
 
 def test_ghostify_version_3_trains_branches_that_fold_into_ghost_modules(tmp_path):
     from ghostnet_tf.models import reparameterize
-    from tests.test_ghostnet_v3 import randomize_batch_norms, relative_difference
+    from tests.numerics import randomize_batch_norms, relative_difference
 
     model = cifar.resnet20()
     v1, v3 = ghostify(model), ghostify(model, version=3)

@@ -13,24 +13,8 @@ from ghostnet_tf.models import GhostNetV3, get_model, registry, reparameterize
 from ghostnet_tf.models.reparameterize import deploy_form, has_train_form_layers
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.weights import official_keys
+from tests.numerics import randomize_batch_norms, relative_difference
 from tests.torch_ghostnet import calibrated_ghostnet
-
-
-def randomize_batch_norms(model, seed=0):
-    """Random BN statistics and affines, so that folding cannot pass on Keras' defaults."""
-    rng = np.random.default_rng(seed)
-    for layer in sublayers(model, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            channels = layer.gamma.shape[0]
-            layer.gamma.assign(rng.uniform(0.5, 1.5, channels))
-            layer.beta.assign(rng.uniform(-0.2, 0.2, channels))
-            layer.moving_mean.assign(rng.uniform(-0.2, 0.2, channels))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, channels))
-
-
-def relative_difference(a, b):
-    a, b = keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
-    return np.abs(a - b).max() / np.abs(b).max()
 
 
 # Official release (= timm), 1000 classes: train-form params and MACs, deploy-form params;

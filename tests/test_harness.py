@@ -19,6 +19,7 @@ from ghostnet_tf.compat import sublayers
 from ghostnet_tf.layers import (GhostBottleneck, GhostModule, RepConv, SqueezeExcite,
                                 ZeroPadShortcut)
 from ghostnet_tf.models import get_model, list_models
+from tests.numerics import randomize_batch_norms
 
 # name: (layer factory, input shape without the batch)
 LAYERS = {
@@ -46,24 +47,10 @@ LAYERS = {
 }
 
 
-def randomized(model, seed=0):
-    """`model` with random batch-norm statistics and affine parameters, so that every
-    variable matters to the output."""
-    rng = np.random.default_rng(seed)
-    for layer in sublayers(model, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            shape = layer.moving_mean.shape
-            layer.moving_mean.assign(rng.normal(0, 0.1, shape))
-            layer.moving_variance.assign(rng.uniform(0.5, 1.5, shape))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
-            layer.beta.assign(rng.normal(0, 0.1, shape))
-    return model
-
-
 def _layer_model(name):
     factory, shape = LAYERS[name]
     inputs = keras.Input(shape)
-    return randomized(keras.Model(inputs, factory()(inputs), name=name))
+    return randomize_batch_norms(keras.Model(inputs, factory()(inputs), name=name))
 
 
 def _registry_model(name):
@@ -157,7 +144,7 @@ print(json.dumps(differences))
 @pytest.mark.slow
 def test_every_layer_and_registry_model_loads_and_agrees_on_the_jax_backend(tmp_path):
     models = [_layer_model(name) for name in LAYERS] + [
-        randomized(_registry_model(name)) for name in list_models()]
+        randomize_batch_norms(_registry_model(name)) for name in list_models()]
     paths = []
     for model in models:
         path = str(tmp_path / f"{model.name}.keras")

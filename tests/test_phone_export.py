@@ -17,22 +17,13 @@ from ghostnet_tf.layers import GhostBottleneck, GhostModule
 from ghostnet_tf.loading import MediaPipePredictor, TFLitePredictor
 from ghostnet_tf.models import get_model
 from ghostnet_tf.tflite_metadata import associated_files
-from tests.internals import read_metadata
 from tests.datasets import write_idx
+from tests.internals import read_metadata
+from tests.numerics import randomize_batch_norms
 
 KINDS = ("float32", "float16", "dynamic_int8", "int8")
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
-
-
-def randomize_batch_norms(model, seed=0):
-    """Random BN statistics, so that folding is checked with non-trivial values."""
-    rng = np.random.default_rng(seed)
-    for variable in model.non_trainable_variables:
-        if "moving_mean" in variable.path:
-            variable.assign(rng.normal(0, 0.5, variable.shape))
-        elif "moving_variance" in variable.path:
-            variable.assign(rng.uniform(0.5, 2.0, variable.shape))
 
 
 @pytest.fixture(scope="module")

@@ -28,10 +28,11 @@ def test_macs_and_params_of_a_model_counted_by_hand():
     assert profile.non_trainable_params == 8
 
 
-@pytest.mark.parametrize("width, paper_macs", [(0.5, 42.3e6), (1.0, 141.2e6), (1.3, 227.0e6)])
-def test_ghostnet_macs_within_half_a_percent_of_the_paper(width, paper_macs):
+# The GhostNet paper's FLOPs (multiply-adds), which it rounds to the million.
+@pytest.mark.parametrize("width, paper_macs", [(0.5, 42e6), (1.0, 141e6), (1.3, 226e6)])
+def test_ghostnet_macs_within_one_percent_of_the_paper(width, paper_macs):
     profile = profile_model(GhostNet(width=width))
-    assert profile.macs == pytest.approx(paper_macs, rel=0.005)
+    assert profile.macs == pytest.approx(paper_macs, rel=0.01)
 
 
 def test_profile_descends_into_ghost_modules_and_takes_an_input_size():

@@ -110,9 +110,12 @@ def test_unknown_names_and_weights_paths(tmp_path, monkeypatch):
         tmp_path / "models" / "ghostnet_130_imagenet.weights.h5")
 
 
-def test_published_figures_match_the_paper_within_half_a_percent():
-    paper = {"ghostnet_050": (2_587_292, 42.3e6), "ghostnet_100": (5_182_508, 141.2e6),
-             "ghostnet_130": (7_358_820, 227.0e6)}
+def test_entries_match_the_papers_figures_as_it_rounds_them():
+    # The GhostNet paper's Table 7, in millions (its FLOPs are multiply-adds); the entries
+    # are checked against the built models above. The paper gives 226M for 1.3x, timm's
+    # and our count of the official code 227.0M.
+    paper = {"ghostnet_050": (2.6, 42), "ghostnet_100": (5.2, 141), "ghostnet_130": (7.3, 226)}
     for name, (params, macs) in paper.items():
         entry = registry.model_entry(name)
-        assert entry.params == params and math.isclose(entry.macs, macs, rel_tol=0.005)
+        assert round(entry.params / 1e6, 1) == params
+        assert math.isclose(entry.macs / 1e6, macs, rel_tol=0.01)

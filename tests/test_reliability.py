@@ -27,9 +27,9 @@ from ghostnet_tf.training.config import ConfigError, dump_config, load_config
 from ghostnet_tf.training.run_folder import RunInUseError
 from ghostnet_tf.training.trainer import train
 from tests.datasets import write_cifar, write_idx, write_image_folder, write_tfrecords
-from tests.test_training import read_log as read_log_rows
-from tests.test_training import (run_train, signal_after_first_epoch, tiny_run,
-                                 wait_for_first_epoch, wait_until)
+from tests.runs import read_log as read_log_rows
+from tests.runs import (run_train, signal_after_first_epoch, tiny_run, wait_for_first_epoch,
+                        wait_until)
 
 QUIET = {"log": lambda *_: None}
 

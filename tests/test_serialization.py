@@ -13,7 +13,7 @@ import pytest
 from ghostnet_tf.models import get_model, ghostify, reparameterize
 from ghostnet_tf.training import load_config
 from ghostnet_tf.training.trainer import train
-from tests.test_training import save_colour_teacher, tiny_run
+from tests.runs import save_colour_teacher, tiny_run
 
 # Loads each file named in argv[2] (a JSON list) in a process that imported keras and the
 # package in the order argv[1] gives, and prints the largest output difference per file.

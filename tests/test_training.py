@@ -1,12 +1,7 @@
 """train.py: config errors, schedules, tf.distribute, resuming after a crash."""
-import csv
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 
 import keras
 import numpy as np
@@ -14,46 +9,15 @@ import pytest
 
 from ghostnet_tf.cli import train as train_cli
 from ghostnet_tf.compat import sublayers
-from tests.internals import ema_variables
 from ghostnet_tf.models import get_model, reparameterize
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.training.config import ConfigError, load_config
 from ghostnet_tf.training.trainer import make_optimizer, make_schedule, train
-from tests.datasets import write_cifar
+from tests.internals import ema_variables
+from tests.runs import (REPO, free_port, read_log, run_train, save_colour_teacher,
+                        signal_after_first_epoch, tiny_run)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs")
-
-
-def tiny_run(tmp_path, *extra, per_batch=64):
-    """Overrides for a quick run on a learnable CIFAR-format dataset in tmp_path."""
-    data = tmp_path / "data"
-    if not data.exists():
-        data.mkdir()
-        write_cifar(data, "cifar10", per_batch=per_batch, learnable=True)
-    return [f"data.data_dir={data}", f"training.checkpoint_dir={tmp_path / 'runs'}",
-            "model.name=ghost_resnet20", "data.batch_size=32", "optimizer.lr=0.05",
-            "run_name=tiny", *extra]
-
-
-def save_colour_teacher(path):
-    """A teacher that knows tiny_run's four classes (write_cifar's learnable images: the
-    class's colour channel is 120 brighter, 180 red for class 3) from the channel means, as
-    a .keras file: distillation from it helps, where an untrained teacher's would hinder."""
-    inputs = keras.Input((32, 32, 3))
-    dense = keras.layers.Dense(10, activation="softmax")
-    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(inputs)))
-    kernel = np.zeros((3, 10), "float32")
-    kernel[0, 0], kernel[1, 1], kernel[2, 2], kernel[0, 3] = 0.1, 0.1, 0.1, 0.2
-    bias = np.full(10, -100.0, "float32")
-    bias[:4] = 0.0, 0.0, 0.0, -18.0  # red 150: class 0 (15 > 12); red 210: class 3 (24 > 21)
-    dense.set_weights([kernel, bias])
-    model.save(path)
-
-
-def read_log(run_dir):
-    with open(os.path.join(run_dir, "log.csv")) as handle:
-        return list(csv.DictReader(handle))
 
 
 # ---------------------------------------------------------------------------- config
@@ -253,14 +217,6 @@ def test_rmsprop_decays_kernels_through_the_gradient_and_nothing_else():
 
 
 # ---------------------------------------------------------------------------- training
-def run_train(overrides, env=None, **kwargs):
-    return subprocess.Popen(
-        [sys.executable, os.path.join(REPO, "train.py"),
-         *[arg for override in overrides for arg in ("--set", override)]],
-        cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_cpus_learns(tmp_path):
     # A process of its own: two MirroredStrategies in one process share collective keys.
@@ -308,29 +264,6 @@ def test_the_results_loss_is_the_loss_eval_reports(tmp_path):
     assert results["objective_loss"] > results["loss"] + 1e-3
     # The run's class names are beside its checkpoints, for eval.py, predict.py, export.py.
     assert (run / "labels.txt").read_text().splitlines()[:2] == ["airplane", "automobile"]
-
-
-def wait_until(condition, process, timeout=300):
-    """Return once `condition()` holds, while `process` runs."""
-    deadline = time.time() + timeout
-    while not condition():
-        assert process.poll() is None and time.time() < deadline, process.stdout.read()
-        time.sleep(0.01)
-
-
-def wait_for_first_epoch(process, run):
-    """Return once log.csv has its first row, i.e. as epoch 2 starts."""
-    wait_until(lambda: (run / "log.csv").exists() and len(read_log(run)) >= 1, process)
-
-
-def signal_after_first_epoch(overrides, run, signum):
-    """Start train.py with `overrides`, send it `signum` once its first epoch is logged
-    (into epoch 2), and return (exit status, output)."""
-    process = run_train(overrides)
-    wait_for_first_epoch(process, run)
-    process.send_signal(signum)
-    output, _ = process.communicate(timeout=300)
-    return process.returncode, output
 
 
 @pytest.mark.slow
@@ -391,12 +324,6 @@ def test_train_leaves_the_process_as_it_found_it(tmp_path):
         train(failing, log=lambda *_: None)
     assert keras.config.dtype_policy().name == "float32"
     assert {s: signal.getsignal(s) for s in handlers} == handlers
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
