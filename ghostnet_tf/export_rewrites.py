@@ -27,8 +27,8 @@ from keras import ops
 
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import consumers
-from ghostnet_tf.layers import (GhostBottleneck, GhostModule, RepConv,
-                                folded_kernel_and_bias)
+from ghostnet_tf.layers import GhostBottleneck, GhostModule, RepConv
+from ghostnet_tf.models.reparameterize import folded_kernel_and_bias
 from ghostnet_tf.models.transfer import clone_with_weights
 
 REWRITES = ("fold_input_normalization", "duplicate_ghost_modules", "dfc_pool_as_depthwise")

@@ -13,7 +13,6 @@ exist before `fit` starts, which `tf.distribute` strategies need. Every layer co
 import math
 
 import keras
-import numpy as np
 from keras import layers, ops
 
 from ghostnet_tf.checks import ArgumentError, check_positive_int
@@ -103,30 +102,6 @@ def batch_norm(name, dtype=None):
         epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name, dtype=dtype)
 
 
-def _with_batch_norm(kernel, bias, bn, depthwise):
-    """(kernel, bias) of a convolution followed by `bn` (or None) at inference, as one
-    convolution. A depthwise kernel is (kh, kw, in, multiplier), its output channel
-    c * multiplier + k being (c, k), the order of Keras and of PyTorch's groups."""
-    if bn is None:
-        return kernel, bias
-    scale = bn.gamma / ops.sqrt(bn.moving_variance + bn.epsilon)
-    shift = bn.beta - bn.moving_mean * scale
-    kernel_scale = ops.reshape(scale, kernel.shape[2:]) if depthwise else scale
-    return kernel * kernel_scale, bias * scale + shift
-
-
-def folded_kernel_and_bias(conv, bn=None):
-    """(kernel, bias) of `conv` (a Conv2D, DepthwiseConv2D or RepConv) followed by `bn` at
-    inference, as one convolution."""
-    if isinstance(conv, RepConv):
-        return _with_batch_norm(*conv.folded(), bn, conv.depthwise)
-    depthwise = isinstance(conv, layers.DepthwiseConv2D)
-    kernel = conv.kernel
-    channels = kernel.shape[2] * kernel.shape[3] if depthwise else kernel.shape[3]
-    bias = conv.bias if conv.use_bias else ops.zeros((channels,), kernel.dtype)
-    return _with_batch_norm(kernel, bias, bn, depthwise)
-
-
 def _channels_shape(channels):
     return (None, None, None, channels)
 
@@ -140,8 +115,8 @@ class RepConv(layers.Layer):
     each followed by a batch norm; with `scale_branch`, a 1x1 convolution and batch norm
     aligned with the kernel's centre tap; with `identity_branch`, a batch norm of the input
     itself (needs stride 1, "same" padding and as many outputs as inputs, multiplier 1 when
-    depthwise). Deploy form (`deploy=True`): one convolution with bias, which `folded()` of
-    the train form gives (`ghostnet_tf.models.reparameterize` makes that copy of a model).
+    depthwise). Deploy form (`deploy=True`): one convolution with bias, whose kernel and bias
+    `ghostnet_tf.models.reparameterize` computes from the train form's branches.
     Padding is PyTorch's: `kernel_size // 2` on every side ("same", centred at every stride,
     the official release's) or none ("valid").
 
@@ -265,34 +240,6 @@ class RepConv(layers.Layer):
         if self.identity_bn is not None:
             outputs.append(self.identity_bn(inputs, training=training))
         return ops.sum(ops.stack(outputs), axis=0) if len(outputs) > 1 else outputs[0]
-
-    def folded(self):
-        """(kernel, bias) of the one convolution that equals the branches at inference:
-        each branch's batch norm folded into its kernel, the 1x1 kernel and the identity
-        (a kernel with 1 at the centre tap) padded to `kernel_size`, all summed."""
-        if self.deploy:
-            bias = self.conv.bias if self.use_bias else ops.zeros((self.filters,),
-                                                                   self.conv.kernel.dtype)
-            return self.conv.kernel, bias
-        kernel = bias = 0.0
-        for conv, bn in zip(self.convs, self.batch_norms):
-            branch_kernel, branch_bias = folded_kernel_and_bias(conv, bn)
-            kernel, bias = kernel + branch_kernel, bias + branch_bias
-        pad = self.kernel_size // 2
-        centre = ((pad, pad), (pad, pad), (0, 0), (0, 0))
-        if self.scale_conv is not None:
-            branch_kernel, branch_bias = folded_kernel_and_bias(self.scale_conv, self.scale_bn)
-            kernel, bias = kernel + ops.pad(branch_kernel, centre), bias + branch_bias
-        if self.identity_bn is not None:
-            channels = self.filters
-            identity = np.ones((1, 1, channels, 1)) if self.depthwise else \
-                np.eye(channels).reshape(1, 1, channels, channels)
-            dtype = self.identity_bn.gamma.dtype
-            branch_kernel, branch_bias = _with_batch_norm(
-                ops.cast(identity, dtype), ops.zeros((channels,), dtype), self.identity_bn,
-                self.depthwise)
-            kernel, bias = kernel + ops.pad(branch_kernel, centre), bias + branch_bias
-        return kernel, bias
 
     def get_config(self):
         return {

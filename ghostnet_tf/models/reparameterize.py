@@ -3,7 +3,8 @@
 A layer is in train form when its config has `deploy: False` and it holds `RepConv` layers
 (GhostNetV3's `GhostModule`s and `GhostBottleneck`s, `RepConv` itself). Its deploy form is
 the same layer built with `deploy: True`, whose convolutions get the folded kernels and
-biases (`RepConv.folded`); every other variable is copied.
+biases (`folded_kernel_and_bias`, which also folds a batch norm into any convolution, for the
+export's rewrites); every other variable is copied.
 
 A linear Ghost module whose output only a BatchNormalization reads (the modules of
 `ghostify(version=3)`, before the model's own batch norms) loses its cheap convolution's
@@ -13,12 +14,66 @@ padding, so that bias reaches the ghost maps as a map that differs at the border
 per-channel shift can stand for.
 """
 import keras
+import numpy as np
 from keras import ops
 
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import consumers, sublayers
 from ghostnet_tf.layers import GhostModule, RepConv
 from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
+
+
+def _with_batch_norm(kernel, bias, bn, depthwise):
+    """(kernel, bias) of a convolution followed by `bn` (or None) at inference, as one
+    convolution. A depthwise kernel is (kh, kw, in, multiplier), its output channel
+    c * multiplier + k being (c, k), the order of Keras and of PyTorch's groups."""
+    if bn is None:
+        return kernel, bias
+    scale = bn.gamma / ops.sqrt(bn.moving_variance + bn.epsilon)
+    shift = bn.beta - bn.moving_mean * scale
+    kernel_scale = ops.reshape(scale, kernel.shape[2:]) if depthwise else scale
+    return kernel * kernel_scale, bias * scale + shift
+
+
+def folded_kernel_and_bias(conv, bn=None):
+    """(kernel, bias) of `conv` (a Conv2D, DepthwiseConv2D or RepConv) followed by `bn` at
+    inference, as one convolution."""
+    if isinstance(conv, RepConv):
+        return _with_batch_norm(*_folded_rep_conv(conv), bn, conv.depthwise)
+    depthwise = isinstance(conv, keras.layers.DepthwiseConv2D)
+    kernel = conv.kernel
+    channels = kernel.shape[2] * kernel.shape[3] if depthwise else kernel.shape[3]
+    bias = conv.bias if conv.use_bias else ops.zeros((channels,), kernel.dtype)
+    return _with_batch_norm(kernel, bias, bn, depthwise)
+
+
+def _folded_rep_conv(rep):
+    """(kernel, bias) of the one convolution that equals `rep`'s branches at inference: each
+    branch's batch norm folded into its kernel, the 1x1 kernel and the identity (a kernel
+    with 1 at the centre tap) padded to `kernel_size`, all summed."""
+    if rep.deploy:
+        bias = rep.conv.bias if rep.use_bias else ops.zeros((rep.filters,),
+                                                             rep.conv.kernel.dtype)
+        return rep.conv.kernel, bias
+    kernel = bias = 0.0
+    for conv, bn in zip(rep.convs, rep.batch_norms):
+        branch_kernel, branch_bias = folded_kernel_and_bias(conv, bn)
+        kernel, bias = kernel + branch_kernel, bias + branch_bias
+    pad = rep.kernel_size // 2
+    centre = ((pad, pad), (pad, pad), (0, 0), (0, 0))
+    if rep.scale_conv is not None:
+        branch_kernel, branch_bias = folded_kernel_and_bias(rep.scale_conv, rep.scale_bn)
+        kernel, bias = kernel + ops.pad(branch_kernel, centre), bias + branch_bias
+    if rep.identity_bn is not None:
+        channels = rep.filters
+        identity = np.ones((1, 1, channels, 1)) if rep.depthwise else \
+            np.eye(channels).reshape(1, 1, channels, channels)
+        dtype = rep.identity_bn.gamma.dtype
+        branch_kernel, branch_bias = _with_batch_norm(
+            ops.cast(identity, dtype), ops.zeros((channels,), dtype), rep.identity_bn,
+            rep.depthwise)
+        kernel, bias = kernel + ops.pad(branch_kernel, centre), bias + branch_bias
+    return kernel, bias
 
 
 def _rep_convs(layer):
@@ -44,7 +99,7 @@ def fold_layer(source, target):
         raise ValueError(f"{target.name} is not the deploy form of {source.name}.")
     folded_variables = {id(v) for r in source_reps + target_reps for v in r.weights}
     for rep, deployed in zip(source_reps, target_reps):
-        kernel, bias = rep.folded()
+        kernel, bias = folded_kernel_and_bias(rep)
         deployed.conv.kernel.assign(kernel)
         if deployed.use_bias:
             deployed.conv.bias.assign(bias)
@@ -103,7 +158,7 @@ def reparameterize(model):
         _fold_or_copy(original, copy)
         module = module_before.get(id(original))
         if module is not None:  # BN(x + b) is BN(x) with the moving mean less b
-            _, bias = module.cheap_conv.folded()
+            _, bias = folded_kernel_and_bias(module.cheap_conv)
             start = module.primary_filters
             mean = copy.moving_mean
             mean.assign(ops.concatenate([mean[:start],
