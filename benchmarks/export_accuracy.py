@@ -19,6 +19,7 @@ from ghostnet_tf.data.source import DataSource  # noqa: E402
 from ghostnet_tf.evaluation import evaluate  # noqa: E402  (what eval.py runs)
 from ghostnet_tf.export import (  # noqa: E402
     KNOWN_FORMATS,
+    ExportOptions,
     default_output_dir,
     export_model_file,
 )
@@ -41,9 +42,9 @@ def main():
     output_dir = args.output_dir or default_output_dir(args.model)
     source = DataSource(args.dataset, args.data_dir)
     report, _ = export_model_file(args.model, output_dir, args.formats.split(","),
-                                  source=source,
-                                  float_ops=tuple(args.float_ops),
-                                  per_channel=not args.per_tensor)
+                                  source=source, options=ExportOptions(
+                                      float_ops=args.float_ops,
+                                      per_channel=not args.per_tensor))
     targets = [("keras", args.model, None, "litert")] + [
         (kind, entry["path"], entry.get("bytes"), "litert")
         for kind, entry in report["exports"].items()]

@@ -55,7 +55,7 @@ def calibration_images():
 def ghostnet_files(name, kinds, rewrites=None, duplicate_min_pixels=None):
     """{kind: bytes} of a GhostNet registry model, as export.py writes them."""
     from ghostnet_tf import export_rewrites
-    from ghostnet_tf.export import tflite_files
+    from ghostnet_tf.export import ExportOptions, tflite_files
     from ghostnet_tf.models import get_model
 
     default = export_rewrites.DUPLICATE_MIN_PIXELS
@@ -63,7 +63,8 @@ def ghostnet_files(name, kinds, rewrites=None, duplicate_min_pixels=None):
         export_rewrites.DUPLICATE_MIN_PIXELS = duplicate_min_pixels
     try:
         rewrites = export_rewrites.REWRITES if rewrites is None else rewrites
-        return tflite_files(get_model(name), kinds, calibration_images(), rewrites=rewrites)
+        return tflite_files(get_model(name), kinds, calibration_images(),
+                            options=ExportOptions(rewrites=rewrites))
     finally:
         export_rewrites.DUPLICATE_MIN_PIXELS = default
 

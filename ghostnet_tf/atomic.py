@@ -1,10 +1,12 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename over it, so
-that a crash never leaves half a file where a complete one was; and the digest that tells a
-whole file from a damaged one."""
+"""Atomic file writes: write to a temporary file (or folder) beside the target, then rename
+over it, so that a crash never leaves half a file where a complete one was; and the digest
+that tells a whole file from a damaged one."""
 import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 
 
 def write_atomically(path, write):
@@ -22,6 +24,23 @@ def write_atomically(path, write):
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def replace_directory(build, path):
+    """Write a directory through `build(temporary_path)`, then move it into place, so that a
+    failed or killed build leaves any earlier one at `path` untouched, and the new one is
+    never mixed with it. Returns what `build` returns."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.staging-", dir=parent)
+    try:
+        built = build(os.path.join(temporary, "new"))
+        if os.path.exists(path):
+            os.replace(path, os.path.join(temporary, "old"))
+        os.replace(os.path.join(temporary, "new"), path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return built
 
 
 def write_file(path, content):

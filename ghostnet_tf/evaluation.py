@@ -111,7 +111,8 @@ def evaluate(model, source, split="test", arch=None, batch_size=256, limit=None,
     """
     from ghostnet_tf.data import make_dataset
     from ghostnet_tf.data.source import DataSource
-    from ghostnet_tf.loading import WEIGHTS_SUFFIX, check_model_path, load_predictor, model_stem
+    from ghostnet_tf.loading import check_model_path, load_predictor, model_stem
+    from ghostnet_tf.weights import WEIGHTS_SUFFIX
     from ghostnet_tf.models import registry
 
     source = DataSource.of(source)

@@ -131,7 +131,8 @@ def draw_feature_maps(model, image, output, layer=None, plain_model=None, plain_
     file `model` for the image file `image` into the PNG `output`, beside the same layer
     (`plain_layer`, default: the same name) of the `.keras` file `plain_model`, and as
     TensorBoard images in `tensorboard`. Returns the name of the layer drawn."""
-    from ghostnet_tf.loading import KERAS_SUFFIX, load_keras_model, read_image
+    from ghostnet_tf.loading import load_keras_model, read_image
+    from ghostnet_tf.weights import KERAS_SUFFIX
 
     for argument, path in (("model", model), ("plain_model", plain_model)):
         if path is not None and not os.fspath(path).endswith(KERAS_SUFFIX):

@@ -11,11 +11,12 @@ from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
 from ghostnet_tf.cli import predict as predict_cli
 from ghostnet_tf.data import load_arrays
+from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import tflite_ops
 from tests.internals import node_names
-from ghostnet_tf.export import balanced_images, flex_ops, inference_copy, tflite_op_counts
+from ghostnet_tf.export import (ExportOptions, TFLitePredictor, balanced_images, flex_ops,
+                                inference_copy, tflite_op_counts)
 from ghostnet_tf.layers import GhostModule
-from ghostnet_tf.loading import TFLitePredictor
 from ghostnet_tf.models import get_model
 from tests.datasets import write_cifar, write_idx
 
@@ -228,8 +229,8 @@ def test_selective_quantization_keeps_the_named_ops_in_float(exported, tmp_path)
     images = images[:16].astype("float32")
     listed = (root / "out" / "model_float32.tflite.ops.txt").read_text().splitlines()
     first_concat = next(line.split("\t")[1] for line in listed if line.startswith("CONCAT"))
-    content = convert_tflite(saved_model, "int8", images,
-                             float_ops=["DEPTHWISE_CONV_2D", first_concat])
+    content = convert_tflite(saved_model, "int8", images, ExportOptions(
+        float_ops=["DEPTHWISE_CONV_2D", first_concat]))
     path = tmp_path / "selective.tflite"
     path.write_bytes(content)
     predictor = TFLitePredictor(str(path))
@@ -258,7 +259,8 @@ def test_per_tensor_weights_have_one_scale_per_convolution(exported):
 
     saved_model = str(root / "out" / "saved_model")
     assert weight_scales(convert_tflite(saved_model, "int8", images)) == 16
-    assert weight_scales(convert_tflite(saved_model, "int8", images, per_channel=False)) == 1
+    assert weight_scales(convert_tflite(saved_model, "int8", images,
+                                         ExportOptions(per_channel=False))) == 1
 
 
 def test_converted_ghostnet_is_one_xnnpack_graph_without_slices():
@@ -289,7 +291,8 @@ def test_integer_input_codes_are_the_pixels(exported, tmp_path, int8_io, zero_po
     # Calibration images that miss both ends of [0, 255]: the calibrated input range alone
     # would give a scale of about 0.75, and a client feeding pixels would be off by 25%.
     dim = (40 + 0.75 * images[:32]).astype("float32")
-    content = convert_tflite(str(root / "out" / "saved_model"), "int8", dim, int8_io=int8_io)
+    content = convert_tflite(str(root / "out" / "saved_model"), "int8", dim,
+                             ExportOptions(int8_io=int8_io))
     path = tmp_path / "model.tflite"
     path.write_bytes(content)
     predictor = TFLitePredictor(str(path))
@@ -329,3 +332,48 @@ def test_a_float_export_below_the_agreement_goal_fails_the_command(exported, tmp
     report = json.loads((tmp_path / "out" / "export.json").read_text())
     assert report["exports"]["float32"]["check"]["meets_float_goal"] is False
     assert "meets_float_goal" not in report["exports"]["dynamic_int8"]["check"]
+
+
+def test_a_format_is_one_table_row_and_one_target_module(tmp_path, monkeypatch):
+    # A target that writes the inference copy as a .keras file and opens it again: one row
+    # in the table is all it takes for export, export.json, the checks and load_predictor.
+    import types
+
+    from ghostnet_tf.export import formats
+    from ghostnet_tf.export.common import Opened
+    from ghostnet_tf.loading import load_predictor
+
+    def write(model, folder, rows, conversion, step):
+        step(f"writing {rows[0].file}")
+        model.save(os.path.join(folder, rows[0].file))
+        return {rows[0].name: {"bytes": os.path.getsize(os.path.join(folder, rows[0].file))}}
+
+    def load(path, runtime=None):
+        model = keras.saving.load_model(path)
+        return Opened(lambda images: keras.ops.convert_to_numpy(model(images)),
+                      tuple(model.input_shape[1:]), "float32", model.output_shape[-1], "keras")
+
+    target = types.ModuleType("keras_copy")  # as a target module of ghostnet_tf.export
+    target.SUFFIX, target.steps, target.write, target.load = ".copy.keras", len, write, load
+    monkeypatch.setitem(formats.FORMAT_TABLE, "keras_copy",
+                        formats.Format("keras_copy", "model.copy.keras", target))
+    from ghostnet_tf.export import export
+
+    model = get_model("resnet20", classes=4, input_shape=(32, 32, 3))
+    images = np.random.default_rng(0).uniform(0, 255, (6, 32, 32, 3)).astype("float32")
+    steps = []
+    report = export(model, tmp_path / "out", ["keras_copy", "float32"], class_names="abcd",
+                    check_images=images, progress=lambda text, done, total: steps.append(
+                        (text, total)))
+    # The table's order, not the request's; each file checked; steps counted right.
+    assert list(report["exports"]) == ["float32", "keras_copy"]
+    entry = report["exports"]["keras_copy"]
+    assert entry["check"]["top1_agreement"] == 1.0 and entry["check"]["meets_float_goal"]
+    assert ("writing model.copy.keras", 5) in steps and len(steps) == 5
+    predictor = load_predictor(tmp_path / "out" / "model.copy.keras")
+    assert predictor.runtime == "keras" and predictor.class_names == tuple("abcd")
+    np.testing.assert_allclose(predictor(images), keras.ops.convert_to_numpy(model(images)),
+                               atol=1e-5)
+    with pytest.raises(ArgumentError, match="`formats` has unknown bogus; expected some of "
+                                            "saved_model, .*, keras_copy"):
+        export(model, tmp_path / "other", ["bogus"])

@@ -76,8 +76,8 @@ def test_a_v1_checkpoint_given_as_v2_is_refused(tmp_path, capsys):
 
 
 def test_feature_pyramid_and_a_builtin_ops_tflite(tmp_path):
-    from ghostnet_tf.export import convert_tflite, export_saved_model, flex_ops
-    from ghostnet_tf.loading import TFLitePredictor
+    from ghostnet_tf.export import (TFLitePredictor, convert_tflite, export_saved_model,
+                                    flex_ops)
     from ghostnet_tf.models import feature_pyramid
 
     shapes = {level: tuple(tensor.shape) for level, tensor in feature_pyramid(

@@ -181,8 +181,7 @@ def test_rep_conv_folds_every_branch_kind_exactly(strides, padding, depthwise):
 
 
 def test_export_folds_the_branches_into_v2s_graph(tmp_path):
-    from ghostnet_tf.export import tflite_files, tflite_op_counts
-    from ghostnet_tf.loading import TFLitePredictor
+    from ghostnet_tf.export import TFLitePredictor, tflite_files, tflite_op_counts
     from ghostnet_tf.models import GhostNetV2
 
     # 128x128: the 64x64 maps of the first blocks take the duplicate-form rewrite too.

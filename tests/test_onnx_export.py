@@ -10,8 +10,8 @@ import pytest
 
 from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
-from ghostnet_tf.export import export, inference_copy
-from ghostnet_tf.loading import ONNXPredictor, load_predictor
+from ghostnet_tf.export import ONNXPredictor, export, inference_copy
+from ghostnet_tf.loading import load_predictor
 from ghostnet_tf.models import get_model, ghostify
 from tests.datasets import write_cifar
 

@@ -10,11 +10,11 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
 from ghostnet_tf.data import load_arrays
-from ghostnet_tf.export import inference_copy, tflite_files, tflite_op_counts
+from ghostnet_tf.export import (ExportOptions, MediaPipePredictor, TFLitePredictor,
+                                inference_copy, tflite_files, tflite_op_counts)
 from ghostnet_tf.export_rewrites import (RGB_TO_GRAY, ExportGhostBottleneck, ExportGhostModule,
                                          tflite_graph)
 from ghostnet_tf.layers import GhostBottleneck, GhostModule
-from ghostnet_tf.loading import MediaPipePredictor, TFLitePredictor
 from ghostnet_tf.models import get_model
 from ghostnet_tf.tflite_metadata import associated_files
 from tests.datasets import write_idx
@@ -149,7 +149,8 @@ def test_runtime_errors_name_the_flag(gray_export, capsys):
 def _max_difference(model, rewrites, images, folder):
     """Largest |probability difference| of the float32 .tflite with `rewrites` against the
     Keras model, and the file's op counts."""
-    content = tflite_files(model, ["float32"], rewrites=rewrites)["float32"]
+    content = tflite_files(model, ["float32"],
+                           options=ExportOptions(rewrites=rewrites))["float32"]
     path = folder / f"{len(rewrites)}.tflite"
     path.write_bytes(content)
     expected = keras.ops.convert_to_numpy(model(images, training=False))
@@ -237,7 +238,8 @@ def test_dfc_pool_as_depthwise_computes_the_pool_and_keeps_int8_in_xnnpack(tmp_p
     randomize_batch_norms(model, seed=11)
     images = np.random.default_rng(12).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
     modules = sum(isinstance(layer, GhostModule) for layer in model.layers)
-    before = tflite_files(model, ["int8"], images, rewrites=())["int8"]
+    before = tflite_files(model, ["int8"], images,
+                          options=ExportOptions(rewrites=()))["int8"]
     after = tflite_files(model, ["float32", "int8"], images)
     ops, before_ops = tflite_op_counts(after["int8"]), tflite_op_counts(before)
     # Every DFC pool is a depthwise convolution, and the int8 graph has fewer XNNPACK

@@ -57,7 +57,8 @@ def _names(text):
 
 
 def run(args):
-    from ghostnet_tf.export import FLOAT_AGREEMENT_GOAL, describe, export_model_file
+    from ghostnet_tf.export import (FLOAT_AGREEMENT_GOAL, ExportOptions, describe,
+                                    export_model_file)
 
     if not args.dataset:
         print("export.py: no --dataset, so the exports are not checked against the model.",
@@ -67,8 +68,10 @@ def run(args):
             args.model, args.output_dir, _names(args.formats),
             source=common.data_source(args) if args.dataset else None, arch=args.arch,
             calibration_images=args.calibration_images, check_images=args.check_images,
-            int8_io=args.int8_io, float_ops=args.float_ops, per_channel=not args.per_tensor,
-            rewrites=_names(args.rewrites), replace=args.replace, progress=progress)
+            options=ExportOptions(int8_io=args.int8_io, float_ops=args.float_ops,
+                                  per_channel=not args.per_tensor,
+                                  rewrites=_names(args.rewrites)),
+            replace=args.replace, progress=progress)
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")
     missed = [kind for kind, entry in report["exports"].items()

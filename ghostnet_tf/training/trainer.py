@@ -25,7 +25,8 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import prepare_multi_worker_fit, sublayers
 from ghostnet_tf.data import batches, files
 from ghostnet_tf.data.source import DataSource
-from ghostnet_tf.loading import LABELS_FILE, labels_text, load_keras_model
+from ghostnet_tf.export.common import LABELS_FILE, labels_text
+from ghostnet_tf.loading import load_keras_model
 from ghostnet_tf.models import registry
 from ghostnet_tf.models.reparameterize import has_train_form_layers, reparameterize
 from ghostnet_tf.models.ghostnet import convertible_models
