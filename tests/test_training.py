@@ -21,6 +21,38 @@ CONFIGS = os.path.join(REPO, "configs")
 
 
 # ---------------------------------------------------------------------------- config
+def test_the_schema_is_the_one_list_of_keys():
+    from ghostnet_tf.models.registry import OPTIONS
+    from ghostnet_tf.training.config import flatten
+    from ghostnet_tf.training.schema import DEFAULTS, FREE_KEYS, MODEL_OPTIONS, keys
+
+    assert list(flatten(DEFAULTS)) == list(keys())
+    assert all(field.metadata["help"] for field in keys().values())
+    assert set(MODEL_OPTIONS) <= set(OPTIONS)  # passed to the constructors as they are
+    assert "data.data_dir" in FREE_KEYS and "optimizer.lr" not in FREE_KEYS
+
+
+def test_a_run_folder_of_version_0_2_0_resumes_with_its_recipe():
+    # config.yaml as version 0.2.0 wrote it for configs/fashion_mnist_ghost_resnet56.yaml.
+    from ghostnet_tf.training.config import parse_yaml, validate
+    from ghostnet_tf.training.run_folder import check_resumed_config
+
+    with open(os.path.join(REPO, "tests", "data", "config_v0.2.0.yaml")) as file:
+        saved = parse_yaml(file)
+    assert validate(load_config(None, [f"{section}.{key}={json.dumps(value)}"
+                                       for section, values in saved.items()
+                                       if isinstance(values, dict)
+                                       for key, value in values.items()]
+                                + [f"run_name={saved['run_name']}", f"seed={saved['seed']}"]))
+    recipe = os.path.join(CONFIGS, "fashion_mnist_ghost_resnet56.yaml")
+    assert check_resumed_config(load_config(recipe), saved) == []
+    with pytest.raises(ConfigError, match=r"optimizer.lr: 0.1 -> 0.2.*resume_changes="
+                                          r"\[optimizer.lr\]"):
+        check_resumed_config(load_config(recipe, ["optimizer.lr=0.2"]), saved)
+    # A free key (the schema's `free`) may change without resume_changes.
+    assert check_resumed_config(load_config(recipe, ["data.data_dir=/elsewhere"]), saved) == []
+
+
 def test_every_recipe_loads():
     recipes = sorted(f for f in os.listdir(CONFIGS) if f.endswith(".yaml"))
     assert len(recipes) >= 10
@@ -47,6 +79,10 @@ def test_every_recipe_loads():
     ("model.weights=ghostnet.onnx", r"model.weights must be a published tag \(\"imagenet\"\), a "
                                     r"\.keras or \.weights\.h5 file, or a PyTorch checkpoint"),
     ("model.freeze_backbone=maybe", "model.freeze_backbone must be true or false"),
+    ("optimizer.nesterov=3", "optimizer.nesterov must be true or false, got 3"),
+    ("data.min_scale=1.5", r"data.min_scale must be in \(0, 1\], got 1.5"),
+    ("model.dw_size=4", "model.dw_size must be odd, got 4"),
+    ("training.jit_compile=1", r"training.jit_compile must be one of \['auto', True, False\]"),
 ])
 def test_bad_keys_and_values_fail_fast(override, message):
     with pytest.raises(ConfigError, match=message):

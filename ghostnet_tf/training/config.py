@@ -1,6 +1,7 @@
 """Training configuration: YAML recipes under configs/, overridable key by key.
 
-A config has five sections; `DEFAULTS` lists every key with its default. A recipe file sets
+A config has five sections; `ghostnet_tf.training.schema` declares every key with its
+default, its rule and its help (`DEFAULTS` is derived from it). A recipe file sets
 some of them (and may start from another recipe: `base: cifar10_resnet56.yaml`, a path
 relative to the recipe), overrides ("section.key=value", train.py's --set) change any of
 them (values are parsed as YAML), and the resolved config is written beside the checkpoints.
@@ -13,8 +14,8 @@ import re
 
 import yaml
 
-from ghostnet_tf.checks import (INTERPOLATIONS, LABEL_OFFSETS, ArgumentError,
-                                check_crop_pct)
+from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.training.schema import DEFAULTS, check_value, keys
 
 
 class _Loader(yaml.SafeLoader):
@@ -34,129 +35,6 @@ _Loader.add_implicit_resolver(
 def parse_yaml(text):
     """YAML (a string or a file) with safe types only, floats as YAML 1.2 reads them."""
     return yaml.load(text, Loader=_Loader)
-
-
-DEFAULTS = {
-    "run_name": None,  # default: the config file's name
-    # Seeds everything: initial weights, data order, augmentation, dropout
-    # (keras.utils.set_random_seed); data.deterministic makes two runs give equal weights.
-    "seed": 0,
-    "model": {
-        "name": "ghost_resnet56",  # a registry name: ghostnet-profile --list
-        # Options of the models that take them (None: the model's default): the paper's s
-        # and d of the Ghost models made by ghostify and their Ghost module's version (1;
-        # 2: GhostNetV2's DFC attention), GhostNet's dropout (0.2).
-        "ratio": None,
-        "dw_size": None,
-        "version": None,
-        "dropout": None,
-        "sync_bn": False,  # batch statistics over all replicas
-        # Start from: "imagenet" (a GhostNet's published weights, downloaded on first use),
-        # a GhostNet .weights.h5 file or PyTorch checkpoint (the classifier left out when the
-        # classes differ), or a .keras file of an earlier run (every layer whose name and
-        # shapes match).
-        "weights": None,
-        "freeze_backbone": False,  # train only the classifier (fine-tuning's first phase)
-    },
-    "data": {
-        "name": "cifar10",  # see ghostnet_tf.data.make_dataset; "synthetic" = random in-memory
-        "data_dir": None,
-        "labels_file": None,
-        "image_size": None,  # image-file datasets; default: the model's input size
-        "batch_size": 128,  # per replica
-        "min_scale": 0.08,
-        # Evaluation resize of image-file datasets; None: the model's (its registry entry).
-        "crop_pct": None,
-        "interpolation": None,
-        "randaugment_magnitude": 0.0,
-        "random_erasing": 0.0,
-        "mixup_alpha": 0.0,
-        "cutmix": 0.0,
-        "skip_corrupt": False,
-        # TFRecord shards: what to subtract from the stored labels: auto (1, the build
-        # scripts' convention, unless some label is 0), 0 or 1.
-        "label_offset": "auto",
-        "shuffle_buffer": 10000,
-        "seed": None,  # of the data order and augmentation; None: the run's seed
-        # A reproducible data order and TensorFlow's deterministic ops (slower): with a seed,
-        # two runs of the same config end with the same weights.
-        "deterministic": False,
-    },
-    "optimizer": {
-        "name": "sgd",  # sgd, rmsprop, adamw
-        "lr": 0.1,  # at a global batch of lr_batch_size; scaled linearly to the real one
-        "lr_batch_size": 128,
-        "momentum": 0.9,
-        "nesterov": False,
-        # sgd/rmsprop: L2 added to the gradients of convolution and dense kernels, as
-        # PyTorch's weight_decay; adamw: decoupled decay. Never on BN parameters or biases.
-        "weight_decay": 1e-4,
-        "ema_decay": 0.0,  # > 0: keep an EMA of the weights, used for evaluation and export
-        "epsilon": None,  # rmsprop: inside the square root, as TensorFlow's (default 1e-7)
-    },
-    "schedule": {
-        # step (multiply by decay at iterations), cosine (with linear warm-up), exponential
-        # (multiply by decay every decay_epochs, after a linear warm-up), constant
-        "name": "step",
-        "iterations": None,  # length of training in steps; or give epochs
-        "epochs": None,
-        "boundaries": [32000, 48000],  # step: iterations where lr is multiplied by decay
-        "decay": 0.1,
-        "decay_epochs": 2.4,  # exponential
-        "warmup_epochs": 0.0,  # cosine, exponential
-    },
-    "training": {
-        "strategy": "auto",  # auto, mirrored, multi_worker, one_device, tpu, default
-        "precision": "float32",  # float32, mixed_float16, mixed_bfloat16
-        "jit_compile": "auto",  # auto, true, false
-        "label_smoothing": 0.0,
-        # Knowledge distillation: a .keras file or a registry model with published weights,
-        # whose predictions on each training batch the student also learns (GhostNetV3).
-        "teacher": None,
-        # The loss is label_weight x the label cross-entropy + distillation_weight x the
-        # cross-entropy to the teacher's softmax (scaled by T^2). label_weight None: 1 -
-        # distillation_weight, a convex combination that keeps the step size of a recipe
-        # tuned without a teacher; GhostNetV3's recipe sets both to 1.
-        "distillation_weight": 0.5,
-        "label_weight": None,
-        "distillation_temperature": 1.0,  # of both softmaxes
-        "checkpoint_dir": "checkpoints",
-        "steps_per_epoch": None,  # default: training examples // global batch
-        "validation_batch_size": None,  # default: 2 x batch_size
-        "validation_limit": None,  # evaluate on the first N validation batches only
-        "backup_every_steps": None,  # also save the resume state every N steps
-        # Split the CPU into N logical devices and mirror over them: distribution without GPUs.
-        "cpu_devices": None,
-        # Keys a resumed run may change from the config it was started with (e.g.
-        # [schedule.epochs] to extend it); others must stay, or the run is refused.
-        "resume_changes": [],
-    },
-}
-
-CHOICES = {
-    ("optimizer", "name"): ("sgd", "rmsprop", "adamw"),
-    ("schedule", "name"): ("step", "cosine", "exponential", "constant"),
-    ("training", "strategy"): ("auto", "mirrored", "multi_worker", "one_device", "tpu",
-                               "default"),
-    ("training", "precision"): ("float32", "mixed_float16", "mixed_bfloat16"),
-    ("training", "jit_compile"): ("auto", True, False),
-    ("data", "interpolation"): (None,) + INTERPOLATIONS,
-    ("data", "label_offset"): LABEL_OFFSETS,
-}
-NON_NEGATIVE = {("optimizer", "weight_decay"), ("optimizer", "momentum"),
-                ("optimizer", "ema_decay"), ("schedule", "warmup_epochs"),
-                ("training", "label_smoothing"), ("data", "randaugment_magnitude"),
-                ("data", "random_erasing"), ("data", "mixup_alpha"), ("data", "cutmix"),
-                ("model", "dropout"), ("training", "distillation_weight"),
-                ("training", "label_weight")}
-POSITIVE = {("optimizer", "lr"), ("optimizer", "lr_batch_size"), ("data", "batch_size"),
-            ("schedule", "iterations"), ("schedule", "epochs"), ("data", "shuffle_buffer"),
-            ("training", "steps_per_epoch"), ("training", "validation_batch_size"),
-            ("training", "validation_limit"), ("training", "backup_every_steps"),
-            ("data", "image_size"), ("training", "cpu_devices"), ("data", "crop_pct"),
-            ("schedule", "decay_epochs"), ("optimizer", "epsilon"),
-            ("model", "ratio"), ("model", "dw_size"), ("model", "version"),
-            ("training", "distillation_temperature")}
 
 
 class ConfigError(ValueError):
@@ -250,32 +128,12 @@ def load_config(path=None, overrides=()):
     return config
 
 
-def _check_number(where, value, positive):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where} must be a number, got {value!r}.")
-    if value < 0 or (positive and value == 0):
-        raise ConfigError(f"{where} must be {'positive' if positive else '>= 0'}, got {value!r}.")
-
-
 def validate(config):
     """Check types and ranges; raise ConfigError naming the key and the valid values."""
-    for (section, key), choices in CHOICES.items():
-        if config[section][key] not in choices:
-            raise ConfigError(f"{section}.{key} must be one of {list(choices)}, got "
-                              f"{config[section][key]!r}.")
-    for section, key in NON_NEGATIVE | POSITIVE:
-        value = config[section][key]
-        if value is not None:
-            _check_number(f"{section}.{key}", value, (section, key) in POSITIVE)
-    for section, key in (("data", "batch_size"), ("schedule", "iterations"),
-                         ("training", "steps_per_epoch")):
-        value = config[section][key]
-        if value is not None and not isinstance(value, int):
-            raise ConfigError(f"{section}.{key} must be an integer, got {value!r}.")
-    for section, key in (("model", "freeze_backbone"), ("model", "sync_bn")):
-        if not isinstance(config[section][key], bool):
-            raise ConfigError(f"{section}.{key} must be true or false, got "
-                              f"{config[section][key]!r}.")
+    for key, value in flatten(config).items():
+        problem = check_value(key, value, keys()[key].metadata)
+        if problem:
+            raise ConfigError(problem)
     if config["model"]["weights"] is not None:
         from ghostnet_tf.weights import weights_kind
 
@@ -312,34 +170,12 @@ def validate(config):
                 or boundaries != sorted(boundaries):
             raise ConfigError("schedule.boundaries must be a rising list of positive "
                               f"iteration counts, got {boundaries!r}.")
-    if config["data"]["crop_pct"] is not None:
-        try:
-            check_crop_pct(config["data"]["crop_pct"], "data.crop_pct")
-        except ArgumentError as error:
-            raise ConfigError(error.message("data.crop_pct")) from None
-    for key in ("ratio", "dw_size", "version"):
-        value = config["model"][key]
-        if value is not None and not isinstance(value, int):
-            raise ConfigError(f"model.{key} must be an integer, got {value!r}.")
-    if config["model"]["dw_size"] is not None and config["model"]["dw_size"] % 2 == 0:
-        raise ConfigError(f"model.dw_size must be odd, got {config['model']['dw_size']!r}.")
-    if config["model"]["dropout"] is not None and not 0 <= config["model"]["dropout"] < 1:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {config['model']['dropout']!r}.")
     training = config["training"]
     if training["label_weight"] is None and not 0 <= training["distillation_weight"] <= 1:
         raise ConfigError("training.distillation_weight must be in [0, 1] when "
                           "training.label_weight is null (their sum is 1), got "
                           f"{training['distillation_weight']!r}; set training.label_weight "
                           "to weigh the label loss yourself.")
-    for section, key in (("", "seed"), ("data", "seed")):
-        value = config[section][key] if section else config[key]
-        if (value is not None or not section) and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ConfigError(f"{section + '.' if section else ''}{key} must be an integer "
-                              f">= 0{', or null' if section else ''}, got {value!r}.")
-    if not 0 <= config["training"]["label_smoothing"] < 1:
-        raise ConfigError("training.label_smoothing must be in [0, 1), got "
-                          f"{config['training']['label_smoothing']!r}.")
     changes = config["training"]["resume_changes"]
     known = set(flatten(DEFAULTS))
     if not isinstance(changes, list) or any(key not in known for key in changes):

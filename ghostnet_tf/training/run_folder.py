@@ -6,18 +6,13 @@ import os
 import socket
 
 from ghostnet_tf.atomic import read_json, write_json
-from ghostnet_tf.training.config import DEFAULTS, ConfigError, flatten
+from ghostnet_tf.training.config import ConfigError, flatten
+from ghostnet_tf.training.schema import DEFAULTS, FREE_KEYS
 
 LOCK_FILE = "run.lock"
 FIT_DONE_FILE = "fit_done.json"  # written when the last step's epoch ended, before cleanup
 # Keys a resume may change freely: where the data are, how often state is saved, how
 # validation is batched. They do not make the run another run.
-FREE_KEYS = {"data.data_dir", "data.labels_file", "data.skip_corrupt", "data.shuffle_buffer",
-             "training.checkpoint_dir", "training.backup_every_steps",
-             "training.validation_batch_size", "training.jit_compile",
-             "training.resume_changes"}
-
-
 class RunInUseError(OSError):
     """The run folder is held by another live process (an OSError: the folder is busy, as
     the command-line tools report it)."""

@@ -42,10 +42,9 @@ from ghostnet_tf.training.distillation import (
 )
 from ghostnet_tf.training.distribution import Placement, is_tensorflow, worker_info
 from ghostnet_tf.training.run_folder import RunLock, check_resumed_config, fit_done
+from ghostnet_tf.training.schema import MODEL_OPTIONS
 from ghostnet_tf.weights import KERAS_FILE, copy_weights_by_name, weights_kind
 
-# The model.<key> settings that are constructor options (see registry.OPTIONS).
-_MODEL_OPTIONS = ("ratio", "dw_size", "version", "dropout")
 # Augmentations that only the tf.data pipelines apply.
 _TF_DATA_AUGMENTATIONS = ("randaugment_magnitude", "random_erasing", "mixup_alpha", "cutmix")
 
@@ -216,7 +215,7 @@ def check_model_config(config):
         entry = registry.model_entry(model["name"])
     except ArgumentError as error:
         raise ConfigError(error.message("model.name")) from None
-    for option in _MODEL_OPTIONS:
+    for option in MODEL_OPTIONS:
         if model[option] is not None and option not in entry.options:
             raise ConfigError(f"model.{option}: {entry.name} takes no {option} (its options: "
                               f"{', '.join(entry.options)}); unset it with --set "
@@ -248,7 +247,7 @@ def build_model(config, info, entry=None, log=_print):
                           f"channels; data.name {config['data']['name']!r} has "
                           f"{info.image_shape[-1]}: use a model of the cifar_* families.")
     kwargs = {"classes": info.num_classes, "input_shape": info.image_shape}
-    kwargs.update({option: model_config[option] for option in _MODEL_OPTIONS
+    kwargs.update({option: model_config[option] for option in MODEL_OPTIONS
                    if model_config[option] is not None})
     weights = model_config["weights"]
     from_keras_file = weights is not None and weights_kind(weights) == KERAS_FILE
