@@ -129,6 +129,7 @@ def evaluate(model, source, split="test", arch=None, batch_size=256, limit=None,
     else:
         predictor = load_predictor(path, runtime=runtime)
         image_size, transform = predictor.input_shape[0], predictor.eval_transform
+    transform = source.eval_transform(transform)  # the source's overrides, once
     data, info = make_dataset(source, split, batch_size=batch_size, training=False,
                               image_size=image_size, eval_transform=transform)
     if predictor is None:
@@ -139,7 +140,7 @@ def evaluate(model, source, split="test", arch=None, batch_size=256, limit=None,
     output = os.fspath(output or f"{model_stem(path)}.eval.json")
     report = {"model": path, "runtime": predictor.runtime, "dataset": source.name,
               "split": split,
-              "eval_transform": dataclasses.asdict(source.eval_transform(transform)),
+              "eval_transform": dataclasses.asdict(transform),
               "class_names": list(info.class_names), **result.to_dict()}
     write_json(output, report)
     written = [output]
@@ -152,7 +153,7 @@ def evaluate(model, source, split="test", arch=None, batch_size=256, limit=None,
 def numpy_batches(dataset):
     """(images, labels) numpy batches of a tf.data dataset of `make_dataset`; a corrupt image
     file ends the iteration with a one-line error naming it."""
-    from ghostnet_tf.data.pipelines import corrupt_images_explained
+    from ghostnet_tf.data.images import corrupt_images_explained
 
     with corrupt_images_explained():
         for images, labels in dataset:

@@ -220,7 +220,7 @@ def read_image(path, input_shape, transform=None):
     `registry.eval_transform_for` gives for that input size)."""
     import tensorflow as tf
 
-    from ghostnet_tf.data.pipelines import decode_eval_image, image_is_valid
+    from ghostnet_tf.data.images import decode_eval_image, image_is_valid
 
     path = os.fspath(path)
     if not os.path.isfile(path):

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from ghostnet_tf.data import (Augmentation, DataSource, load_arrays, make_dataset,
                               make_synthetic_dataset)
-from ghostnet_tf.data import files, pipelines
+from ghostnet_tf.data import files, images, readers
 from tests.datasets import (
     class_image, jpeg_bytes, label_of_image, write_cifar, write_idx, write_image_folder,
     write_tfrecords)
@@ -100,7 +100,7 @@ def test_pad_crop_flip_is_a_shifted_possibly_flipped_copy():
             tf.convert_to_tensor(pad_crop_flip(image, dy, dx, flip)).numpy(),
             crop[:, ::-1] if flip else crop)
     # The tf.data path's random draw gives one of those copies.
-    out = pipelines.random_pad_crop_flip(tf.constant(image), seed=5).numpy()
+    out = images.random_pad_crop_flip(tf.constant(image), seed=5).numpy()
     found = any(np.array_equal(candidate[dy:dy + 32, dx:dx + 32], out)
                 for candidate in (padded, padded[:, ::-1])
                 for dy in range(9) for dx in range(9))
@@ -215,7 +215,7 @@ def test_imagenet2012_manual_download_is_checked_first(tmp_path):
 
 def test_offline_small_dataset_says_which_files_to_put_where(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "KERAS_DATASETS_DIR", str(tmp_path / "none"))
-    monkeypatch.setattr(pipelines, "is_online", lambda host: False)
+    monkeypatch.setattr(readers, "is_online", lambda host: False)
     with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz"):
         make_dataset(DataSource("cifar10", tmp_path), "train")
     monkeypatch.setattr(files, "FASHION_MNIST_DIRS", ())

@@ -331,7 +331,8 @@ def _export_dataset(source, split, image_size=None, transform=None, arch=None):
         entry = registry.model_entry(arch, argument="arch")
         image_size, transform = entry.input_shape[0], entry.eval_transform
     return make_dataset(source, split, batch_size=_EXPORT_BATCH, training=False,
-                        shuffle=True, seed=0, image_size=image_size, eval_transform=transform)
+                        shuffle=True, seed=0, image_size=image_size,
+                        eval_transform=transform and source.eval_transform(transform))
 
 
 def _first_images(batches, count):

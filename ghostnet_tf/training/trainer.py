@@ -23,8 +23,8 @@ import keras
 from ghostnet_tf.atomic import write_file, write_json
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import prepare_multi_worker_fit, sublayers
-from ghostnet_tf.data import batches, files
 from ghostnet_tf.data.source import DataSource
+from ghostnet_tf.data.training_input import TF_DATA_AUGMENTATIONS
 from ghostnet_tf.export.common import LABELS_FILE, labels_text
 from ghostnet_tf.loading import load_keras_model
 from ghostnet_tf.models import registry
@@ -45,8 +45,6 @@ from ghostnet_tf.training.run_folder import RunLock, check_resumed_config, fit_d
 from ghostnet_tf.training.schema import MODEL_OPTIONS
 from ghostnet_tf.weights import KERAS_FILE, copy_weights_by_name, weights_kind
 
-# Augmentations that only the tf.data pipelines apply.
-_TF_DATA_AUGMENTATIONS = ("randaugment_magnitude", "random_erasing", "mixup_alpha", "cutmix")
 
 
 class TrainingInterrupted(Exception):
@@ -79,7 +77,7 @@ def _clear_input_errors():
     TensorFlow's traceback."""
     if not is_tensorflow():
         return contextlib.nullcontext()
-    from ghostnet_tf.data.pipelines import corrupt_images_explained
+    from ghostnet_tf.data.images import corrupt_images_explained
     return corrupt_images_explained()
 
 
@@ -108,102 +106,30 @@ def data_seed(config):
 
 
 def make_data(config, global_batch, entry=None):
-    """(training stream, validation data, DatasetInfo) for the configured dataset, prepared
-    as the registry `entry` of the model expects (input size, evaluation transform).
+    """(training stream, validation data, DatasetInfo) of the configured dataset, prepared
+    as the registry `entry` of the model expects (input size, evaluation transform): see
+    `ghostnet_tf.data.training_input`. ConfigError names the data.* key of a bad value."""
+    from ghostnet_tf.data import Augmentation
+    from ghostnet_tf.data.training_input import TrainingInput, training_data
 
-    The training stream is a function of the step to start from, `stream(start_step,
-    steps_per_epoch)`, giving the batches of the endless sequence of shuffled, augmented
-    passes from that step on: a resumed run reads the batches that the uninterrupted run
-    reads from that step, exactly so with data.deterministic (the pipeline's random draws
-    then come in a fixed order). On tf.data the batches before the start are computed and
-    dropped (the input pipeline outruns the model many times over: a few percent of the time
-    already trained); the numpy stream of the JAX path draws each pass from (seed, pass)."""
     entry = entry or registry.model_entry(config["model"]["name"])
     data, training = config["data"], config["training"]
     validation_batch = training["validation_batch_size"] or 2 * data["batch_size"]
-    validation_batch *= global_batch // data["batch_size"]
-    image_size = data["image_size"] or entry.input_shape[0]
-    one_hot = _one_hot_labels(config)
-    if data["name"] == "synthetic":
-        return _synthetic_data(config, global_batch, image_size, entry.classes, one_hot)
-    if not is_tensorflow():
-        if data["name"] not in files.ARRAY_DATASETS:
-            raise ConfigError(f"data.name {data['name']!r}: the {keras.backend.backend()} "
-                              f"backend trains from numpy arrays of "
-                              f"{', '.join(files.ARRAY_DATASETS)} only.")
-        extra = [key for key in _TF_DATA_AUGMENTATIONS if data[key]]
-        if extra:
-            raise ConfigError(f"data.{', data.'.join(extra)}: the {keras.backend.backend()} "
-                              "backend's numpy batches have the pad-crop-flip augmentation "
-                              "only; train with the TensorFlow backend, or set them to 0.")
-        images, labels, info = files.load_arrays(data["name"], "train", data["data_dir"])
-        test_images, test_labels, _ = files.load_arrays(data["name"], "test", data["data_dir"])
-        classes = info.num_classes if one_hot else None
-
-        def numpy_stream(start_step, steps_per_epoch):
-            return batches.TrainingStream(images, labels, global_batch, data_seed(config),
-                                          start_step, steps_per_epoch, classes)
-        if training["validation_limit"]:
-            kept = training["validation_limit"] * validation_batch
-            test_images, test_labels = test_images[:kept], test_labels[:kept]
-        return (numpy_stream,
-                batches.ArrayBatches(test_images, test_labels, validation_batch, classes),
-                info)
-
-    import tensorflow as tf
-
-    from ghostnet_tf.data import Augmentation, make_dataset
-
-    augmentation = Augmentation(
-        randaugment_magnitude=data["randaugment_magnitude"],
-        random_erasing=data["random_erasing"], mixup_alpha=data["mixup_alpha"],
-        cutmix=data["cutmix"])
-    source = data_source(config)
-
-    def training_pass():
-        return make_dataset(
-            source, "train", batch_size=global_batch, image_size=image_size,
-            min_scale=data["min_scale"], augmentation=augmentation,
-            shuffle_buffer=data["shuffle_buffer"], seed=data_seed(config),
-            deterministic=data["deterministic"])
-    unread, info = training_pass()  # listing an image folder can take a while: used once
-    validation, _ = make_dataset(
-        source.replace(class_names=info.class_names), "test", batch_size=validation_batch,
-        image_size=image_size, eval_transform=entry.eval_transform, seed=data_seed(config))
-    classes = info.num_classes
-
-    def with_one_hot(dataset):
-        if not one_hot:
-            return dataset
-        return dataset.map(lambda x, y: (x, tf.one_hot(y, classes) if y.dtype.is_integer else y))
-    if training["validation_limit"]:
-        validation = validation.take(training["validation_limit"])
-
-    def stream(start_step, steps_per_epoch):
-        # A pipeline no iterator has read yet: a dataset's reshuffling state is shared by its
-        # iterators, so a second fit session must not reuse the first one's.
-        nonlocal unread
-        train, unread = unread or training_pass()[0], None
-        return with_one_hot(train).repeat().skip(start_step)
-    return stream, with_one_hot(validation), info
-
-
-def _synthetic_data(config, global_batch, image_size, classes, one_hot):
-    """Random in-memory batches (the model's speed, free of input cost)."""
-    shape = (image_size, image_size, 3)
-    info = files.DatasetInfo("synthetic", "train", classes, tuple(map(str, range(classes))),
-                             global_batch * 10, shape)
-    images, labels = batches.synthetic_arrays(shape, classes, global_batch,
-                                              data_seed(config))
-    if one_hot:
-        labels = batches.one_hot(labels, classes)
-    if is_tensorflow():
-        import tensorflow as tf
-
-        batch = tf.data.Dataset.from_tensors((images, labels))
-        return (lambda start_step, steps_per_epoch: batch.repeat()), batch.take(1), info
-    return ((lambda start_step, steps_per_epoch: batches.RepeatedBatch(images, labels, 10)),
-            batches.RepeatedBatch(images, labels, 1), info)
+    source = "synthetic" if data["name"] == "synthetic" else data_source(config)
+    spec = TrainingInput(
+        source=source, global_batch=global_batch,
+        validation_batch=validation_batch * (global_batch // data["batch_size"]),
+        image_size=data["image_size"] or entry.input_shape[0],
+        eval_transform=None if source == "synthetic" else
+        source.eval_transform(entry.eval_transform),
+        augmentation=Augmentation(**{key: data[key] for key in TF_DATA_AUGMENTATIONS}),
+        seed=data_seed(config), classes=entry.classes, min_scale=data["min_scale"],
+        shuffle_buffer=data["shuffle_buffer"], deterministic=data["deterministic"],
+        validation_limit=training["validation_limit"], one_hot=_one_hot_labels(config))
+    try:
+        return training_data(spec, tensorflow=is_tensorflow())
+    except ArgumentError as error:
+        raise ConfigError(error.message(f"data.{error.argument}")) from None
 
 
 # ---------------------------------------------------------------------------- model
