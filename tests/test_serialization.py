@@ -3,6 +3,7 @@
 outputs; and the command-line tools still start without Keras. (Each registry model and
 layer is loaded so on the JAX backend by tests/test_harness.py.)"""
 import json
+import os
 import subprocess
 import sys
 
@@ -93,3 +94,18 @@ def test_command_line_tools_import_without_keras():
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# .keras files written by version 0.2.0 (before the refactoring of issue 29): every layer
+# form of tests/test_harness.py with random batch norms, a Ghost-ResNet-20 and its GhostNetV3
+# form, with their outputs on fixed inputs. Later versions must load them and agree.
+RELEASED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "keras_0.2.0")
+RELEASED_OUTPUTS = np.load(os.path.join(RELEASED, "outputs.npz"))
+
+
+@pytest.mark.parametrize("name", sorted({key.split("/")[0] for key in RELEASED_OUTPUTS}))
+def test_keras_files_of_version_0_2_0_load_with_the_same_outputs(name):
+    model = keras.saving.load_model(os.path.join(RELEASED, f"{name}.keras"))
+    x, expected = RELEASED_OUTPUTS[f"{name}/x"], RELEASED_OUTPUTS[f"{name}/y"]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x, training=False)), expected,
+                               rtol=1e-5, atol=1e-5)
