@@ -18,11 +18,11 @@ __version__ = "0.2.0"
 
 _EXPORTS = {
     "ghostnet_tf.layers": ("GhostBottleneck", "GhostModule", "RepConv", "SqueezeExcite"),
-    "ghostnet_tf.models": ("GhostNet", "GhostNet050", "GhostNet100", "GhostNet130",
-                           "GhostNetV2", "GhostNetV2_100", "GhostNetV2_130", "GhostNetV2_160",
-                           "GhostNetV3", "GhostNetV3_050", "GhostNetV3_100", "GhostNetV3_130",
-                           "GhostNetV3_160", "feature_pyramid", "get_model", "ghostify",
-                           "list_models", "model_entry", "reparameterize"),
+    # And every registered constructor of an ImageNet model (GhostNet100, ...): see
+    # __getattr__.
+    "ghostnet_tf.models": ("GhostNet", "GhostNetV2", "GhostNetV3", "feature_pyramid",
+                           "get_model", "ghostify", "list_models", "model_entry",
+                           "reparameterize"),
     "ghostnet_tf.profile": ("format_profile", "profile_model"),
 }
 # The modules that register Keras-serializable classes (layers, learning-rate schedules).
@@ -39,14 +39,26 @@ def _register_serializables(keras_module):
 
 
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
+
+
+def _imagenet_constructors():
+    """The registry's constructors with capitalized names: the ImageNet models'
+    (GhostNet100, GhostNetV3_050, ...), so that a new width needs no line here."""
+    models = importlib.import_module("ghostnet_tf.models")
+    return {name: constructor for name, constructor in models.CONSTRUCTORS.items()
+            if name[:1].isupper()}
 
 
 def __getattr__(name):
     if name in _MODULE_OF:
         return getattr(importlib.import_module(_MODULE_OF[name]), name)
+    if name == "__all__":  # computed on use: it needs the registry, hence Keras
+        return sorted(set(_MODULE_OF) | set(_imagenet_constructors()))
+    # Capitalized names only: submodules (lowercase) are left to the import system.
+    if name[:1].isupper() and name in _imagenet_constructors():
+        return _imagenet_constructors()[name]
     raise AttributeError(f"module 'ghostnet_tf' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(_MODULE_OF))

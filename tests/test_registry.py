@@ -111,11 +111,12 @@ def test_unknown_names_and_weights_paths(tmp_path, monkeypatch):
 
 
 def test_entries_match_the_papers_figures_as_it_rounds_them():
-    # The GhostNet paper's Table 7, in millions (its FLOPs are multiply-adds); the entries
-    # are checked against the built models above. The paper gives 226M for 1.3x, timm's
-    # and our count of the official code 227.0M.
+    # The GhostNet paper's Table 7, in millions (its FLOPs are multiply-adds), to its last
+    # digit: it gives 7.3M parameters for 1.3x's 7.36M and 226M MACs where timm's and our
+    # count of the official code is 227.0M. The entries are checked against the built
+    # models above.
     paper = {"ghostnet_050": (2.6, 42), "ghostnet_100": (5.2, 141), "ghostnet_130": (7.3, 226)}
     for name, (params, macs) in paper.items():
         entry = registry.model_entry(name)
-        assert round(entry.params / 1e6, 1) == params
+        assert abs(entry.params / 1e6 - params) < 0.1
         assert math.isclose(entry.macs / 1e6, macs, rel_tol=0.01)

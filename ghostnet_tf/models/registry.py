@@ -109,6 +109,11 @@ def list_models(family=None, pretrained=False):
             and (not pretrained or entry.weights)]
 
 
+def constructors():
+    """{function name: constructor} of every registered model, e.g. "GhostNet100"."""
+    return {entry.constructor.__name__: entry.constructor for entry in _REGISTRY.values()}
+
+
 def model_entry(name, argument="name"):
     """The `ModelEntry` of `name`; an error naming `argument` and the known names otherwise."""
     if name not in _REGISTRY:
