@@ -27,6 +27,21 @@ _SERIALIZATION_PACKAGE = "ghostnet_tf"
 # GhostNetV3: conv + BN branches of each re-parameterizable convolution (the official
 # `num_conv_branches`).
 V3_BRANCHES = 3
+# What each Ghost module version adds: (DFC attention, re-parameterizable branches). GhostNetV3
+# is GhostNetV2 trained with branches.
+GHOST_VERSIONS = {1: (False, 0), 2: (True, 0), 3: (True, V3_BRANCHES)}
+
+
+def ghost_module_version(version, attention=True):
+    """The `GhostModule` options of Ghost module `version` (1, 2 or 3, `GHOST_VERSIONS`):
+    {"dfc_attention", "reparam_branches"}; `attention` False leaves the DFC attention out
+    (GhostNetV2 and V3 leave it out of their first two bottlenecks)."""
+    if version not in GHOST_VERSIONS:
+        raise ArgumentError("version", f"must be 1 (GhostNet), 2 (GhostNetV2, DFC attention) "
+                                       f"or 3 (GhostNetV3, re-parameterizable branches), got "
+                                       f"{version!r}.")
+    dfc_attention, branches = GHOST_VERSIONS[version]
+    return {"dfc_attention": dfc_attention and attention, "reparam_branches": branches}
 
 
 def make_divisible(value, divisor, min_value=None):

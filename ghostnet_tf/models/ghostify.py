@@ -1,12 +1,9 @@
 """`ghostify`: turn the convolutions of a Keras model into Ghost modules."""
 import keras
 
-from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import is_functional
-from ghostnet_tf.layers import V3_BRANCHES, GhostModule
+from ghostnet_tf.layers import GhostModule, ghost_module_version
 from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
-
-VERSIONS = (1, 2, 3)
 
 
 def _is_plain_convolution(layer):
@@ -37,14 +34,15 @@ def ghost_module_for(conv, ratio=2, dw_size=3, version=1):
     if not isinstance(activation, str):
         raise ValueError(f"Cannot ghostify layer {conv.name!r}: its activation is not a named "
                          "Keras activation; put it in an Activation layer instead.")
-    reparameterizable = version == 3
+    # Version 3 is GhostNetV3's re-parameterization alone, without V2's attention.
+    options = ghost_module_version(version, attention=version == 2)
+    reparameterizable = options["reparam_branches"] > 0
     return GhostModule(
         conv.filters, kernel_size=kernel_size[0], ratio=ratio, dw_size=dw_size,
         strides=strides[0], padding=conv.padding,
         activation=False if activation == "linear" else activation,
         use_batch_norm=reparameterizable, use_bias=conv.use_bias and not reparameterizable,
-        dfc_attention=version == 2, reparam_branches=V3_BRANCHES if reparameterizable else 0,
-        name=conv.name, dtype=conv.dtype_policy)
+        name=conv.name, dtype=conv.dtype_policy, **options)
 
 
 def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None, version=1):
@@ -68,10 +66,7 @@ def ghostify(model, ratio=2, dw_size=3, keep_first=True, name=None, version=1):
             attention for any convolutional model; 3 for GhostNetV3's, whose convolutions are
             trained as sums of conv + BN branches and folded into one by `reparameterize`.
     """
-    if version not in VERSIONS:
-        raise ArgumentError("version", f"must be 1 (GhostNet), 2 (GhostNetV2, DFC attention) "
-                                       f"or 3 (GhostNetV3, re-parameterizable branches), got "
-                                       f"{version!r}.")
+    ghost_module_version(version)  # a bad version is refused before anything is copied
     if not (isinstance(model, keras.Sequential) or is_functional(model)):
         raise ValueError("`model` must be a functional or Sequential keras.Model, got "
                          f"{type(model).__name__}: a subclassed model has no graph to rewrite.")

@@ -15,7 +15,7 @@ from ghostnet_tf import weights as weights_lib
 from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
 from ghostnet_tf.data.eval_transform import EvalTransform
 from ghostnet_tf.imagenet import IMAGENET_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD
-from ghostnet_tf.layers import V3_BRANCHES, GhostBottleneck, batch_norm, make_divisible
+from ghostnet_tf.layers import GhostBottleneck, batch_norm, ghost_module_version, make_divisible
 from ghostnet_tf.models import registry
 from ghostnet_tf.weights import PublishedWeights, WeightSource
 
@@ -209,8 +209,8 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
             x = GhostBottleneck(
                 make_divisible(expansion * width, 4), make_divisible(channels * width, 4),
                 dw_kernel_size=kernel, strides=strides, se_ratio=se_ratio,
-                dfc_attention=version >= 2 and layer_id >= DFC_FROM_LAYER,
-                reparam_branches=V3_BRANCHES if version == 3 else 0, deploy=deploy,
+                **ghost_module_version(version, attention=layer_id >= DFC_FROM_LAYER),
+                deploy=deploy,
                 name=f"blocks_{stage_index}_{block_index}")(x)
             layer_id += 1
     last_expansion = GHOSTNET_STAGES[-1][-1][1]
