@@ -324,7 +324,7 @@ def test_a_float_export_below_the_agreement_goal_fails_the_command(exported, tmp
                                                                    monkeypatch, capsys):
     root, data, _ = exported
     # No export can agree on more than 100% of images: every float export misses this goal.
-    monkeypatch.setattr("ghostnet_tf.export.FLOAT_AGREEMENT_GOAL", 1.01)
+    monkeypatch.setattr("ghostnet_tf.export.folder.FLOAT_AGREEMENT_GOAL", 1.01)
     assert export_cli.main(["--model", str(root / "model.keras"), "--dataset", "cifar10",
                             "--data-dir", str(data), "--formats", "float32,dynamic_int8",
                             "--check-images", "8", "-o", str(tmp_path / "out")]) == 1

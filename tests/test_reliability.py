@@ -239,12 +239,12 @@ def test_an_export_is_swapped_in_whole(tmp_path, monkeypatch):
         if kind == "float16":
             raise OSError(errno.ENOSPC, "No space left on device", "model_float16.tflite")
         return real(source, kind, *args)
-    monkeypatch.setattr(export_module, "convert_tflite", failing)
+    monkeypatch.setattr(export_module.litert, "convert_tflite", failing)
     with pytest.raises(OSError):
         export_module.export(model, out, ["float32", "float16"])
     assert sorted(os.listdir(out)) == before
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".out.")]
-    monkeypatch.setattr(export_module, "convert_tflite", real)
+    monkeypatch.setattr(export_module.litert, "convert_tflite", real)
     # One format again into the whole export: the others, and files eval.py wrote there,
     # stay byte for byte; export.json lists them all.
     (out / "model_float16.tflite.eval.json").write_text('{"top1": 0.5}')

@@ -1,7 +1,7 @@
 """Every kind of `.keras` file the library writes loads in a fresh process after
 `import keras, ghostnet_tf` alone (no other module of the library imported), with the same
-outputs; and the command-line tools still start without Keras. (Each registry model and
-layer is loaded so on the JAX backend by tests/test_harness.py.)"""
+outputs; and the command-line tools still start without Keras. (Each layer, and one model
+of each registry family, is loaded so on the JAX backend by tests/test_harness.py.)"""
 import json
 import os
 import subprocess
