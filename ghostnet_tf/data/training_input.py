@@ -16,6 +16,11 @@ from ghostnet_tf.data.source import DataSource
 TF_DATA_AUGMENTATIONS = ("randaugment_magnitude", "random_erasing", "mixup_alpha", "cutmix")
 
 
+def tf_data_only(augmentation):
+    """The augmentations on in `augmentation` that the numpy batches cannot apply."""
+    return [key for key in TF_DATA_AUGMENTATIONS if getattr(augmentation, key)]
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingInput:
     """Everything that decides the batches of a run."""
@@ -58,12 +63,11 @@ def _numpy_data(spec):
         raise ArgumentError("name", f"{name!r}: the {keras.backend.backend()} backend trains "
                                     f"from numpy arrays of {', '.join(files.ARRAY_DATASETS)} "
                                     "only.")
-    for key in TF_DATA_AUGMENTATIONS:
-        if getattr(spec.augmentation, key):
-            raise ArgumentError(key, f"is {getattr(spec.augmentation, key)}: the "
-                                     f"{keras.backend.backend()} backend's numpy batches have "
-                                     "the pad-crop-flip augmentation only; train with the "
-                                     "TensorFlow backend, or set it to 0.")
+    for key in tf_data_only(spec.augmentation):
+        raise ArgumentError(key, f"is {getattr(spec.augmentation, key)}: the "
+                                 f"{keras.backend.backend()} backend's numpy batches have the "
+                                 "pad-crop-flip augmentation only; train with the TensorFlow "
+                                 "backend, or set it to 0.")
     images, labels, info = files.load_arrays(name, "train", spec.source.data_dir)
     test_images, test_labels, _ = files.load_arrays(name, "test", spec.source.data_dir)
     classes = info.num_classes if spec.one_hot else None

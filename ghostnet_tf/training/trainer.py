@@ -110,19 +110,25 @@ def make_data(config, global_batch, entry=None):
     as the registry `entry` of the model expects (input size, evaluation transform): see
     `ghostnet_tf.data.training_input`. ConfigError names the data.* key of a bad value."""
     from ghostnet_tf.data import Augmentation
-    from ghostnet_tf.data.training_input import TrainingInput, training_data
+    from ghostnet_tf.data.training_input import TrainingInput, tf_data_only, training_data
 
     entry = entry or registry.model_entry(config["model"]["name"])
     data, training = config["data"], config["training"]
     validation_batch = training["validation_batch_size"] or 2 * data["batch_size"]
     source = "synthetic" if data["name"] == "synthetic" else data_source(config)
+    augmentation = Augmentation(**{key: data[key] for key in TF_DATA_AUGMENTATIONS})
+    refused = tf_data_only(augmentation)
+    if refused and source != "synthetic" and not is_tensorflow():  # said in recipe keys
+        raise ConfigError(f"data.{', data.'.join(refused)}: the {keras.backend.backend()} "
+                          "backend's numpy batches have the pad-crop-flip augmentation only; "
+                          "train with the TensorFlow backend, or set them to 0.")
     spec = TrainingInput(
         source=source, global_batch=global_batch,
         validation_batch=validation_batch * (global_batch // data["batch_size"]),
         image_size=data["image_size"] or entry.input_shape[0],
         eval_transform=None if source == "synthetic" else
         source.eval_transform(entry.eval_transform),
-        augmentation=Augmentation(**{key: data[key] for key in TF_DATA_AUGMENTATIONS}),
+        augmentation=augmentation,
         seed=data_seed(config), classes=entry.classes, min_scale=data["min_scale"],
         shuffle_buffer=data["shuffle_buffer"], deterministic=data["deterministic"],
         validation_limit=training["validation_limit"], one_hot=_one_hot_labels(config))
