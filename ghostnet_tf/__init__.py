@@ -55,8 +55,9 @@ def __getattr__(name):
     if name == "__all__":  # computed on use: it needs the registry, hence Keras
         return sorted(set(_MODULE_OF) | set(_imagenet_constructors()))
     # Capitalized names only: submodules (lowercase) are left to the import system.
-    if name[:1].isupper() and name in _imagenet_constructors():
-        return _imagenet_constructors()[name]
+    constructor = _imagenet_constructors().get(name) if name[:1].isupper() else None
+    if constructor is not None:
+        return constructor
     raise AttributeError(f"module 'ghostnet_tf' has no attribute {name!r}")
 
 

@@ -63,7 +63,9 @@ def _numpy_data(spec):
         raise ArgumentError("name", f"{name!r}: the {keras.backend.backend()} backend trains "
                                     f"from numpy arrays of {', '.join(files.ARRAY_DATASETS)} "
                                     "only.")
-    for key in tf_data_only(spec.augmentation):
+    refused = tf_data_only(spec.augmentation)
+    if refused:
+        key = refused[0]
         raise ArgumentError(key, f"is {getattr(spec.augmentation, key)}: the "
                                  f"{keras.backend.backend()} backend's numpy batches have the "
                                  "pad-crop-flip augmentation only; train with the TensorFlow "
