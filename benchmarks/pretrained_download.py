@@ -2,7 +2,7 @@
 local server on 127.0.0.1, SHA-256 check, conversion, cache write, then the model built and
 loaded) and a cache hit, against building the same model without weights in the same round.
 
-The server (tests/weights_server.py) serves random-weight checkpoints of the real files' sizes
+The server (reference/weights_server.py) serves random-weight checkpoints of the real files' sizes
 and layouts (timm's safetensors at the hub's URL paths, the official release's .pth.tar at
 GitHub's), so the figures are the library's cost without the internet's. Needs the test
 extra (torch builds the checkpoints). Run on one pinned core:
@@ -27,8 +27,8 @@ import torch  # noqa: E402
 from safetensors.torch import save as safetensors_bytes  # noqa: E402
 
 from ghostnet_tf.models import registry  # noqa: E402
-from tests.torch_ghostnet import random_ghostnet  # noqa: E402
-from tests.weights_server import WeightsServer  # noqa: E402
+from reference.torch_ghostnet import random_ghostnet  # noqa: E402
+from reference.weights_server import WeightsServer  # noqa: E402
 
 VERSIONS = {"ghostnet": 1, "ghostnetv2": 2, "ghostnetv3": 3}
 

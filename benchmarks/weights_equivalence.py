@@ -2,7 +2,7 @@
 
     pip install -e ".[torch]" && python benchmarks/weights_equivalence.py
 
-Builds the official GhostNet architecture in PyTorch (tests/torch_ghostnet.py) with random
+Builds the official GhostNet architecture in PyTorch (reference/torch_ghostnet.py) with random
 weights and random BN statistics, saves its state_dict, converts it with the library's
 converter and compares the logits of both models, in eval mode, on random inputs.
 """
@@ -21,7 +21,7 @@ def main():
 
     from ghostnet_tf.models import GhostNet, convert_checkpoint
     from ghostnet_tf.models.ghostnet import model_name
-    from tests.torch_ghostnet import random_ghostnet
+    from reference.torch_ghostnet import random_ghostnet
 
     images = np.random.default_rng(1).normal(size=(8, 3, 224, 224)).astype("float32")
     print(f"torch {torch.__version__}, keras {keras.__version__} ({keras.backend.backend()}), "

@@ -8,7 +8,7 @@ from ghostnet_tf.cli import predict as predict_cli
 from ghostnet_tf.imagenet import IMAGENET_CLASSES, IMAGENET_WNIDS
 from ghostnet_tf.models import GhostNet
 from ghostnet_tf.weights import read_state_dict
-from tests.torch_ghostnet import random_ghostnet
+from reference.torch_ghostnet import random_ghostnet
 
 
 def _save(model, path):

@@ -1,5 +1,5 @@
 """GhostNetV2: exact sizes, the official keys, PyTorch's nearest-upsampling rule, and
-converted weights against an independent PyTorch re-implementation (tests/torch_ghostnet.py)."""
+converted weights against an independent PyTorch re-implementation (reference/torch_ghostnet.py)."""
 import keras
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from ghostnet_tf.layers import upsample_nearest_like_torch
 from ghostnet_tf.models import GhostNetV2, registry
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.weights import official_keys
-from tests.torch_ghostnet import random_ghostnet
+from reference.torch_ghostnet import random_ghostnet
 
 
 # The official release's trainable parameters and multiply-accumulates at 224, 1000 classes.

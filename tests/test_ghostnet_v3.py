@@ -1,5 +1,5 @@
 """GhostNetV3: exact sizes in both forms, the fold (`reparameterize`), the official keys, and
-converted weights against an independent PyTorch re-implementation (tests/torch_ghostnet.py)."""
+converted weights against an independent PyTorch re-implementation (reference/torch_ghostnet.py)."""
 import keras
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from ghostnet_tf.models.reparameterize import deploy_form, has_train_form_layers
 from ghostnet_tf.profile import profile_model
 from ghostnet_tf.weights import official_keys
 from tests.numerics import randomize_batch_norms, relative_difference
-from tests.torch_ghostnet import calibrated_ghostnet
+from reference.torch_ghostnet import calibrated_ghostnet
 
 
 # Official release (= timm), 1000 classes: train-form params and MACs, deploy-form params;

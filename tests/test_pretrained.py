@@ -18,8 +18,8 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.models import registry
 from ghostnet_tf.profile import models_table
 from ghostnet_tf.weights import pretrained_weights_path
-from tests.torch_ghostnet import calibrated_ghostnet, random_ghostnet
-from tests.weights_server import WeightsServer
+from reference.torch_ghostnet import calibrated_ghostnet, random_ghostnet
+from reference.weights_server import WeightsServer
 
 VERSIONS = {"ghostnet": 1, "ghostnetv2": 2, "ghostnetv3": 3}
 
