@@ -125,13 +125,14 @@ def evaluate(model, source, split="test", arch=None, batch_size=256, limit=None,
             raise ArgumentError("arch", f"is needed: {path} holds weights only; give its "
                                         f"model name, one of {', '.join(registry.list_models())}.")
         entry = registry.model_entry(arch, argument="arch")
-        image_size, transform = entry.input_shape[0], entry.eval_transform
+        input_shape, transform = entry.input_shape, entry.eval_transform
     else:
         predictor = load_predictor(path, runtime=runtime)
-        image_size, transform = predictor.input_shape[0], predictor.eval_transform
+        input_shape, transform = predictor.input_shape, predictor.eval_transform
     transform = source.eval_transform(transform)  # the source's overrides, once
     data, info = make_dataset(source, split, batch_size=batch_size, training=False,
-                              image_size=image_size, eval_transform=transform)
+                              image_size=input_shape[0], eval_transform=transform,
+                              array_shape=source.array_shape_for(input_shape))
     if predictor is None:
         predictor = load_predictor(path, arch, classes=info.num_classes,
                                    input_shape=info.image_shape)
@@ -166,8 +167,13 @@ def check_input_fits(predictor, info):
     if given[-1] == 1 and shape[-1] == 3:
         given = given[:-1] + (3,)  # grayscale images are given to RGB models as R = G = B
     if None not in shape and shape != given:
+        from ghostnet_tf.data.files import ARRAY_DATASETS
+
+        hint = ("; --resize-arrays (resize_arrays=True in Python) gives them the model's shape"
+                if info.name in ARRAY_DATASETS else "")
         raise ArgumentError("model", f"{predictor.source} takes images of shape {shape} but "
-                                     f"dataset {info.name} gives {tuple(info.image_shape)}.")
+                                     f"dataset {info.name} gives {tuple(info.image_shape)}"
+                                     f"{hint}.")
 
 
 def predict_images(model, images, arch=None, classes=None, labels=None, interpolation=None,

@@ -396,3 +396,23 @@ def test_the_numpy_training_stream_is_a_function_of_the_step():
     assert not np.array_equal(whole[0][0], whole[6][0])
     other = TrainingStream(images, labels, 8, seed=4, start_step=0, steps_per_epoch=4)[0]
     assert not np.array_equal(other[1], whole[0][1])
+
+
+def test_array_shape_resizes_small_images_and_gives_grayscale_as_rgb(tmp_path):
+    from ghostnet_tf.checks import ArgumentError
+
+    gray, labels = write_idx(tmp_path, count=4, split="test")
+    dataset, info = make_dataset(DataSource("fashion_mnist", tmp_path), "test", batch_size=4,
+                                 array_shape=(96, 96, 3))
+    batch, read_labels = next(iter(dataset))
+    assert info.image_shape == (96, 96, 3) and batch.shape == (4, 96, 96, 3)
+    expected = tf.image.resize(gray[..., None].astype("float32"), (96, 96), method="bilinear")
+    np.testing.assert_allclose(batch.numpy(), np.repeat(expected.numpy(), 3, axis=-1),
+                               atol=1e-4)
+    np.testing.assert_array_equal(read_labels.numpy(), labels)
+    own, own_info = make_dataset(DataSource("fashion_mnist", tmp_path), "test", batch_size=4,
+                                 array_shape=(28, 28, None))
+    assert own_info.image_shape == (28, 28, 1)
+    np.testing.assert_array_equal(next(iter(own))[0].numpy()[..., 0], gray)
+    with pytest.raises(ArgumentError, match="`array_shape` must be .* 1 or 3 channels"):
+        make_dataset(DataSource("fashion_mnist", tmp_path), "test", array_shape=(96, 96, 2))

@@ -19,6 +19,7 @@ FLAGS = {
     "split": "--split", "batch_size": "--batch-size", "image": "IMAGE",
     "skip_corrupt": "--skip-corrupt", "label_offset": "--label-offset", "source": "--dataset",
     "crop_pct": "--crop-pct", "interpolation": "--interpolation",
+    "resize_arrays": "--resize-arrays",
 }
 # What TensorFlow's C++ libraries print at import before their logging is set up (absl's
 # notice and info lines such as "I0000 00:00:... port.cc:153] oneDNN custom operations are
@@ -197,6 +198,9 @@ def add_dataset_arguments(parser, required, help_suffix=""):
     parser.add_argument("--skip-corrupt", action="store_true",
                         help="skip corrupt image files with a warning naming each (default: "
                              "stop at the first, naming it)")
+    parser.add_argument("--resize-arrays", action="store_true",
+                        help="CIFAR, MNIST: resize the images to the model's input and give "
+                             "grayscale as RGB (a model trained with data.image_size)")
 
 
 def data_source(args):
@@ -206,7 +210,8 @@ def data_source(args):
 
     return DataSource(args.dataset, args.data_dir, args.labels_file, args.skip_corrupt,
                       args.label_offset, getattr(args, "interpolation", None),
-                      getattr(args, "crop_pct", None))
+                      getattr(args, "crop_pct", None),
+                      resize_arrays=args.resize_arrays)
 
 
 def add_eval_transform_arguments(parser):

@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import re
 import sys
+from typing import Optional
 
 import tensorflow as tf
 
@@ -148,11 +149,13 @@ def check_or_skip(examples, skip_corrupt):
 
 @dataclasses.dataclass(frozen=True)
 class Decoding:
-    """How image files become training or evaluation images."""
+    """How image files become training or evaluation images, and the shape the small
+    datasets' arrays are given (None: their own)."""
     image_size: int
     eval_transform: object  # an EvalTransform, resolved by the caller
     min_scale: float
     skip_corrupt: bool
+    array_shape: Optional[tuple] = None  # (height, width, channels)
 
 
 def decoded(examples, training, decoding, seed):
@@ -174,3 +177,18 @@ def cast_and_pad_crop_flip(dataset, training, seed):
         image = tf.cast(image, tf.float32)
         return (random_pad_crop_flip(image, seed) if training else image), label
     return dataset.map(transform, num_parallel_calls=AUTOTUNE)
+
+
+def reshaped_arrays(dataset, shape):
+    """Small images (after their training transform) resized, bilinear, to `shape`'s height
+    and width, and grayscale given as RGB (R = G = B) when `shape` has 3 channels: e.g.
+    Fashion-MNIST at 96x96x3 for GhostNet, whose last stage then has 3x3 maps."""
+    height, width, channels = shape
+
+    def reshape(image, label):
+        if image.shape[-1] != channels:
+            image = tf.image.grayscale_to_rgb(image)
+        if tuple(image.shape[:2]) != (height, width):
+            image = tf.image.resize(image, (height, width), method="bilinear")
+        return tf.ensure_shape(image, shape), label
+    return dataset.map(reshape, num_parallel_calls=AUTOTUNE)

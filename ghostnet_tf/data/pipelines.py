@@ -77,7 +77,7 @@ def make_batch_augmenter(augmentation, num_classes, seed=None):
 def make_dataset(source, split="train", batch_size=128, training=None, image_size=None,
                  eval_transform=None, min_scale=0.08, augmentation=None,
                  shuffle_buffer=10_000, seed=None, deterministic=False, input_context=None,
-                 drop_remainder=None, shuffle=None):
+                 drop_remainder=None, shuffle=None, array_shape=None):
     """A batched, prefetched `tf.data.Dataset` of (images, labels), and its `DatasetInfo`.
 
     Args:
@@ -87,8 +87,11 @@ def make_dataset(source, split="train", batch_size=128, training=None, image_siz
         split: "train" or "test" (the validation split of ImageNet-style datasets).
         batch_size: batch size (per input pipeline, under multi-worker training).
         training: shuffle and augment; defaults to `split == "train"`.
-        image_size: output size of image-file datasets (default 224, ImageNet's); array
-            datasets keep their own size.
+        image_size: output size of image-file datasets (default 224, ImageNet's).
+        array_shape: (height, width, channels) given to the images of the array datasets
+            (CIFAR, MNIST) after their training transform: resized (bilinear), and
+            grayscale as RGB when channels is 3; e.g. (96, 96, 3) trains an ImageNet
+            GhostNet on Fashion-MNIST; channels None: their own. None: their own shape.
         eval_transform: how evaluation images of image-file datasets are resized and
             cropped, an `EvalTransform`, used as it is: the caller resolves it once, the
             model's with the source's overrides, `source.eval_transform(model_transform)`
@@ -119,7 +122,7 @@ def make_dataset(source, split="train", batch_size=128, training=None, image_siz
         raise ArgumentError("split", f"must be one of {files.SPLITS}, got {split!r}.")
     decoding = Decoding(image_size or IMAGENET_INPUT_SIZE,
                         eval_transform or source.eval_transform(DEFAULT_EVAL_TRANSFORM),
-                        min_scale, source.skip_corrupt)
+                        min_scale, source.skip_corrupt, array_shape)
     read = reader_for(source.name)  # before anything is read: an unknown name says so
     dataset, info = read(source, Reading(split, training, shuffle, seed, shuffle_buffer,
                                          input_context, decoding))

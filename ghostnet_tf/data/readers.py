@@ -19,7 +19,7 @@ import tensorflow as tf
 from ghostnet_tf.checks import ArgumentError, check_label_offset
 from ghostnet_tf.data import files
 from ghostnet_tf.data.files import DatasetInfo
-from ghostnet_tf.data.images import Decoding, cast_and_pad_crop_flip, decoded
+from ghostnet_tf.data.images import Decoding, cast_and_pad_crop_flip, decoded, reshaped_arrays
 from ghostnet_tf.network import is_online
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -46,7 +46,8 @@ class Reading:
 
 # ---------------------------------------------------------------------------- small datasets
 def read_arrays(source, reading):
-    """A small dataset from its standard files, or through TFDS when none are on disk."""
+    """A small dataset from its standard files, or through TFDS when none are on disk; in
+    `reading.decoding.array_shape` when one is given."""
     try:
         images, labels, info = files.load_arrays(source.name, reading.split, source.data_dir)
     except FileNotFoundError as missing:
@@ -55,9 +56,32 @@ def read_arrays(source, reading):
                 source.download and is_online(_DOWNLOAD_HOSTS[source.name])):
             raise FileNotFoundError(str(missing)) from None
         builder = _tfds_builder(source.name, None, download=True)  # TFDS uses the same names
-        return _tfds_dataset(builder, source.name, reading)
-    dataset = _array_dataset(images, labels, reading)
-    return cast_and_pad_crop_flip(dataset, reading.training, reading.seed), info
+        dataset, info = _tfds_dataset(builder, source.name, reading)
+    else:
+        dataset = cast_and_pad_crop_flip(_array_dataset(images, labels, reading),
+                                         reading.training, reading.seed)
+    shape = reading.decoding.array_shape
+    if shape is None:
+        return dataset, info
+    shape = check_array_shape(shape, info)
+    if shape == tuple(info.image_shape):
+        return dataset, info
+    return reshaped_arrays(dataset, shape), dataclasses.replace(info, image_shape=shape)
+
+
+def check_array_shape(shape, info):
+    """`shape` as a tuple, its channels None read as the images' own, after checking that
+    `info`'s images can be given it: positive sizes, and 3 channels or the images' own."""
+    channels = info.image_shape[-1]
+    shape = tuple(shape)
+    if len(shape) == 3 and shape[-1] is None:
+        shape = shape[:2] + (channels,)
+    if (len(shape) != 3 or not all(isinstance(n, int) and n > 0 for n in shape)
+            or shape[-1] not in (channels, 3)):
+        raise ArgumentError("array_shape", f"must be (height, width, channels) with "
+                                           f"{'3' if channels == 3 else '1 or 3'} channels "
+                                           f"for {info.name}, got {shape!r}.")
+    return shape
 
 
 def _shard_and_shuffle(dataset, count, reading):

@@ -27,6 +27,9 @@ class DataSource:
             transform's resize interpolation and crop fraction (None: the model's).
         class_names: the class order of an image folder (default: its sorted train folders).
         download: allow TFDS to download a small dataset that is not on disk.
+        resize_arrays: give the array datasets' images (CIFAR, MNIST) the shape of the
+            model they are read for (resized, grayscale as RGB): evaluating or exporting a
+            model trained with data.image_size. Image files are always resized.
     """
     name: str
     data_dir: Optional[str] = None
@@ -37,6 +40,7 @@ class DataSource:
     crop_pct: Optional[float] = None
     class_names: Optional[tuple] = None
     download: bool = True
+    resize_arrays: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "data_dir", _path(self.data_dir))
@@ -58,6 +62,11 @@ class DataSource:
         """The evaluation transform of images from here for a model that expects
         `model_transform` (an `EvalTransform`): with this source's overrides."""
         return model_transform.overridden(self.interpolation, self.crop_pct)
+
+    def array_shape_for(self, input_shape):
+        """The `make_dataset` array_shape for a model of `input_shape`: that shape with
+        `resize_arrays`, else None (the arrays' own)."""
+        return tuple(input_shape) if self.resize_arrays and input_shape else None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

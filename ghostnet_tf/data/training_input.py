@@ -37,6 +37,7 @@ class TrainingInput:
     deterministic: bool = False
     validation_limit: Optional[int] = None  # batches
     one_hot: bool = False  # one-hot labels (label smoothing, MixUp, CutMix)
+    array_shape: Optional[tuple] = None  # given to the array datasets' images (make_dataset)
 
 
 def training_data(spec, tensorflow=True):
@@ -70,6 +71,11 @@ def _numpy_data(spec):
                                  f"{keras.backend.backend()} backend's numpy batches have the "
                                  "pad-crop-flip augmentation only; train with the TensorFlow "
                                  "backend, or set it to 0.")
+    if spec.array_shape is not None:
+        raise ArgumentError("image_size", f"is {spec.array_shape[0]}: the "
+                                          f"{keras.backend.backend()} backend's numpy batches "
+                                          f"keep {name}'s own size; train with the TensorFlow "
+                                          "backend, or leave it unset.")
     images, labels, info = files.load_arrays(name, "train", spec.source.data_dir)
     test_images, test_labels, _ = files.load_arrays(name, "test", spec.source.data_dir)
     classes = info.num_classes if spec.one_hot else None
@@ -95,12 +101,12 @@ def _tf_data(spec):
             spec.source, "train", batch_size=spec.global_batch, image_size=spec.image_size,
             min_scale=spec.min_scale, augmentation=spec.augmentation,
             shuffle_buffer=spec.shuffle_buffer, seed=spec.seed,
-            deterministic=spec.deterministic)
+            deterministic=spec.deterministic, array_shape=spec.array_shape)
     unread, info = training_pass()  # listing an image folder can take a while: used once
     validation, _ = make_dataset(
         spec.source.replace(class_names=info.class_names), "test",
         batch_size=spec.validation_batch, image_size=spec.image_size,
-        eval_transform=spec.eval_transform, seed=spec.seed)
+        eval_transform=spec.eval_transform, seed=spec.seed, array_shape=spec.array_shape)
     classes = info.num_classes
 
     def with_one_hot(dataset):

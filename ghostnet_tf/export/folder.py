@@ -289,8 +289,8 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
 
     source = source and DataSource.of(source)
 
-    def dataset_of(split, image_size=None, transform=None, arch=None):
-        return _export_dataset(source, split, image_size, transform, arch)
+    def dataset_of(split, input_shape=None, transform=None, arch=None):
+        return _export_dataset(source, split, input_shape, transform, arch)
 
     info = None
     if path.endswith(WEIGHTS_SUFFIX):
@@ -304,12 +304,12 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
     calibration = check = class_names = None
     if source:
         transform = predictor.eval_transform
-        test_set, info = dataset_of("test", predictor.input_shape[0], transform)
+        test_set, info = dataset_of("test", predictor.input_shape, transform)
         class_names = info.class_names
         check_input_fits(predictor, info)
         check = _first_images(numpy_batches(test_set), check_images) if check_images else None
         if calibrated:
-            train_set, _ = dataset_of("train", predictor.input_shape[0], transform)
+            train_set, _ = dataset_of("train", predictor.input_shape, transform)
             calibration = balanced_images(numpy_batches(train_set), info.num_classes,
                                           calibration_images)
     report = export(keras_model, output_dir, formats, class_names=class_names,
@@ -321,18 +321,20 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
 _EXPORT_BATCH = 64
 
 
-def _export_dataset(source, split, image_size=None, transform=None, arch=None):
-    """Evaluation-preprocessed images of `split` in a fixed shuffled order (image folders
-    are sorted by class, and calibration wants every class early), and the DatasetInfo."""
+def _export_dataset(source, split, input_shape=None, transform=None, arch=None):
+    """Evaluation-preprocessed images of `split` for a model of `input_shape` (or `arch`'s),
+    in a fixed shuffled order (image folders are sorted by class, and calibration wants every
+    class early), and the DatasetInfo."""
     from ghostnet_tf.data import make_dataset
     from ghostnet_tf.models import registry
 
     if arch is not None:
         entry = registry.model_entry(arch, argument="arch")
-        image_size, transform = entry.input_shape[0], entry.eval_transform
+        input_shape, transform = entry.input_shape, entry.eval_transform
     return make_dataset(source, split, batch_size=_EXPORT_BATCH, training=False,
-                        shuffle=True, seed=0, image_size=image_size,
-                        eval_transform=transform and source.eval_transform(transform))
+                        shuffle=True, seed=0, image_size=input_shape and input_shape[0],
+                        eval_transform=transform and source.eval_transform(transform),
+                        array_shape=source.array_shape_for(input_shape))
 
 
 def _first_images(batches, count):

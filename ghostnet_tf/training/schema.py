@@ -62,8 +62,10 @@ class Data:
     data_dir: Optional[str] = setting(None, "where the dataset's files are", free=True)
     labels_file: Optional[str] = setting(None, "class of each image of a flat folder",
                                          free=True)
-    image_size: Optional[int] = _count(None, "image-file datasets; default: the model's "
-                                             "input size")
+    image_size: Optional[int] = _count(None, "image files are decoded to it (default: the "
+                                             "model's input size); the array datasets "
+                                             "(CIFAR, MNIST) are resized to it and given the "
+                                             "model's channels (default: their own)")
     batch_size: int = _count(128, "per replica")
     min_scale: float = _number(0.08, "random-resized crop: the smallest area kept",
                                positive=True, high=1)

@@ -126,6 +126,7 @@ def make_data(config, global_batch, entry=None):
         source=source, global_batch=global_batch,
         validation_batch=validation_batch * (global_batch // data["batch_size"]),
         image_size=data["image_size"] or entry.input_shape[0],
+        array_shape=_array_shape(source, data["image_size"], entry),
         eval_transform=None if source == "synthetic" else
         source.eval_transform(entry.eval_transform),
         augmentation=augmentation,
@@ -136,6 +137,16 @@ def make_data(config, global_batch, entry=None):
         return training_data(spec, tensorflow=is_tensorflow())
     except ArgumentError as error:
         raise ConfigError(error.message(f"data.{error.argument}")) from None
+
+
+def _array_shape(source, image_size, entry):
+    """The shape that data.image_size gives the images of an array dataset (CIFAR, MNIST),
+    with the channels the model needs (None: their own); None without data.image_size."""
+    from ghostnet_tf.data.files import ARRAY_DATASETS
+
+    if image_size is None or source == "synthetic" or source.name not in ARRAY_DATASETS:
+        return None
+    return (image_size, image_size, entry.input_channels)
 
 
 # ---------------------------------------------------------------------------- model
@@ -177,7 +188,8 @@ def build_model(config, info, entry=None, log=_print):
     if entry.input_channels is not None and info.image_shape[-1] != entry.input_channels:
         raise ConfigError(f"model.name {entry.name} takes images of {entry.input_channels} "
                           f"channels; data.name {config['data']['name']!r} has "
-                          f"{info.image_shape[-1]}: use a model of the cifar_* families.")
+                          f"{info.image_shape[-1]}: use a model of the cifar_* families, or "
+                          "set data.image_size (e.g. 96) to train on RGB copies at that size.")
     kwargs = {"classes": info.num_classes, "input_shape": info.image_shape}
     kwargs.update({option: model_config[option] for option in MODEL_OPTIONS
                    if model_config[option] is not None})
