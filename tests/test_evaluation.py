@@ -89,3 +89,17 @@ def test_eval_cli_errors_name_the_flag(tmp_path, capsys):
         eval_cli.main(args + ["--arch", "resnet20", "--limit", "0"])
     assert exit_info.value.code == 2
     assert "--limit: must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_resize_arrays_evaluates_a_larger_rgb_model_on_gray_arrays(tmp_path, capsys):
+    from tests.datasets import write_idx
+
+    write_idx(tmp_path, count=6, split="test")
+    get_model("resnet20", input_shape=(36, 36, 3), classes=10).save(tmp_path / "rgb.keras")
+    args = ["--model", str(tmp_path / "rgb.keras"), "--dataset", "fashion_mnist",
+            "--data-dir", str(tmp_path)]
+    assert eval_cli.main(args) == 2
+    assert "gives (28, 28, 1); --resize-arrays" in capsys.readouterr().err
+    assert eval_cli.main(args + ["--resize-arrays"]) == 0
+    report = json.loads((tmp_path / "rgb.eval.json").read_text())
+    assert report["images"] == 6
