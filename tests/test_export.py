@@ -377,3 +377,64 @@ def test_a_format_is_one_table_row_and_one_target_module(tmp_path, monkeypatch):
     with pytest.raises(ArgumentError, match="`formats` has unknown bogus; expected some of "
                                             "saved_model, .*, keras_copy"):
         export(model, tmp_path / "other", ["bogus"])
+
+
+def _model_with_one_bad_int8_layer():
+    """A small classifier whose depthwise layer loses its signal in int8 with per-tensor
+    weights: the blue channel's kernel is 1000 times the others, so one weight scale rounds
+    the others to zero, and the images have no blue for that kernel to see."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="bad")(inputs)
+    x = keras.layers.Conv2D(8, 1, activation="relu", name="mix")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(4, activation="softmax", name="head")(x)
+    model = keras.Model(inputs, outputs)
+    kernel, bias = model.get_layer("bad").get_weights()
+    kernel[..., 2, 0] = 1000.0
+    model.get_layer("bad").set_weights([kernel / 50, bias])
+    head = model.get_layer("head")
+    head_kernel, head_bias = head.get_weights()
+    head.set_weights([head_kernel * 20, head_bias])  # confident, so errors move the top-1
+    images = np.random.default_rng(0).uniform(0, 255, (64, 16, 16, 3)).astype("float32")
+    images[..., 2] = 0
+    return model, images
+
+
+def test_int8_layer_report_finds_the_op_whose_float_fallback_removes_the_error(tmp_path):
+    from ghostnet_tf.export import describe_int8, export, tflite_files, tflite_op_outputs
+    model, images = _model_with_one_bad_int8_layer()
+    options = ExportOptions(per_channel=False)
+    report = export(model, tmp_path / "out", ["float32", "int8"], calibration_images=images,
+                    check_images=images, options=options)
+    layers = report["exports"]["int8"]["layers"]
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["exports"]["int8"][
+        "layers"] == layers
+    # Every int8 op is listed under the name --float-ops takes.
+    float_names = [name for _, name in tflite_op_outputs(
+        (tmp_path / "out" / "model_float32.tflite").read_bytes())]
+    assert {layer["op"] for layer in layers} == {
+        "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
+    assert all(layer["tensor"] in float_names for layer in layers)
+    worst = layers[0]
+    assert worst["op"] == "DEPTHWISE_CONV_2D" and worst["sqnr_db"] < 1
+    assert worst["rmse_over_scale"] > 10 * max(layer["rmse_over_scale"] for layer in layers[1:])
+    # Keeping each op in float in turn: the worst one's fallback removes the most error.
+    expected = model.predict(images, verbose=0)
+
+    def error(content):
+        path = tmp_path / "candidate.tflite"
+        path.write_bytes(content)
+        return float(np.mean((TFLitePredictor(str(path))(images) - expected) ** 2))
+
+    full = error((tmp_path / "out" / "model_int8.tflite").read_bytes())
+    fallback = {layer["tensor"]: error(tflite_files(model, ["int8"], images, options=(
+        ExportOptions(per_channel=False, float_ops=[layer["tensor"]])))["int8"])
+        for layer in layers}
+    assert min(fallback, key=fallback.get) == worst["tensor"]
+    assert fallback[worst["tensor"]] < 0.01 * full
+    # The export says so loudly: the worst ops, the flags that keep them, the warning.
+    advice = describe_int8(report)
+    assert f"--float-ops {worst['tensor']}" in advice
+    assert report["exports"]["int8"]["check"]["meets_int8_goal"] is False
+    assert "WARNING: model_int8.tflite picks the Keras model's class on only" in advice

@@ -58,7 +58,7 @@ def _names(text):
 
 def run(args):
     from ghostnet_tf.export import (FLOAT_AGREEMENT_GOAL, ExportOptions, describe,
-                                    export_model_file)
+                                    describe_int8, export_model_file)
 
     if not args.dataset:
         print("export.py: no --dataset, so the exports are not checked against the model.",
@@ -74,6 +74,9 @@ def run(args):
             replace=args.replace, progress=progress)
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")
+    advice = describe_int8(report)
+    if advice:
+        print(advice)
     missed = [kind for kind, entry in report["exports"].items()
               if not entry.get("check", {}).get("meets_float_goal", True)]
     if missed:

@@ -14,8 +14,8 @@ from ghostnet_tf.atomic import read_json, replace_directory, write_file, write_j
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.export.common import (EXPORT_REPORT, LABELS_FILE, Conversion, ExportOptions,
                                        inference_copy, labels_text)
-from ghostnet_tf.export.formats import (FLOAT_AGREEMENT_GOAL, FORMAT_TABLE, FORMATS, by_target,
-                                        check_formats)
+from ghostnet_tf.export.formats import (FLOAT_AGREEMENT_GOAL, FORMAT_TABLE, FORMATS,
+                                        INT8_AGREEMENT_GOAL, by_target, check_formats)
 from ghostnet_tf.export_rewrites import check_rewrites
 
 
@@ -195,9 +195,9 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion,
                 step(f"checking {row.file} on {len(check_images)} images")
                 predict = target.load(os.path.join(folder, row.file)).predict
                 entry["check"] = compare(keras_predict, predict, check_images)
-                if row.float:
-                    entry["check"]["meets_float_goal"] = (
-                        entry["check"]["top1_agreement"] >= FLOAT_AGREEMENT_GOAL)
+                goal = "meets_float_goal" if row.float else "meets_int8_goal"
+                entry["check"][goal] = entry["check"]["top1_agreement"] >= (
+                    FLOAT_AGREEMENT_GOAL if row.float else INT8_AGREEMENT_GOAL)
             write_json(os.path.join(folder, f"{row.file}.check.json"),
                        {"kind": row.name, **entry})
             report["exports"][row.name] = entry
@@ -360,3 +360,36 @@ def describe(report):
         lines.append(f"{kind:<13} {size} {agree} {diff}  {entry['path']}{kept}")
     return "\n".join(lines)
 
+
+def describe_int8(report, worst=10):
+    """What the int8 files of an export report say to do: the `worst` ops of the int8
+    `.tflite` by their own error, the `--float-ops` flags that keep them in float, and a
+    warning for each int8 file that agrees with the Keras model on fewer than
+    INT8_AGREEMENT_GOAL of the check images. Empty when there is nothing to say."""
+    import shlex
+
+    lines = []
+    layers = report["exports"].get("int8", {}).get("layers")
+    if layers:
+        lines.append(f"The {min(worst, len(layers))} int8 ops with the largest error of their "
+                     f"own (of {len(layers)}; all in export.json):")
+        lines.append(f"{'SQNR dB':>8} {'RMSE/scale':>10}  op  output tensor")
+        lines += [f"{_decibels(layer['sqnr_db'])} {layer['rmse_over_scale']:10.3f}  "
+                  f"{layer['op']}  {layer['tensor']}" for layer in layers[:worst]]
+        lines.append("To keep them in float (the file then takes float input), export again "
+                     "with: " + " ".join(f"--float-ops {shlex.quote(layer['tensor'])}"
+                                         for layer in layers[:worst]))
+    for kind, entry in report["exports"].items():
+        check = entry.get("check", {})
+        if not check.get("meets_int8_goal", True):
+            lines.append(
+                f"WARNING: {os.path.basename(entry['path'])} picks the Keras model's class on "
+                f"only {check['top1_agreement']:.1%} of {check['images']} check images (below "
+                f"{INT8_AGREEMENT_GOAL:.0%}): its accuracy may be well below the float "
+                "model's. Measure it with eval.py before shipping it, and keep the worst ops "
+                "in float (above) or ship a float file.")
+    return "\n".join(lines)
+
+
+def _decibels(sqnr):
+    return f"{'exact':>8}" if sqnr is None else f"{sqnr:8.2f}"

@@ -45,6 +45,9 @@ FLOAT_KINDS = tuple(name for name, row in FORMAT_TABLE.items() if row.float)
 EXPORT_FILES = {name: row.file for name, row in FORMAT_TABLE.items()}
 # Float exports must pick the same class as the Keras model on at least this share of images.
 FLOAT_AGREEMENT_GOAL = 0.995
+# Int8 exports picking the Keras model's class on fewer images than this are flagged loudly:
+# their accuracy may be well below the float model's.
+INT8_AGREEMENT_GOAL = 0.98
 
 
 def _targets():

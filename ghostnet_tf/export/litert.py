@@ -44,39 +44,55 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, options=Expor
     if kind not in KINDS:
         raise ArgumentError("kind", f"{kind!r} is not a TFLite kind: expected one of "
                                     f"{', '.join(KINDS)}.")
-    int8_io, float_ops = options.int8_io, options.float_ops
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
-                                                         signature_keys=["serve_float"])
-    # Builtin ops only: a model with Flex (select TF) ops would need the large Flex delegate.
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter = _converter(saved_model_dir)
     if kind == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif kind == "dynamic_int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif kind == "int8":
-        if calibration_images is None or len(calibration_images) == 0:
-            raise ArgumentError("calibration_images", "are needed: full-integer int8 is "
-                                                      "calibrated on them.")
-        if int8_io not in ("int8", "uint8"):
-            raise ArgumentError("int8_io", f"must be int8 or uint8, got {int8_io!r}.")
-        images = np.asarray(calibration_images, dtype=np.float32)
-
-        def representative():
-            for image in images:
-                yield [image[None]]
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = getattr(tf, int8_io)
-        converter.inference_output_type = getattr(tf, int8_io)
-        if not options.per_channel:
-            disable_per_channel_quantization(converter)
-        if float_ops:
-            return _selectively_quantized(converter, representative, float_ops, int8_io)
+        representative = _calibrated(converter, calibration_images, options)
+        if options.float_ops:
+            return _selectively_quantized(converter, representative, options.float_ops)
         return _pixel_codes(converter.convert())
     return converter.convert()
+
+
+def _converter(saved_model_dir):
+    """A converter of the SavedModel's `serve_float` signature to builtin ops only: a model
+    with Flex (select TF) ops would need the large Flex delegate."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
+                                                         signature_keys=["serve_float"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter
+
+
+def _calibrated(converter, calibration_images, options):
+    """Set `converter` up for full int8 as `options` say, calibrated on `calibration_images`;
+    returns the representative dataset (a generator function)."""
+    import tensorflow as tf
+
+    if calibration_images is None or len(calibration_images) == 0:
+        raise ArgumentError("calibration_images", "are needed: full-integer int8 is "
+                                                  "calibrated on them.")
+    if options.int8_io not in ("int8", "uint8"):
+        raise ArgumentError("int8_io", f"must be int8 or uint8, got {options.int8_io!r}.")
+    images = np.asarray(calibration_images, dtype=np.float32)
+
+    def representative():
+        for image in images:
+            yield [image[None]]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = getattr(tf, options.int8_io)
+    converter.inference_output_type = getattr(tf, options.int8_io)
+    if not options.per_channel:
+        disable_per_channel_quantization(converter)
+    return representative
 
 
 def _pixel_codes(content):
@@ -97,11 +113,17 @@ def _pixel_codes(content):
     return tflite_model_bytes(model)
 
 
-def _selectively_quantized(converter, representative, float_ops, int8_io):
+def _selectively_quantized(converter, representative, float_ops):
     """Full int8 except `float_ops`, through TensorFlow's quantization debugger (the
     documented way to keep chosen ops in float). Names in capitals are op types
     ("DEPTHWISE_CONV_2D"), others the output tensor names of single ops. The model then takes
     and returns float32."""
+    return _debugger(converter, representative, float_ops).get_nondebug_quantized_model()
+
+
+def _debugger(converter, representative, float_ops=()):
+    """TensorFlow's quantization debugger of the int8 `converter`, calibrated on
+    `representative`, with `float_ops` (as `_selectively_quantized` takes them) in float."""
     import tensorflow as tf
 
     # Mixed int8/float graphs need the float builtins too.
@@ -111,9 +133,62 @@ def _selectively_quantized(converter, representative, float_ops, int8_io):
     nodes = [name for name in float_ops if name not in op_types]
     options = tf.lite.experimental.QuantizationDebugOptions(
         denylisted_ops=op_types or None, denylisted_nodes=nodes or None)
-    debugger = tf.lite.experimental.QuantizationDebugger(
+    return tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=representative, debug_options=options)
-    return debugger.get_nondebug_quantized_model()
+
+
+# The layer report runs the instrumented model on this many calibration images: enough for
+# stable averages, a fraction of the calibration's time.
+REPORT_IMAGES = 100
+
+
+def int8_layer_report(saved_model_dir, calibration_images, options=ExportOptions(),
+                      images=REPORT_IMAGES):
+    """Where the error of the full-int8 `.tflite` comes from: [{"op", "tensor", "sqnr_db",
+    "rmse_over_scale"}] of each int8 op, worst (lowest SQNR) first, ops without error last.
+
+    Each op's int8 output is compared with the same op run in float on the same (dequantized)
+    inputs, so the figure is the op's own error, not the error it inherits. SQNR is the
+    output's mean square over the error's, in dB; RMSE / scale is the error in quantization
+    steps (about 0.29 for rounding alone). The model is calibrated on all
+    `calibration_images`, as the exported file is, and measured on the first `images` of
+    them. "tensor" is the name `ExportOptions.float_ops` takes to keep the op in float.
+    """
+    import csv
+    import io
+
+    import tensorflow as tf
+
+    converter = _converter(saved_model_dir)
+    representative = _calibrated(converter, calibration_images, options)
+    instrumented = _debugger(converter, representative, options.float_ops).quant_model
+    measured = np.asarray(calibration_images, dtype=np.float32)[:images]
+
+    def dataset():
+        for image in measured:
+            yield [image[None]]
+
+    def signal_power(float_output, quantized, scale, zero_point):
+        return float(np.mean(np.square(float_output, dtype=np.float64)))
+
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        quant_debug_model_content=instrumented, debug_dataset=dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            layer_direct_compare_metrics={"signal_power": signal_power}))
+    debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    dump.seek(0)
+    layers = []
+    for row in csv.DictReader(dump):
+        noise, signal = float(row["mean_squared_error"]), float(row["signal_power"])
+        layers.append({
+            "op": row["op_name"], "tensor": row["tensor_name"],
+            # None: no error at all (e.g. every input and output zero).
+            "sqnr_db": round(float(10 * np.log10(max(signal, 1e-30) / noise)), 2)
+            if noise > 0 else None,
+            "rmse_over_scale": round(float(np.sqrt(noise) / float(row["scale"])), 3)})
+    return sorted(layers, key=lambda layer: (layer["sqnr_db"] is None, layer["sqnr_db"]))
 
 
 def tflite_op_counts(model_content):
@@ -147,17 +222,18 @@ def tflite_files(model, kinds, calibration_images=None, class_names=None,
     converted from `tflite_graph` of a float32 copy, with metadata and the labels of
     `class_names`. Arguments as in `convert_tflite` and `export`."""
     return _tflite_files_of_copy(inference_copy(model), kinds, Conversion(
-        class_names, calibration_images, options))
+        class_names, calibration_images, options))[0]
 
 
 def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None):
-    """`tflite_files` of `model`, already the inference copy; `step(text)` is told of each
-    conversion, by the file `names` of the kinds."""
+    """(`tflite_files` of `model`, already the inference copy; the `int8_layer_report` of
+    int8, or None without int8). `step(text)` is told of each step, by the file `names` of
+    the kinds."""
     labels = None if conversion.class_names is None else labels_text(conversion.class_names)
     calibration_images = conversion.calibration_images
     if calibration_images is not None:
         calibration_images = as_rgb(calibration_images)
-    files = {}
+    files, layers = {}, None
     with tempfile.TemporaryDirectory() as scratch:
         source = os.path.join(scratch, "tflite_graph")
         export_saved_model(tflite_graph(model, conversion.options.rewrites), source)
@@ -172,7 +248,11 @@ def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None):
             # Selectively quantized int8 keeps float input and output.
             float_input = kind != "int8" or bool(conversion.options.float_ops)
             files[kind] = _with_classifier_metadata(content, model, kind, labels, float_input)
-    return files
+        if "int8" in kinds:
+            if step is not None:
+                step(f"measuring the error of each op of {names['int8']}")
+            layers = int8_layer_report(source, calibration_images, conversion.options)
+    return files, layers
 
 
 def _with_classifier_metadata(content, model, kind, labels, float_input):
@@ -194,16 +274,18 @@ def _with_classifier_metadata(content, model, kind, labels, float_input):
 
 
 def steps(formats):
-    """How many steps writing `formats` takes (one conversion each)."""
-    return len(formats)
+    """How many steps writing `formats` takes: one conversion each, and int8's layer
+    report."""
+    return len(formats) + any(row.name == "int8" for row in formats)
 
 
 def write(model, folder, formats, conversion, step):
     """Write the `.tflite` file of each of `formats` (rows of the format table) of `model`
     (the inference copy) into `folder`, and the op list of float32 beside it (the names
-    `ExportOptions.float_ops` takes): {name: entry}."""
-    contents = _tflite_files_of_copy(model, [f.name for f in formats], conversion, step,
-                                     {f.name: f.file for f in formats})
+    `ExportOptions.float_ops` takes): {name: entry}. int8's entry has its layer report
+    ("layers", `int8_layer_report`)."""
+    contents, layers = _tflite_files_of_copy(model, [f.name for f in formats], conversion,
+                                             step, {f.name: f.file for f in formats})
     entries = {}
     for tflite in formats:
         content = contents[tflite.name]
@@ -215,6 +297,8 @@ def write(model, folder, formats, conversion, step):
                                 "input_dtype": np.dtype(_input_details(content)["dtype"]).name,
                                 "ops": tflite_op_counts(content),
                                 "rewrites": list(conversion.options.rewrites)}
+    if layers is not None:
+        entries["int8"]["layers"] = layers
     return entries
 
 
