@@ -32,7 +32,7 @@ from ghostnet_tf.data.source import DataSource  # noqa: E402
 from ghostnet_tf.evaluation import evaluate  # noqa: E402  (what eval.py runs)
 from ghostnet_tf.export import ExportOptions, export_model_file  # noqa: E402
 from timing import timed_interleaved  # noqa: E402
-from tflite_latency import litert_runner  # noqa: E402
+from tflite_latency import cpu_description, litert_runner  # noqa: E402
 
 FILES = ("float32", "int8", "onnx_int8")
 
@@ -111,7 +111,8 @@ def latency(runs, count, rounds, int16x8):
         medians.append({key: statistics.median(v) for key, v in values.items()})
         for key, v in values.items():
             times[key].extend(v)
-    print(f"\nLiteRT (XNNPACK), 1 thread, batch 1; {count} runs x {rounds} rounds per file; ms")
+    print(f"\nLiteRT (XNNPACK), 1 thread, batch 1; {count} runs x {rounds} rounds per file; "
+          f"ms; {cpu_description()}")
     print("| run | file | min | median | ratio to float32 in each round |")
     print("| --- | --- | ---: | ---: | --- |")
     for (name, kind), values in times.items():

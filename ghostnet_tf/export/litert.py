@@ -225,10 +225,10 @@ def tflite_files(model, kinds, calibration_images=None, class_names=None,
         class_names, calibration_images, options))[0]
 
 
-def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None):
-    """(`tflite_files` of `model`, already the inference copy; the `int8_layer_report` of
-    int8, or None without int8). `step(text)` is told of each step, by the file `names` of
-    the kinds."""
+def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None, report=False):
+    """(`tflite_files` of `model`, already the inference copy; with `report` and int8 among
+    `kinds`, int8's `int8_layer_report`, else None). `step(text)` is told of each step, by
+    the file `names` of the kinds."""
     labels = None if conversion.class_names is None else labels_text(conversion.class_names)
     calibration_images = conversion.calibration_images
     if calibration_images is not None:
@@ -248,7 +248,7 @@ def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None):
             # Selectively quantized int8 keeps float input and output.
             float_input = kind != "int8" or bool(conversion.options.float_ops)
             files[kind] = _with_classifier_metadata(content, model, kind, labels, float_input)
-        if "int8" in kinds:
+        if report and "int8" in kinds:
             if step is not None:
                 step(f"measuring the error of each op of {names['int8']}")
             layers = int8_layer_report(source, calibration_images, conversion.options)
@@ -285,7 +285,8 @@ def write(model, folder, formats, conversion, step):
     `ExportOptions.float_ops` takes): {name: entry}. int8's entry has its layer report
     ("layers", `int8_layer_report`)."""
     contents, layers = _tflite_files_of_copy(model, [f.name for f in formats], conversion,
-                                             step, {f.name: f.file for f in formats})
+                                             step, {f.name: f.file for f in formats},
+                                             report=True)
     entries = {}
     for tflite in formats:
         content = contents[tflite.name]
