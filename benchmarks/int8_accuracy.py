@@ -66,24 +66,19 @@ def tflite_files(run):
 def int16x8_file(run, calibration=20):
     """The 16x8 `.tflite` of a run's best.keras (export's graph and rewrites), calibrated on
     random images: latency does not depend on them."""
-    import tempfile
-
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from ghostnet_tf.export import inference_copy
-    from ghostnet_tf.export.saved_model import export_saved_model
-    from ghostnet_tf.export_rewrites import tflite_graph
+    from ghostnet_tf.export import inference_copy, tflite_saved_model
+    from ghostnet_tf.export.litert import saved_model_converter
 
     model = inference_copy(keras.saving.load_model(os.path.join(run, "best.keras")))
-    graph = tflite_graph(model)
+    # The converted graph takes RGB, also where the model takes grayscale.
     images = np.random.default_rng(0).uniform(
-        0, 255, (calibration, *graph.input_shape[1:])).astype(np.float32)
-    with tempfile.TemporaryDirectory() as scratch:
-        export_saved_model(graph, scratch)
-        converter = tf.lite.TFLiteConverter.from_saved_model(scratch,
-                                                             signature_keys=["serve_float"])
+        0, 255, (calibration, *model.input_shape[1:3], 3)).astype(np.float32)
+    with tflite_saved_model(model) as source:
+        converter = saved_model_converter(source)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[None]] for image in images)
         converter.target_spec.supported_ops = [

@@ -116,10 +116,32 @@ def tflite_model_bytes(model):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def disable_per_channel_quantization(converter):
-    """One weight scale per tensor in a full-int8 conversion (the converter's default is one
-    per output channel); TFLiteConverter has only a private switch for it."""
-    converter._experimental_disable_per_channel = True
+def calibrated_tflite(converter):
+    """The float `.tflite` that the full-int8 `converter` calibrates, with each tensor's
+    recorded range, before it is quantized: the private switch that TensorFlow's
+    quantization debugger also uses. One calibration then serves the int8 file, the
+    selective file and the layer report (`quantize_calibrated`)."""
+    converter._experimental_calibrate_only = True
+    return converter.convert()
+
+
+def quantize_calibrated(calibrated, per_channel=True, io_dtype="float32",
+                        numeric_verify=False, float_op_types=None, float_nodes=None):
+    """The int8 `.tflite` of a `calibrated_tflite`, made by the steps that the converter's
+    `convert()` takes after calibrating (its MLIR quantizer, then the deduplication of
+    read-only buffers), so that it equals the converter's file apart from the conversion
+    metadata; `tests/test_compat.py` checks it. `io_dtype` is the input's and output's type
+    ("float32", "int8" or "uint8"); `numeric_verify` adds the debugger's comparison ops;
+    `float_op_types` and `float_nodes` stay in float."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert, lite
+
+    dtype = getattr(tf, io_dtype)
+    content = convert.mlir_quantize(
+        calibrated, disable_per_channel=not per_channel, input_data_type=dtype,
+        output_data_type=dtype, enable_numeric_verify=numeric_verify,
+        denylisted_ops=float_op_types, denylisted_nodes=float_nodes)
+    return lite._deduplicate_readonly_buffers(content)
 
 
 # ---------------------------------------------------------------------------- LiteRT

@@ -69,13 +69,46 @@ def test_tflite_ops_and_delegated_nodes(tmp_path):
     assert names[:len(ops)] == [op["op_name"] for op in ops] and names.count("DELEGATE") == 1
 
 
-def test_the_converter_knows_its_per_channel_switch(tmp_path):
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_quantizing_the_calibrated_model_is_what_the_converter_makes(tmp_path, per_channel):
     model = tiny_model()
     model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm"))
-    assert converter._experimental_disable_per_channel is False
-    compat.disable_per_channel_quantization(converter)
-    assert converter._experimental_disable_per_channel is True
+    images = np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 3)).astype("float32")
+
+    def converter():
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm"))
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter._experimental_disable_per_channel = not per_channel
+        return converter
+
+    reference = converter()
+    reference.inference_input_type = reference.inference_output_type = tf.uint8
+    expected = compat.tflite_model_object(reference.convert())
+    calibrated = compat.calibrated_tflite(converter())
+    ours = compat.tflite_model_object(compat.quantize_calibrated(
+        calibrated, per_channel=per_channel, io_dtype="uint8"))
+
+    # The same graph, tensors, quantization and weights; only the conversion metadata (its
+    # options and hash) may differ.
+    def graph(model):
+        subgraph = model.subgraphs[0]
+        tensors = [(t.name, t.type, list(t.shape), t.buffer) + (
+            (list(t.quantization.scale), list(t.quantization.zeroPoint))
+            if t.quantization is not None and t.quantization.scale is not None else ())
+            for t in subgraph.tensors]
+        ops = [(model.operatorCodes[op.opcodeIndex].builtinCode, list(op.inputs),
+                list(op.outputs)) for op in subgraph.operators]
+        metadata = {m.buffer for m in model.metadata}
+        buffers = [None if i in metadata or b.data is None else bytes(b.data)
+                   for i, b in enumerate(model.buffers)]
+        return tensors, ops, list(subgraph.inputs), list(subgraph.outputs), buffers
+
+    assert graph(ours) == graph(expected)
+    kernel = next(t for t in ours.subgraphs[0].tensors if len(t.shape) == 4
+                  and ours.buffers[t.buffer].data is not None)  # the first convolution's
+    assert (len(kernel.quantization.scale) > 1) == per_channel
 
 
 def test_setup_bounds_keras_and_tensorflow_to_the_tested_versions():

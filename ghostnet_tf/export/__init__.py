@@ -15,9 +15,10 @@ from ghostnet_tf.export.folder import (balanced_images, check_output_dir, compar
 from ghostnet_tf.export.formats import (CALIBRATED_KINDS, EXPORT_FILES, FLOAT_AGREEMENT_GOAL,
                                         FLOAT_KINDS, FORMAT_TABLE, FORMATS, INT8_AGREEMENT_GOAL,
                                         KNOWN_FORMATS, Format, check_formats)
-from ghostnet_tf.export.litert import (MediaPipePredictor, TFLitePredictor, convert_tflite,
-                                       flex_ops, int8_layer_report, tflite_files,
-                                       tflite_op_counts, tflite_op_outputs)
+from ghostnet_tf.export.litert import (MediaPipePredictor, TFLitePredictor, calibrated_int8,
+                                       convert_tflite, flex_ops, int8_layer_report,
+                                       quantized_int8, tflite_files, tflite_op_counts,
+                                       tflite_op_outputs, tflite_saved_model)
 from ghostnet_tf.export.onnx import ONNXPredictor, onnx_files, onnx_op_counts
 from ghostnet_tf.export.saved_model import export_saved_model, saved_model_function
 
@@ -25,8 +26,8 @@ __all__ = [
     "CALIBRATED_KINDS", "EXPORT_FILES", "EXPORT_REPORT", "FLOAT_AGREEMENT_GOAL", "FLOAT_KINDS",
     "FORMATS", "FORMAT_TABLE", "INT8_AGREEMENT_GOAL", "KNOWN_FORMATS", "LABELS_FILE",
     "ExportOptions", "Format", "MediaPipePredictor", "ONNXPredictor", "TFLitePredictor", "as_rgb",
-    "balanced_images", "check_formats", "check_output_dir", "compare", "convert_tflite",
+    "balanced_images", "calibrated_int8", "check_formats", "check_output_dir", "compare", "convert_tflite",
     "default_output_dir", "describe", "describe_int8", "export", "export_model_file",
     "export_saved_model", "flex_ops", "inference_copy", "int8_layer_report", "labels_text",
-    "onnx_files", "onnx_op_counts", "saved_model_function", "tflite_files", "tflite_op_counts",
-    "tflite_op_outputs", "weights_sha256"]
+    "onnx_files", "onnx_op_counts", "quantized_int8", "saved_model_function", "tflite_files",
+    "tflite_op_counts", "tflite_op_outputs", "tflite_saved_model", "weights_sha256"]

@@ -8,6 +8,7 @@ its graph), the full-int8 file takes uint8 pixels as they are by default, and ev
 carries LiteRT metadata with the labels (what MediaPipe's ImageClassifier needs).
 """
 import collections
+import contextlib
 import os
 import tempfile
 import weakref
@@ -16,7 +17,7 @@ import numpy as np
 
 from ghostnet_tf.atomic import write_file
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.compat import disable_per_channel_quantization, tflite_ops
+from ghostnet_tf.compat import calibrated_tflite, quantize_calibrated, tflite_ops
 from ghostnet_tf.export.common import (LABELS_FILE, Conversion, ExportOptions, Opened, as_rgb,
                                        inference_copy, labels_text)
 from ghostnet_tf.export.saved_model import export_saved_model
@@ -44,21 +45,19 @@ def convert_tflite(saved_model_dir, kind, calibration_images=None, options=Expor
     if kind not in KINDS:
         raise ArgumentError("kind", f"{kind!r} is not a TFLite kind: expected one of "
                                     f"{', '.join(KINDS)}.")
-    converter = _converter(saved_model_dir)
+    if kind == "int8":
+        return quantized_int8(calibrated_int8(saved_model_dir, calibration_images, options),
+                              options)
+    converter = saved_model_converter(saved_model_dir)
     if kind == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif kind == "dynamic_int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif kind == "int8":
-        representative = _calibrated(converter, calibration_images, options)
-        if options.float_ops:
-            return _selectively_quantized(converter, representative, options.float_ops)
-        return _pixel_codes(converter.convert())
     return converter.convert()
 
 
-def _converter(saved_model_dir):
+def saved_model_converter(saved_model_dir):
     """A converter of the SavedModel's `serve_float` signature to builtin ops only: a model
     with Flex (select TF) ops would need the large Flex delegate."""
     import tensorflow as tf
@@ -69,9 +68,10 @@ def _converter(saved_model_dir):
     return converter
 
 
-def _calibrated(converter, calibration_images, options):
-    """Set `converter` up for full int8 as `options` say, calibrated on `calibration_images`;
-    returns the representative dataset (a generator function)."""
+def calibrated_int8(saved_model_dir, calibration_images, options=ExportOptions()):
+    """The SavedModel's float `.tflite` with the ranges of its tensors on
+    `calibration_images` (float32, [0, 255]): the one calibration that `quantized_int8`
+    and `int8_layer_report` both start from."""
     import tensorflow as tf
 
     if calibration_images is None or len(calibration_images) == 0:
@@ -80,19 +80,29 @@ def _calibrated(converter, calibration_images, options):
     if options.int8_io not in ("int8", "uint8"):
         raise ArgumentError("int8_io", f"must be int8 or uint8, got {options.int8_io!r}.")
     images = np.asarray(calibration_images, dtype=np.float32)
-
-    def representative():
-        for image in images:
-            yield [image[None]]
-
+    converter = saved_model_converter(saved_model_dir)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = getattr(tf, options.int8_io)
-    converter.inference_output_type = getattr(tf, options.int8_io)
-    if not options.per_channel:
-        disable_per_channel_quantization(converter)
-    return representative
+    converter.representative_dataset = lambda: ([image[None]] for image in images)
+    # Int8 kernels only, unless some ops stay float (a mixed graph needs float builtins).
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
+        [tf.lite.OpsSet.TFLITE_BUILTINS] if options.float_ops else [])
+    return calibrated_tflite(converter)
+
+
+def quantized_int8(calibrated, options=ExportOptions(), numeric_verify=False):
+    """The full-int8 `.tflite` of a `calibrated_int8` model as `options` say: integer input
+    and output of `options.int8_io` that take pixel codes, or, with `options.float_ops`,
+    those ops in float and float32 input and output. Names in capitals are op types
+    ("DEPTHWISE_CONV_2D"), others the output tensor names of single ops. `numeric_verify`
+    instruments it for the quantization debugger (float input and output)."""
+    op_types = [name for name in options.float_ops if name.isupper() and "/" not in name]
+    nodes = [name for name in options.float_ops if name not in op_types]
+    plain = not (options.float_ops or numeric_verify)
+    content = quantize_calibrated(
+        calibrated, per_channel=options.per_channel,
+        io_dtype=options.int8_io if plain else "float32", numeric_verify=numeric_verify,
+        float_op_types=op_types or None, float_nodes=nodes or None)
+    return _pixel_codes(content) if plain else content
 
 
 def _pixel_codes(content):
@@ -113,66 +123,37 @@ def _pixel_codes(content):
     return tflite_model_bytes(model)
 
 
-def _selectively_quantized(converter, representative, float_ops):
-    """Full int8 except `float_ops`, through TensorFlow's quantization debugger (the
-    documented way to keep chosen ops in float). Names in capitals are op types
-    ("DEPTHWISE_CONV_2D"), others the output tensor names of single ops. The model then takes
-    and returns float32."""
-    return _debugger(converter, representative, float_ops).get_nondebug_quantized_model()
-
-
-def _debugger(converter, representative, float_ops=()):
-    """TensorFlow's quantization debugger of the int8 `converter`, calibrated on
-    `representative`, with `float_ops` (as `_selectively_quantized` takes them) in float."""
-    import tensorflow as tf
-
-    # Mixed int8/float graphs need the float builtins too.
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                                           tf.lite.OpsSet.TFLITE_BUILTINS]
-    op_types = [name for name in float_ops if name.isupper() and "/" not in name]
-    nodes = [name for name in float_ops if name not in op_types]
-    options = tf.lite.experimental.QuantizationDebugOptions(
-        denylisted_ops=op_types or None, denylisted_nodes=nodes or None)
-    return tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=representative, debug_options=options)
-
-
 # The layer report runs the instrumented model on this many calibration images: enough for
 # stable averages, a fraction of the calibration's time.
 REPORT_IMAGES = 100
 
 
-def int8_layer_report(saved_model_dir, calibration_images, options=ExportOptions(),
+def int8_layer_report(calibrated, calibration_images, options=ExportOptions(),
                       images=REPORT_IMAGES):
-    """Where the error of the full-int8 `.tflite` comes from: [{"op", "tensor", "sqnr_db",
-    "rmse_over_scale"}] of each int8 op, worst (lowest SQNR) first, ops without error last.
+    """Where the error of the full-int8 `.tflite` of a `calibrated_int8` model comes from:
+    [{"op", "tensor", "sqnr_db", "rmse_over_scale"}] of each int8 op, worst (lowest SQNR)
+    first, ops without error last.
 
     Each op's int8 output is compared with the same op run in float on the same (dequantized)
     inputs, so the figure is the op's own error, not the error it inherits. SQNR is the
     output's mean square over the error's, in dB; RMSE / scale is the error in quantization
-    steps (about 0.29 for rounding alone). The model is calibrated on all
-    `calibration_images`, as the exported file is, and measured on the first `images` of
-    them. "tensor" is the name `ExportOptions.float_ops` takes to keep the op in float.
+    steps (about 0.29 for rounding alone). It is measured on the first `images` of the
+    `calibration_images`. "tensor" is the name `ExportOptions.float_ops` takes to keep the
+    op in float.
     """
     import csv
     import io
 
     import tensorflow as tf
 
-    converter = _converter(saved_model_dir)
-    representative = _calibrated(converter, calibration_images, options)
-    instrumented = _debugger(converter, representative, options.float_ops).quant_model
     measured = np.asarray(calibration_images, dtype=np.float32)[:images]
-
-    def dataset():
-        for image in measured:
-            yield [image[None]]
 
     def signal_power(float_output, quantized, scale, zero_point):
         return float(np.mean(np.square(float_output, dtype=np.float64)))
 
     debugger = tf.lite.experimental.QuantizationDebugger(
-        quant_debug_model_content=instrumented, debug_dataset=dataset,
+        quant_debug_model_content=quantized_int8(calibrated, options, numeric_verify=True),
+        debug_dataset=lambda: ([image[None]] for image in measured),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(
             layer_direct_compare_metrics={"signal_power": signal_power}))
     debugger.run()
@@ -225,6 +206,16 @@ def tflite_files(model, kinds, calibration_images=None, class_names=None,
         class_names, calibration_images, options))[0]
 
 
+@contextlib.contextmanager
+def tflite_saved_model(model, rewrites=ExportOptions().rewrites):
+    """A temporary SavedModel of `tflite_graph(model, rewrites)` (`model` the inference
+    copy): what the converter reads (`saved_model_converter`)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        source = os.path.join(scratch, "tflite_graph")
+        export_saved_model(tflite_graph(model, rewrites), source)
+        yield source
+
+
 def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None, report=False):
     """(`tflite_files` of `model`, already the inference copy; with `report` and int8 among
     `kinds`, int8's `int8_layer_report`, else None). `step(text)` is told of each step, by
@@ -233,25 +224,28 @@ def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None, repor
     calibration_images = conversion.calibration_images
     if calibration_images is not None:
         calibration_images = as_rgb(calibration_images)
-    files, layers = {}, None
-    with tempfile.TemporaryDirectory() as scratch:
-        source = os.path.join(scratch, "tflite_graph")
-        export_saved_model(tflite_graph(model, conversion.options.rewrites), source)
+    options = conversion.options
+    files, layers, calibrated = {}, None, None
+    with tflite_saved_model(model, options.rewrites) as source:
         for kind in kinds:
             if step is not None:
                 step(f"converting {names[kind]}")
-            content = convert_tflite(source, kind, calibration_images, conversion.options)
+            if kind == "int8":  # calibrated once, for the file and its layer report
+                calibrated = calibrated_int8(source, calibration_images, options)
+                content = quantized_int8(calibrated, options)
+            else:
+                content = convert_tflite(source, kind)
             found = flex_ops(content)
             if found:
                 raise RuntimeError(f"The {kind} .tflite needs Flex ops {found}, which plain "
                                    "LiteRT cannot run.")
             # Selectively quantized int8 keeps float input and output.
-            float_input = kind != "int8" or bool(conversion.options.float_ops)
+            float_input = kind != "int8" or bool(options.float_ops)
             files[kind] = _with_classifier_metadata(content, model, kind, labels, float_input)
-        if report and "int8" in kinds:
-            if step is not None:
-                step(f"measuring the error of each op of {names['int8']}")
-            layers = int8_layer_report(source, calibration_images, conversion.options)
+    if report and calibrated is not None:
+        if step is not None:
+            step(f"measuring the error of each op of {names['int8']}")
+        layers = int8_layer_report(calibrated, calibration_images, options)
     return files, layers
 
 
