@@ -29,7 +29,8 @@ _EXPORTS = {
 # Each imports only keras and modules without it, so that importing it from the hook,
 # which may run while another module of the package is halfway through `import keras`,
 # needs nothing that is not defined yet.
-SERIALIZABLE_MODULES = ("ghostnet_tf.layers", "ghostnet_tf.training.schedules")
+SERIALIZABLE_MODULES = ("ghostnet_tf.layers", "ghostnet_tf.quantization",
+                        "ghostnet_tf.training.schedules")
 
 
 @wrapt.when_imported("keras")

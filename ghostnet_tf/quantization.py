@@ -1,0 +1,111 @@
+"""Simulated int8 for quantization-aware training, in Keras ops (TensorFlow and JAX).
+
+`fake_quant` rounds a tensor to the 8-bit grid of a range the way TensorFlow's
+`FakeQuantWithMinMaxVars` op does, value for value: the range is first nudged so that zero
+is exactly on the grid, as the int8 zero point requires. The LiteRT converter reads that
+op's ranges when it quantizes a graph, so a model trained with `fake_quant` converts to an
+int8 file whose arithmetic is the one it was trained with. Gradients pass straight through
+the rounding inside the range and are zero outside it, as TensorFlow's are.
+
+`ActivationQuantizer` is the layer for activations: it tracks its input's range during
+training (a moving average of each batch's min and max, started from the first batch) and
+rounds to that range. Weights are quantized per output channel, symmetric
+(`weight_range`), which is what the converter does with a kernel.
+"""
+import keras
+from keras import ops
+
+BITS = 8
+LEVELS = 2 ** BITS - 1  # 255 steps between the ends of a range
+# A range narrower than this is widened: zero width has no grid.
+MIN_WIDTH = 1e-6
+
+
+@ops.custom_gradient
+def _floor_straight_through(x):
+    def grad(*args, upstream=None):
+        return args[0] if upstream is None else upstream
+
+    return ops.floor(x), grad
+
+
+def quantization_range(minimum, maximum):
+    """(min, max) that `fake_quant` and the exported graph use: widened to contain zero (the
+    int8 grid has an exact zero) and to at least `MIN_WIDTH`."""
+    minimum = ops.minimum(ops.convert_to_tensor(minimum, "float32"), 0.0)
+    maximum = ops.maximum(ops.convert_to_tensor(maximum, "float32"), 0.0)
+    return minimum, ops.maximum(maximum, minimum + MIN_WIDTH)
+
+
+def fake_quant(x, minimum, maximum, narrow_range=False):
+    """`x` rounded to the 8-bit grid of [minimum, maximum] and clipped to it, as TensorFlow's
+    FakeQuantWithMinMaxVars(PerChannel) computes it (per-channel ranges broadcast against
+    `x`). `narrow_range` leaves out the lowest code (254 steps, symmetric weights).
+    Give ranges from `quantization_range`; they get no gradient."""
+    low = 1.0 if narrow_range else 0.0
+    minimum, maximum = ops.stop_gradient(minimum), ops.stop_gradient(maximum)
+    scale = (maximum - minimum) / (LEVELS - low)
+    inverse_scale = (LEVELS - low) / (maximum - minimum)
+    # The zero point: where zero falls on the grid, rounded, kept on the grid.
+    zero_point = ops.clip(ops.floor(low - minimum / scale + 0.5), low, float(LEVELS))
+    nudged_min = (low - zero_point) * scale
+    nudged_max = (LEVELS - zero_point) * scale
+    clipped = ops.clip(x, nudged_min, nudged_max)
+    steps = _floor_straight_through((clipped - nudged_min) * inverse_scale + 0.5)
+    return steps * scale + nudged_min
+
+
+def weight_range(kernel, axis=-1):
+    """The symmetric per-channel range of `kernel` along `axis` (its output channels:
+    -1 for a convolution, -2 for a depthwise one): +-max|w| of each channel, shaped to
+    broadcast against `kernel`, for `fake_quant(..., narrow_range=True)`. The converter gives
+    each channel the scale max|w| / 127, so weights on this grid convert unchanged."""
+    axis = axis % len(kernel.shape)
+    reduce = tuple(i for i in range(len(kernel.shape)) if i != axis)
+    bound = ops.max(ops.abs(kernel), axis=reduce, keepdims=True)
+    return quantization_range(-bound, bound)
+
+
+@keras.saving.register_keras_serializable(package="ghostnet_tf")
+class ActivationQuantizer(keras.layers.Layer):
+    """Rounds its input to the int8 grid of the range it tracked during training.
+
+    In training the range moves toward each batch's min and max by `1 - momentum` (the
+    first batch sets it), and the output is rounded to the updated range. At inference the
+    range stays. A quantizer that has seen no batch passes its input through unchanged.
+
+    Args:
+        momentum: of the moving average of the range.
+    """
+
+    def __init__(self, momentum=0.99, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"ActivationQuantizer: momentum must be in [0, 1), got "
+                             f"{momentum}.")
+        self.momentum = momentum
+
+    def build(self, input_shape):
+        self.minimum = self.add_weight(name="minimum", shape=(), initializer="zeros",
+                                       trainable=False)
+        self.maximum = self.add_weight(name="maximum", shape=(), initializer="zeros",
+                                       trainable=False)
+        self.observed = self.add_weight(name="observed", shape=(), initializer="zeros",
+                                        trainable=False)
+
+    def call(self, x, training=False):
+        if training:
+            low = ops.stop_gradient(ops.cast(ops.min(x), "float32"))
+            high = ops.stop_gradient(ops.cast(ops.max(x), "float32"))
+            keep = self.momentum * self.observed  # 0 on the first batch
+            self.minimum.assign(keep * self.minimum + (1.0 - keep) * low)
+            self.maximum.assign(keep * self.maximum + (1.0 - keep) * high)
+            self.observed.assign(1.0)
+        quantized = fake_quant(x, *quantization_range(self.minimum, self.maximum))
+        return ops.where(self.observed > 0, quantized, x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum}
