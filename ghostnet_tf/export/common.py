@@ -99,4 +99,4 @@ class Opened:
     input_shape: tuple
     input_dtype: str  # what the file itself takes: "float32", "uint8" or "int8"
     num_classes: int
-    runtime: str  # tensorflow, litert, mediapipe, onnxruntime
+    runtime: str  # keras, tensorflow, litert, mediapipe, onnxruntime

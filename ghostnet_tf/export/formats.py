@@ -13,7 +13,7 @@ import os
 from typing import Optional
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.export import litert, onnx, saved_model
+from ghostnet_tf.export import keras_file, litert, onnx, saved_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +37,7 @@ FORMAT_TABLE = {row.name: row for row in (
     Format("int8", "model_int8.tflite", litert, calibrated=True, float=False, default=True),
     Format("onnx", "model.onnx", onnx, **_ONNX),
     Format("onnx_int8", "model_onnx_int8.onnx", onnx, calibrated=True, float=False, **_ONNX),
+    Format("keras", "model" + keras_file.SUFFIX, keras_file),
 )}
 FORMATS = tuple(name for name, row in FORMAT_TABLE.items() if row.default)
 KNOWN_FORMATS = tuple(FORMAT_TABLE)
