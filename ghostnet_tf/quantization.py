@@ -76,14 +76,17 @@ class ActivationQuantizer(keras.layers.Layer):
 
     Args:
         momentum: of the moving average of the range.
+        fixed_range: (min, max) to use from the start instead, never moved (the image's
+            [0, 255], whose int8 codes are then the pixels themselves).
     """
 
-    def __init__(self, momentum=0.99, **kwargs):
+    def __init__(self, momentum=0.99, fixed_range=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"ActivationQuantizer: momentum must be in [0, 1), got "
                              f"{momentum}.")
         self.momentum = momentum
+        self.fixed_range = None if fixed_range is None else tuple(map(float, fixed_range))
 
     def build(self, input_shape):
         self.minimum = self.add_weight(name="minimum", shape=(), initializer="zeros",
@@ -92,9 +95,13 @@ class ActivationQuantizer(keras.layers.Layer):
                                        trainable=False)
         self.observed = self.add_weight(name="observed", shape=(), initializer="zeros",
                                         trainable=False)
+        if self.fixed_range is not None:
+            self.minimum.assign(self.fixed_range[0])
+            self.maximum.assign(self.fixed_range[1])
+            self.observed.assign(1.0)
 
     def call(self, x, training=False):
-        if training:
+        if training and self.fixed_range is None:
             low = ops.stop_gradient(ops.cast(ops.min(x), "float32"))
             high = ops.stop_gradient(ops.cast(ops.max(x), "float32"))
             keep = self.momentum * self.observed  # 0 on the first batch
@@ -108,4 +115,5 @@ class ActivationQuantizer(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum}
+        return {**super().get_config(), "momentum": self.momentum,
+                "fixed_range": self.fixed_range}

@@ -399,3 +399,104 @@ def load(path, runtime="litert"):
     run = MediaPipePredictor(path) if runtime == "mediapipe" else tflite
     return Opened(run, tflite.input_shape, np.dtype(tflite.input["dtype"]).name,
                   tflite.num_classes, runtime)
+
+
+# ------------------------------------------------------ quantization-aware models
+def is_quantization_aware(model):
+    """Whether `model` simulates int8 (`ghostnet_tf.qat.quantization_aware`)."""
+    from ghostnet_tf.quantization import ActivationQuantizer
+
+    return any(isinstance(layer, ActivationQuantizer) for layer in model.layers)
+
+
+def _constants(compute):
+    """`compute()` of variables as numpy arrays, computed outside any traced graph: the
+    converter reads the ranges of FakeQuant ops only when they are constants."""
+    import tensorflow as tf
+
+    with tf.init_scope():
+        return tuple(np.asarray(value) for value in compute())
+
+
+def _tensorflow_forms():
+    """{quantization-aware layer class: the same layer written with TensorFlow's FakeQuant
+    ops}, the graph from which the converter takes every range and weight scale."""
+    import tensorflow as tf
+
+    from ghostnet_tf.qat import QuantizedConv2D, QuantizedDense, QuantizedDepthwiseConv2D
+    from ghostnet_tf.quantization import ActivationQuantizer, quantization_range, weight_range
+
+    def per_channel(kernel, axis):
+        kernel, minimum, maximum = _constants(lambda: (kernel, *weight_range(kernel, axis)))
+        # The op takes channels last: a depthwise kernel (h, w, channels, 1) is turned.
+        turned = np.reshape(kernel, (*kernel.shape[:2], 1, -1)) if axis == -2 else kernel
+        return tf.reshape(tf.quantization.fake_quant_with_min_max_vars_per_channel(
+            turned, minimum.reshape(-1), maximum.reshape(-1), narrow_range=True),
+            kernel.shape)
+
+    class Activation(ActivationQuantizer):
+        def call(self, x, training=False):
+            if not _constants(lambda: [self.observed])[0]:
+                return x
+            minimum, maximum = _constants(lambda: quantization_range(self.minimum,
+                                                                     self.maximum))
+            return tf.quantization.fake_quant_with_min_max_vars(x, float(minimum),
+                                                                float(maximum))
+
+    class Conv(QuantizedConv2D):
+        def convolution_op(self, inputs, kernel):
+            return super(QuantizedConv2D, self).convolution_op(inputs,
+                                                               per_channel(kernel, -1))
+
+    class Depthwise(QuantizedDepthwiseConv2D):
+        def call(self, inputs):
+            outputs = tf.nn.depthwise_conv2d(
+                inputs, per_channel(self.kernel, -2), (1, *self.strides, 1),
+                self.padding.upper(), dilations=self.dilation_rate)
+            if self.use_bias:
+                outputs = outputs + self.bias
+            return outputs if self.activation is None else self.activation(outputs)
+
+    class Dense(QuantizedDense):
+        def call(self, inputs, training=None):
+            (kernel,) = _constants(lambda: [self.kernel])
+            bound = float(np.abs(kernel).max())
+            kernel = tf.quantization.fake_quant_with_min_max_vars(kernel, -bound, bound,
+                                                                  narrow_range=True)
+            outputs = tf.matmul(inputs, kernel)
+            if self.use_bias:
+                outputs = outputs + self.bias
+            return outputs if self.activation is None else self.activation(outputs)
+
+    return {ActivationQuantizer: Activation, QuantizedConv2D: Conv,
+            QuantizedDepthwiseConv2D: Depthwise, QuantizedDense: Dense}
+
+
+def fake_quant_graph(model):
+    """The quantization-aware `model` with TensorFlow's FakeQuant ops where it rounds: the
+    graph that converts to the int8 file computing what `model` simulates."""
+    from ghostnet_tf.models.transfer import clone_with_weights
+
+    forms = _tensorflow_forms()
+
+    def clone(layer):
+        form = forms.get(type(layer))
+        return layer if form is None else form.from_config(layer.get_config())
+
+    return clone_with_weights(model, clone)
+
+
+def quantization_aware_int8(model, calibration_images, options=ExportOptions()):
+    """The full-int8 `.tflite` of the quantization-aware `model` (the inference copy): the
+    ranges and weight scales are the model's own; `calibration_images` only give ranges to
+    the few tensors it does not round (such as a batch norm's inner multiply)."""
+    import tensorflow as tf
+
+    images = np.asarray(calibration_images, dtype=np.float32)
+    with tflite_saved_model(fake_quant_graph(model), options.rewrites) as source:
+        converter = saved_model_converter(source)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in images)
+        converter.inference_input_type = getattr(tf, options.int8_io)
+        converter.inference_output_type = getattr(tf, options.int8_io)
+        return converter.convert()

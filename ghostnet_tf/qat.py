@@ -1,0 +1,196 @@
+"""Quantization-aware training: a model that computes in simulated int8 what the full-int8
+`.tflite` file will compute, so that fine-tuning it teaches the weights to live with int8.
+
+`quantization_aware(model)` starts from the portable model (`ghostnet_tf.portable`: every
+layer of the library written out as Keras' built-in layers, GhostNetV3 folded), then does
+what the LiteRT converter does to it:
+
+- each batch norm that follows a convolution is folded into it (with its moving
+  statistics, which then stay fixed: the converter folds them the same way); one that
+  follows anything else, and a Rescaling, become the per-channel multiply-add they are at
+  inference (a 1x1 depthwise convolution: one op, one rounding);
+- kernels are rounded to int8 in the forward pass, one symmetric scale per output channel
+  (per tensor for dense layers), with a straight-through gradient;
+- each tensor the int8 file holds gets an `ActivationQuantizer`, which tracks its range
+  in training and rounds to it: the image, and every layer's output, except outputs that a
+  ReLU takes as its only input (the converter fuses the two, and rounds once, after the
+  ReLU) and the outputs of layers that only move values (padding, reshapes, max pooling,
+  nearest upsampling, dropout), which keep their input's grid.
+
+Everything is Keras ops (`ghostnet_tf.quantization`), so the JAX backend trains it too.
+"""
+import keras
+import numpy as np
+from keras import layers, ops
+
+from ghostnet_tf.compat import consumers
+from ghostnet_tf.models.reparameterize import folded_kernel_and_bias
+from ghostnet_tf.models.transfer import clone_with_weights, from_config
+from ghostnet_tf.portable import portable
+from ghostnet_tf.quantization import (ActivationQuantizer, fake_quant, quantization_range,
+                                      weight_range)
+
+# Layers whose outputs hold their inputs' values (or zeros): no rounding of their own.
+VALUE_MOVING = (layers.ZeroPadding2D, layers.ZeroPadding3D, layers.Reshape, layers.Permute,
+                layers.MaxPooling2D, layers.UpSampling2D, layers.Dropout, layers.Flatten)
+
+
+def _tensor_range(x):
+    bound = ops.max(ops.abs(x))
+    return quantization_range(-bound, bound)
+
+
+@keras.saving.register_keras_serializable(package="ghostnet_tf")
+class QuantizedConv2D(layers.Conv2D):
+    """A Conv2D whose kernel is rounded to int8 per output channel in the forward pass."""
+
+    def convolution_op(self, inputs, kernel):
+        return super().convolution_op(
+            inputs, fake_quant(kernel, *weight_range(kernel, -1), narrow_range=True))
+
+
+@keras.saving.register_keras_serializable(package="ghostnet_tf")
+class QuantizedDepthwiseConv2D(layers.DepthwiseConv2D):
+    """A DepthwiseConv2D whose kernel is rounded to int8 per channel in the forward pass."""
+
+    def call(self, inputs):
+        kernel = fake_quant(self.kernel, *weight_range(self.kernel, -2), narrow_range=True)
+        outputs = ops.depthwise_conv(inputs, kernel, strides=self.strides,
+                                     padding=self.padding, dilation_rate=self.dilation_rate,
+                                     data_format=self.data_format)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
+
+@keras.saving.register_keras_serializable(package="ghostnet_tf")
+class QuantizedDense(layers.Dense):
+    """A Dense whose kernel is rounded to int8 (one scale: the converter's fully connected
+    op takes no other) in the forward pass."""
+
+    def call(self, inputs, training=None):
+        kernel = fake_quant(self.kernel, *_tensor_range(self.kernel), narrow_range=True)
+        outputs = ops.matmul(inputs, kernel)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
+
+_QUANTIZED = {layers.Conv2D: QuantizedConv2D, layers.DepthwiseConv2D: QuantizedDepthwiseConv2D,
+              layers.Dense: QuantizedDense}
+
+
+def _is_relu(layer):
+    """Whether the converter fuses `layer` into the op before it: ReLU or ReLU6."""
+    if isinstance(layer, layers.ReLU):
+        return (layer.negative_slope == 0 and layer.threshold == 0
+                and layer.max_value in (None, 6.0))
+    return isinstance(layer, layers.Activation) and layer.activation in (
+        keras.activations.relu, keras.activations.relu6)
+
+
+def _batch_norm_after(layer, users):
+    """The batch norm that is the only user of convolution `layer`'s output, or None."""
+    following = users.get(id(layer), [])
+    if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)) and len(following) == 1 \
+            and isinstance(following[0], layers.BatchNormalization):
+        return following[0]
+    return None
+
+
+def _multiply_add(layer):
+    """[kernel, bias] of the 1x1 depthwise convolution that computes a batch norm at
+    inference, or a Rescaling, for a channels-last input."""
+    channels = layer.input.shape[-1]
+    if isinstance(layer, layers.Rescaling):
+        scale = np.broadcast_to(np.asarray(layer.scale, "float32"), (channels,))
+        shift = np.broadcast_to(np.asarray(layer.offset, "float32"), (channels,))
+    else:
+        scale = ops.convert_to_numpy(layer.gamma / ops.sqrt(layer.moving_variance
+                                                            + layer.epsilon))
+        shift = ops.convert_to_numpy(layer.beta) - ops.convert_to_numpy(
+            layer.moving_mean) * scale
+    return [np.reshape(scale, (1, 1, channels, 1)).astype("float32"),
+            np.asarray(shift, "float32")]
+
+
+def _users(graph):
+    """{id(operation): [the operations that take its output]} of a graph in which each
+    operation is called once (as in the portable model)."""
+    taking = consumers(graph)
+    return {id(op): taking.get(id(op.output), []) for op in graph.operations
+            if not isinstance(op, layers.InputLayer)}
+
+
+def quantization_aware(model, momentum=0.99):
+    """The quantization-aware form of `model` (functional), with its weights: batch norms
+    folded, kernels rounded to int8, an `ActivationQuantizer` (of `momentum`) on each tensor
+    the int8 file holds. Its quantizers have seen no data yet: they pass values through
+    until the first training step."""
+    graph = portable(model)
+    users = _users(graph)
+    folded = {}  # id(batch norm) -> the convolution it is folded into
+    for layer in graph.layers:
+        bn = _batch_norm_after(layer, users)
+        if bn is not None:
+            folded[id(bn)] = layer
+    origin = {}  # id(new layer) -> the portable graph's layer it stands for
+
+    def clone(layer):
+        form = _QUANTIZED.get(type(layer))
+        if form is not None:
+            overrides = {"use_bias": True} if _batch_norm_after(layer, users) else {}
+            new = form.from_config({**layer.get_config(), **overrides})
+        elif isinstance(layer, layers.BatchNormalization) and id(layer) in folded:
+            new = layer  # never called: folded into its convolution
+        elif isinstance(layer, (layers.BatchNormalization, layers.Rescaling)):
+            # One per-channel multiply-add (a 1x1 depthwise convolution): one op, rounded
+            # once, where the converter would make a multiply and an add.
+            new = QuantizedDepthwiseConv2D(1, name=layer.name)
+        else:
+            new = from_config(layer)
+        origin[id(new)] = layer
+        return new
+
+    def transfer(layer, new):
+        if isinstance(layer, (layers.BatchNormalization, layers.Rescaling)):
+            new.set_weights(_multiply_add(layer))
+        elif isinstance(new, tuple(_QUANTIZED.values())) and not isinstance(layer, layers.Dense):
+            kernel, bias = folded_kernel_and_bias(layer, _batch_norm_after(layer, users))
+            new.set_weights([ops.convert_to_numpy(kernel)] + (
+                [ops.convert_to_numpy(bias)] if new.use_bias else []))
+        elif new is not layer and layer.weights:
+            new.set_weights(layer.get_weights())
+
+    def quantizer(name):
+        return ActivationQuantizer(momentum=momentum, name=f"{name}_int8")
+
+    inputs = keras.Input(graph.input_shape[1:], name="image")
+    image = []  # the quantized image, made when the first layer takes the input
+
+    def quantized_image(x):
+        if x is not inputs:
+            return x
+        if not image:  # pixels: their int8 codes are the pixel values themselves
+            image.append(ActivationQuantizer(fixed_range=(0, 255), name="image_int8")(inputs))
+        return image[0]
+
+    def call(layer, *args, **kwargs):
+        args = keras.tree.map_structure(quantized_image, args)
+        source = origin.get(id(layer), layer)
+        if id(source) in folded:
+            return args[0]  # the batch norm, folded into the convolution before it
+        if isinstance(source, (layers.BatchNormalization, layers.Rescaling)):
+            kwargs = {}  # its stand-in takes no training flag or mask
+        outputs = layer(*args, **kwargs)
+        if not isinstance(layer, layers.Layer) or isinstance(layer, VALUE_MOVING):
+            return outputs  # keras.ops operations (a squeeze) and value-moving layers
+        following = users.get(id(source), [])
+        if _batch_norm_after(source, users) is not None:
+            following = users.get(id(following[0]), [])  # the folded batch norm's users
+        if len(following) == 1 and _is_relu(following[0]):
+            return outputs  # rounded once, after the ReLU that the converter fuses
+        return quantizer(layer.name)(outputs)
+
+    return clone_with_weights(graph, clone, transfer, call_function=call,
+                              input_tensors=inputs)

@@ -1,0 +1,85 @@
+"""Quantization-aware training (ghostnet_tf.qat): the simulated model against the int8 file
+the converter makes of it."""
+import keras
+import numpy as np
+import pytest
+
+from ghostnet_tf.layers import GhostBottleneck, GhostModule
+from ghostnet_tf.qat import QuantizedConv2D, quantization_aware
+from ghostnet_tf.quantization import ActivationQuantizer
+
+
+def _coloured_images(count, seed):
+    """Images of one dominant colour each, labelled by it: a task a tiny model learns in a
+    few steps, so that its predictions are confident, as a trained model's are."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, count)
+    colours = rng.uniform(0, 80, (count, 3))
+    colours[np.arange(count), labels] += 150
+    noise = rng.uniform(0.6, 1.0, (count, 16, 16, 3))
+    return (colours[:, None, None, :] * noise).astype("float32"), labels
+
+
+def _tiny_ghostnet():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = GhostModule(12, activation=False, use_batch_norm=False)(x)  # a linear Ghost module
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = GhostBottleneck(16, 16, strides=2, se_ratio=0.25)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    keras.utils.set_random_seed(0)
+    images, labels = _coloured_images(512, 0)
+    model = _tiny_ghostnet()
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    model.fit(images, labels, batch_size=32, epochs=8, verbose=0)
+    aware = quantization_aware(model)
+    aware.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    aware.fit(images, labels, batch_size=32, epochs=1, verbose=0)
+    return model, aware
+
+
+def test_the_quantization_aware_model_folds_rounds_and_tracks(trained):
+    model, aware = trained
+    kinds = {type(layer) for layer in aware.layers}
+    assert keras.layers.BatchNormalization not in kinds  # folded, or a multiply-add
+    assert QuantizedConv2D in kinds
+    quantizers = [layer for layer in aware.layers if isinstance(layer, ActivationQuantizer)]
+    assert all(float(q.observed) == 1.0 for q in quantizers)
+    assert (float(quantizers[0].minimum), float(quantizers[0].maximum)) == (0.0, 255.0)
+    # It learned the task as the float model did.
+    images, labels = _coloured_images(256, 1)
+    accuracy = {name: np.mean(np.argmax(m.predict(images, verbose=0), 1) == labels)
+                for name, m in (("float", model), ("aware", aware))}
+    assert accuracy["aware"] >= max(0.9, accuracy["float"] - 0.02)
+
+
+def test_the_int8_file_computes_what_the_model_simulates(trained, tmp_path):
+    from ghostnet_tf.export.litert import TFLitePredictor, quantization_aware_int8
+
+    _, aware = trained
+    images, _ = _coloured_images(256, 1)
+    content = quantization_aware_int8(aware, _coloured_images(64, 2)[0])
+    path = tmp_path / "model_int8.tflite"
+    path.write_bytes(content)
+    int8 = TFLitePredictor(str(path))
+    assert int8.input["dtype"] == np.uint8 and int8.input["quantization"] == (1.0, 0)
+    simulated = aware.predict(images, verbose=0)
+    outputs = int8(images)
+    assert np.mean(np.argmax(outputs, 1) == np.argmax(simulated, 1)) >= 0.995
+    assert np.abs(outputs - simulated).max() < 0.02  # measured: 0.004
+
+
+def test_a_quantization_aware_model_saves_and_loads(trained, tmp_path):
+    _, aware = trained
+    aware.save(tmp_path / "aware.keras")
+    loaded = keras.saving.load_model(tmp_path / "aware.keras")
+    images, _ = _coloured_images(16, 3)
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0),
+                                  aware.predict(images, verbose=0))
