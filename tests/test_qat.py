@@ -83,3 +83,15 @@ def test_a_quantization_aware_model_saves_and_loads(trained, tmp_path):
     images, _ = _coloured_images(16, 3)
     np.testing.assert_array_equal(loaded.predict(images, verbose=0),
                                   aware.predict(images, verbose=0))
+
+
+def test_export_writes_the_int8_file_of_a_quantization_aware_model(trained, tmp_path):
+    from ghostnet_tf.export import export
+
+    _, aware = trained
+    images, _ = _coloured_images(64, 4)
+    report = export(aware, tmp_path / "out", ["int8"], calibration_images=images,
+                    check_images=images)
+    entry = report["exports"]["int8"]
+    assert entry["input_dtype"] == "uint8" and "layers" not in entry
+    assert entry["check"]["top1_agreement"] == 1.0

@@ -230,7 +230,9 @@ def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None, repor
         for kind in kinds:
             if step is not None:
                 step(f"converting {names[kind]}")
-            if kind == "int8":  # calibrated once, for the file and its layer report
+            if kind == "int8" and is_quantization_aware(model):  # its own ranges
+                content = quantization_aware_int8(model, calibration_images, options)
+            elif kind == "int8":  # calibrated once, for the file and its layer report
                 calibrated = calibrated_int8(source, calibration_images, options)
                 content = quantized_int8(calibrated, options)
             else:
