@@ -27,53 +27,12 @@ from ghostnet_tf.compat import consumers
 from ghostnet_tf.models.reparameterize import folded_kernel_and_bias
 from ghostnet_tf.models.transfer import clone_with_weights, from_config
 from ghostnet_tf.portable import portable
-from ghostnet_tf.quantization import (ActivationQuantizer, fake_quant, quantization_range,
-                                      weight_range)
+from ghostnet_tf.quantization import (ActivationQuantizer, QuantizedConv2D, QuantizedDense,
+                                      QuantizedDepthwiseConv2D)
 
 # Layers whose outputs hold their inputs' values (or zeros): no rounding of their own.
 VALUE_MOVING = (layers.ZeroPadding2D, layers.ZeroPadding3D, layers.Reshape, layers.Permute,
                 layers.MaxPooling2D, layers.UpSampling2D, layers.Dropout, layers.Flatten)
-
-
-def _tensor_range(x):
-    bound = ops.max(ops.abs(x))
-    return quantization_range(-bound, bound)
-
-
-@keras.saving.register_keras_serializable(package="ghostnet_tf")
-class QuantizedConv2D(layers.Conv2D):
-    """A Conv2D whose kernel is rounded to int8 per output channel in the forward pass."""
-
-    def convolution_op(self, inputs, kernel):
-        return super().convolution_op(
-            inputs, fake_quant(kernel, *weight_range(kernel, -1), narrow_range=True))
-
-
-@keras.saving.register_keras_serializable(package="ghostnet_tf")
-class QuantizedDepthwiseConv2D(layers.DepthwiseConv2D):
-    """A DepthwiseConv2D whose kernel is rounded to int8 per channel in the forward pass."""
-
-    def call(self, inputs):
-        kernel = fake_quant(self.kernel, *weight_range(self.kernel, -2), narrow_range=True)
-        outputs = ops.depthwise_conv(inputs, kernel, strides=self.strides,
-                                     padding=self.padding, dilation_rate=self.dilation_rate,
-                                     data_format=self.data_format)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return outputs if self.activation is None else self.activation(outputs)
-
-
-@keras.saving.register_keras_serializable(package="ghostnet_tf")
-class QuantizedDense(layers.Dense):
-    """A Dense whose kernel is rounded to int8 (one scale: the converter's fully connected
-    op takes no other) in the forward pass."""
-
-    def call(self, inputs, training=None):
-        kernel = fake_quant(self.kernel, *_tensor_range(self.kernel), narrow_range=True)
-        outputs = ops.matmul(inputs, kernel)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return outputs if self.activation is None else self.activation(outputs)
 
 
 _QUANTIZED = {layers.Conv2D: QuantizedConv2D, layers.DepthwiseConv2D: QuantizedDepthwiseConv2D,

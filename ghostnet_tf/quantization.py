@@ -9,8 +9,9 @@ the rounding inside the range and are zero outside it, as TensorFlow's are.
 
 `ActivationQuantizer` is the layer for activations: it tracks its input's range during
 training (a moving average of each batch's min and max, started from the first batch) and
-rounds to that range. Weights are quantized per output channel, symmetric
-(`weight_range`), which is what the converter does with a kernel.
+rounds to that range. `QuantizedConv2D`, `QuantizedDepthwiseConv2D` and `QuantizedDense`
+round their kernels: per output channel, symmetric (`weight_range`), as the converter does
+with a convolution's kernel, and with one scale for a dense layer's.
 """
 import keras
 from keras import ops
@@ -117,3 +118,44 @@ class ActivationQuantizer(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum,
                 "fixed_range": self.fixed_range}
+
+
+def _tensor_range(x):
+    bound = ops.max(ops.abs(x))
+    return quantization_range(-bound, bound)
+
+
+@keras.saving.register_keras_serializable(package="ghostnet_tf")
+class QuantizedConv2D(keras.layers.Conv2D):
+    """A Conv2D whose kernel is rounded to int8 per output channel in the forward pass."""
+
+    def convolution_op(self, inputs, kernel):
+        return super().convolution_op(
+            inputs, fake_quant(kernel, *weight_range(kernel, -1), narrow_range=True))
+
+
+@keras.saving.register_keras_serializable(package="ghostnet_tf")
+class QuantizedDepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """A DepthwiseConv2D whose kernel is rounded to int8 per channel in the forward pass."""
+
+    def call(self, inputs):
+        kernel = fake_quant(self.kernel, *weight_range(self.kernel, -2), narrow_range=True)
+        outputs = ops.depthwise_conv(inputs, kernel, strides=self.strides,
+                                     padding=self.padding, dilation_rate=self.dilation_rate,
+                                     data_format=self.data_format)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
+
+@keras.saving.register_keras_serializable(package="ghostnet_tf")
+class QuantizedDense(keras.layers.Dense):
+    """A Dense whose kernel is rounded to int8 (one scale: the converter's fully connected
+    op takes no other) in the forward pass."""
+
+    def call(self, inputs, training=None):
+        kernel = fake_quant(self.kernel, *_tensor_range(self.kernel), narrow_range=True)
+        outputs = ops.matmul(inputs, kernel)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)

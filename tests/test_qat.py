@@ -1,12 +1,15 @@
 """Quantization-aware training (ghostnet_tf.qat): the simulated model against the int8 file
 the converter makes of it."""
+import signal
+
 import keras
 import numpy as np
 import pytest
 
 from ghostnet_tf.layers import GhostBottleneck, GhostModule
-from ghostnet_tf.qat import QuantizedConv2D, quantization_aware
-from ghostnet_tf.quantization import ActivationQuantizer
+from ghostnet_tf.qat import quantization_aware
+from ghostnet_tf.quantization import ActivationQuantizer, QuantizedConv2D
+from tests.runs import run_train, signal_after_first_epoch, tiny_run
 
 
 def _coloured_images(count, seed):
@@ -95,3 +98,39 @@ def test_export_writes_the_int8_file_of_a_quantization_aware_model(trained, tmp_
     entry = report["exports"]["int8"]
     assert entry["input_dtype"] == "uint8" and "layers" not in entry
     assert entry["check"]["top1_agreement"] == 1.0
+
+
+def _final_weights(run):
+    return [keras.ops.convert_to_numpy(v) for v in
+            keras.saving.load_model(run / "last.keras", compile=False).weights]
+
+
+@pytest.mark.slow
+def test_a_quantization_aware_run_stops_and_resumes_to_the_same_weights(tmp_path):
+    seeded = ["seed=3", "data.deterministic=true", "data.batch_size=16"]
+    start = tiny_run(tmp_path, *seeded, "schedule.iterations=4", "schedule.boundaries=[2]",
+                     "training.steps_per_epoch=2", "run_name=float", per_batch=80)
+    process = run_train(start)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    aware = [*seeded, "schedule.iterations=24", "schedule.boundaries=[16]",
+             "training.steps_per_epoch=8", "training.quantize=int8", "optimizer.lr=0.005",
+             f"model.weights={tmp_path / 'runs' / 'float' / 'last.keras'}"]
+    runs = {name: tiny_run(tmp_path, *aware, f"run_name={name}", per_batch=80)
+            for name in ("whole", "stopped")}
+    process = run_train(runs["whole"])
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    returncode, output = signal_after_first_epoch(runs["stopped"], tmp_path / "runs" / "stopped",
+                                                  signal.SIGTERM)
+    assert returncode == 143, output
+    resumed = run_train(runs["stopped"])
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    whole, stopped = (_final_weights(tmp_path / "runs" / name) for name in ("whole", "stopped"))
+    assert len(whole) == len(stopped)
+    for got, want in zip(stopped, whole):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    model = keras.saving.load_model(tmp_path / "runs" / "whole" / "last.keras", compile=False)
+    quantizers = [layer for layer in model.layers if isinstance(layer, ActivationQuantizer)]
+    assert quantizers and all(float(q.observed) == 1.0 for q in quantizers)

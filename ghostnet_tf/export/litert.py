@@ -425,8 +425,9 @@ def _tensorflow_forms():
     ops}, the graph from which the converter takes every range and weight scale."""
     import tensorflow as tf
 
-    from ghostnet_tf.qat import QuantizedConv2D, QuantizedDense, QuantizedDepthwiseConv2D
-    from ghostnet_tf.quantization import ActivationQuantizer, quantization_range, weight_range
+    from ghostnet_tf.quantization import (ActivationQuantizer, QuantizedConv2D, QuantizedDense,
+                                          QuantizedDepthwiseConv2D, quantization_range,
+                                          weight_range)
 
     def per_channel(kernel, axis):
         kernel, minimum, maximum = _constants(lambda: (kernel, *weight_range(kernel, axis)))

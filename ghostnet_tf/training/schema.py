@@ -139,6 +139,10 @@ class Training:
     label_weight: Optional[float] = _number(None, "weight of the label cross-entropy; None: "
                                                   "1 - distillation_weight")
     distillation_temperature: float = _number(1.0, "of both softmaxes", positive=True)
+    quantize: Optional[str] = setting(
+        None, "int8: quantization-aware training, the model trained in simulated int8 (start "
+              "it from a trained model with model.weights; export.py then writes the int8 "
+              "file from it)", choices=(None, "int8"))
     checkpoint_dir: str = setting("checkpoints", "where run folders go", "str", free=True)
     steps_per_epoch: Optional[int] = _count(None, "default: training examples // global "
                                                   "batch")

@@ -219,6 +219,9 @@ def build_model(config, info, entry=None, log=_print):
         for layer in sublayers(model, recursive=True):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = True
+    if config["training"]["quantize"] == "int8":
+        from ghostnet_tf.qat import quantization_aware
+        model = quantization_aware(model)
     return model
 
 
