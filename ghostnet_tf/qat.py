@@ -88,11 +88,9 @@ def quantization_aware(model, momentum=0.99):
     until the first training step."""
     graph = portable(model)
     users = _users(graph)
-    folded = {}  # id(batch norm) -> the convolution it is folded into
-    for layer in graph.layers:
-        bn = _batch_norm_after(layer, users)
-        if bn is not None:
-            folded[id(bn)] = layer
+    # The batch norms folded into the convolution before them.
+    folded = {id(_batch_norm_after(layer, users)) for layer in graph.layers
+              if _batch_norm_after(layer, users) is not None}
     origin = {}  # id(new layer) -> the portable graph's layer it stands for
 
     def clone(layer):

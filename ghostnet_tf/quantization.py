@@ -56,13 +56,14 @@ def fake_quant(x, minimum, maximum, narrow_range=False):
     return steps * scale + nudged_min
 
 
-def weight_range(kernel, axis=-1):
-    """The symmetric per-channel range of `kernel` along `axis` (its output channels:
-    -1 for a convolution, -2 for a depthwise one): +-max|w| of each channel, shaped to
-    broadcast against `kernel`, for `fake_quant(..., narrow_range=True)`. The converter gives
-    each channel the scale max|w| / 127, so weights on this grid convert unchanged."""
-    axis = axis % len(kernel.shape)
-    reduce = tuple(i for i in range(len(kernel.shape)) if i != axis)
+def weight_range(kernel, channel_axes=(-1,)):
+    """The symmetric range of each output channel of `kernel`: +-max|w| over every axis but
+    `channel_axes` ((-1,) for a convolution; (-2, -1) for a depthwise one, whose output
+    channel c * m + k is input channel c's k-th), shaped to broadcast against `kernel`, for
+    `fake_quant(..., narrow_range=True)`. The converter gives each channel the scale
+    max|w| / 127, so weights on this grid convert unchanged."""
+    kept = {axis % len(kernel.shape) for axis in channel_axes}
+    reduce = tuple(i for i in range(len(kernel.shape)) if i not in kept)
     bound = ops.max(ops.abs(kernel), axis=reduce, keepdims=True)
     return quantization_range(-bound, bound)
 
@@ -120,28 +121,36 @@ class ActivationQuantizer(keras.layers.Layer):
                 "fixed_range": self.fixed_range}
 
 
-def _tensor_range(x):
-    bound = ops.max(ops.abs(x))
-    return quantization_range(-bound, bound)
+class _RoundedKernel:
+    """A layer whose kernel is rounded to int8 in the forward pass, on `kernel_range`."""
+
+    def rounded_kernel(self, kernel):
+        return fake_quant(kernel, *self.kernel_range(kernel), narrow_range=True)
 
 
 @keras.saving.register_keras_serializable(package="ghostnet_tf")
-class QuantizedConv2D(keras.layers.Conv2D):
+class QuantizedConv2D(_RoundedKernel, keras.layers.Conv2D):
     """A Conv2D whose kernel is rounded to int8 per output channel in the forward pass."""
 
+    def kernel_range(self, kernel):
+        return weight_range(kernel, (-1,))
+
     def convolution_op(self, inputs, kernel):
-        return super().convolution_op(
-            inputs, fake_quant(kernel, *weight_range(kernel, -1), narrow_range=True))
+        return super().convolution_op(inputs, self.rounded_kernel(kernel))
 
 
 @keras.saving.register_keras_serializable(package="ghostnet_tf")
-class QuantizedDepthwiseConv2D(keras.layers.DepthwiseConv2D):
-    """A DepthwiseConv2D whose kernel is rounded to int8 per channel in the forward pass."""
+class QuantizedDepthwiseConv2D(_RoundedKernel, keras.layers.DepthwiseConv2D):
+    """A DepthwiseConv2D whose kernel is rounded to int8 per output channel in the forward
+    pass."""
+
+    def kernel_range(self, kernel):
+        return weight_range(kernel, (-2, -1))
 
     def call(self, inputs):
-        kernel = fake_quant(self.kernel, *weight_range(self.kernel, -2), narrow_range=True)
-        outputs = ops.depthwise_conv(inputs, kernel, strides=self.strides,
-                                     padding=self.padding, dilation_rate=self.dilation_rate,
+        outputs = ops.depthwise_conv(inputs, self.rounded_kernel(self.kernel),
+                                     strides=self.strides, padding=self.padding,
+                                     dilation_rate=self.dilation_rate,
                                      data_format=self.data_format)
         if self.use_bias:
             outputs = outputs + self.bias
@@ -149,13 +158,16 @@ class QuantizedDepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
 
 @keras.saving.register_keras_serializable(package="ghostnet_tf")
-class QuantizedDense(keras.layers.Dense):
-    """A Dense whose kernel is rounded to int8 (one scale: the converter's fully connected
-    op takes no other) in the forward pass."""
+class QuantizedDense(_RoundedKernel, keras.layers.Dense):
+    """A Dense whose kernel is rounded to int8 in the forward pass, on one scale: the
+    converter's fully connected op takes no other."""
+
+    def kernel_range(self, kernel):
+        bound = ops.max(ops.abs(kernel))
+        return quantization_range(-bound, bound)
 
     def call(self, inputs, training=None):
-        kernel = fake_quant(self.kernel, *_tensor_range(self.kernel), narrow_range=True)
-        outputs = ops.matmul(inputs, kernel)
+        outputs = ops.matmul(inputs, self.rounded_kernel(self.kernel))
         if self.use_bias:
             outputs = outputs + self.bias
         return outputs if self.activation is None else self.activation(outputs)

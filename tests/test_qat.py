@@ -28,7 +28,8 @@ def _tiny_ghostnet():
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
     x = keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
     x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
-    x = GhostModule(12, activation=False, use_batch_norm=False)(x)  # a linear Ghost module
+    # A linear Ghost module of ratio 3: a depthwise convolution of multiplier 2.
+    x = GhostModule(12, ratio=3, activation=False, use_batch_norm=False)(x)
     x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
     x = GhostBottleneck(16, 16, strides=2, se_ratio=0.25)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)

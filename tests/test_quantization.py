@@ -157,7 +157,7 @@ def _tensorflow_per_channel(kernel, axis):
     """TensorFlow's per-channel FakeQuant of `kernel` on its `weight_range`, all constants
     (as the converter needs them); the op takes the channels last, so a depthwise kernel
     (h, w, channels, 1) is turned for it."""
-    kernel, minimum, maximum = _constant(lambda: (kernel, *weight_range(kernel, axis)))
+    kernel, minimum, maximum = _constant(lambda: (kernel, *weight_range(kernel, (axis,))))
     minimum, maximum = np.reshape(minimum, [-1]), np.reshape(maximum, [-1])
     turned = np.reshape(kernel, (*kernel.shape[:2], 1, -1)) if axis == -2 else kernel
     quantized = tf.quantization.fake_quant_with_min_max_vars_per_channel(
@@ -215,7 +215,7 @@ def test_the_int8_file_converted_from_the_ranges_computes_the_simulated_model(tm
     # The simulated model's weights on their int8 grids (per channel; the dense per tensor).
     for name, axis in [("conv", -1), ("dw", -2)]:
         kernel = model.get_layer(name).kernel
-        kernel.assign(fake_quant(kernel, *weight_range(kernel, axis), narrow_range=True))
+        kernel.assign(fake_quant(kernel, *weight_range(kernel, (axis,)), narrow_range=True))
     kernel = model.get_layer("fc").kernel
     bound = float(np.abs(ops.convert_to_numpy(kernel)).max())
     kernel.assign(fake_quant(kernel, *quantization_range(-bound, bound), narrow_range=True))

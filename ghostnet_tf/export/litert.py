@@ -426,16 +426,7 @@ def _tensorflow_forms():
     import tensorflow as tf
 
     from ghostnet_tf.quantization import (ActivationQuantizer, QuantizedConv2D, QuantizedDense,
-                                          QuantizedDepthwiseConv2D, quantization_range,
-                                          weight_range)
-
-    def per_channel(kernel, axis):
-        kernel, minimum, maximum = _constants(lambda: (kernel, *weight_range(kernel, axis)))
-        # The op takes channels last: a depthwise kernel (h, w, channels, 1) is turned.
-        turned = np.reshape(kernel, (*kernel.shape[:2], 1, -1)) if axis == -2 else kernel
-        return tf.reshape(tf.quantization.fake_quant_with_min_max_vars_per_channel(
-            turned, minimum.reshape(-1), maximum.reshape(-1), narrow_range=True),
-            kernel.shape)
+                                          QuantizedDepthwiseConv2D, quantization_range)
 
     class Activation(ActivationQuantizer):
         def call(self, x, training=False):
@@ -446,33 +437,24 @@ def _tensorflow_forms():
             return tf.quantization.fake_quant_with_min_max_vars(x, float(minimum),
                                                                 float(maximum))
 
-    class Conv(QuantizedConv2D):
-        def convolution_op(self, inputs, kernel):
-            return super(QuantizedConv2D, self).convolution_op(inputs,
-                                                               per_channel(kernel, -1))
+    class TensorFlowKernel:
+        def rounded_kernel(self, kernel):
+            kernel, minimum, maximum = _constants(lambda: (kernel, *self.kernel_range(kernel)))
+            if minimum.size == 1:
+                return tf.quantization.fake_quant_with_min_max_vars(
+                    kernel, float(minimum), float(maximum), narrow_range=True)
+            # The op takes the channels last: a depthwise kernel (h, w, c, m) is viewed as
+            # (h, w, 1, c * m), its output channels in order.
+            view = kernel if kernel.shape[-1] == minimum.size else np.reshape(
+                kernel, (*kernel.shape[:2], 1, -1))
+            return tf.reshape(tf.quantization.fake_quant_with_min_max_vars_per_channel(
+                view, minimum.reshape(-1), maximum.reshape(-1), narrow_range=True),
+                kernel.shape)
 
-    class Depthwise(QuantizedDepthwiseConv2D):
-        def call(self, inputs):
-            outputs = tf.nn.depthwise_conv2d(
-                inputs, per_channel(self.kernel, -2), (1, *self.strides, 1),
-                self.padding.upper(), dilations=self.dilation_rate)
-            if self.use_bias:
-                outputs = outputs + self.bias
-            return outputs if self.activation is None else self.activation(outputs)
-
-    class Dense(QuantizedDense):
-        def call(self, inputs, training=None):
-            (kernel,) = _constants(lambda: [self.kernel])
-            bound = float(np.abs(kernel).max())
-            kernel = tf.quantization.fake_quant_with_min_max_vars(kernel, -bound, bound,
-                                                                  narrow_range=True)
-            outputs = tf.matmul(inputs, kernel)
-            if self.use_bias:
-                outputs = outputs + self.bias
-            return outputs if self.activation is None else self.activation(outputs)
-
-    return {ActivationQuantizer: Activation, QuantizedConv2D: Conv,
-            QuantizedDepthwiseConv2D: Depthwise, QuantizedDense: Dense}
+    forms = {ActivationQuantizer: Activation}
+    for layer in (QuantizedConv2D, QuantizedDepthwiseConv2D, QuantizedDense):
+        forms[layer] = type(layer.__name__, (TensorFlowKernel, layer), {})
+    return forms
 
 
 def fake_quant_graph(model):
