@@ -135,3 +135,14 @@ def test_a_quantization_aware_run_stops_and_resumes_to_the_same_weights(tmp_path
     model = keras.saving.load_model(tmp_path / "runs" / "whole" / "last.keras", compile=False)
     quantizers = [layer for layer in model.layers if isinstance(layer, ActivationQuantizer)]
     assert quantizers and all(float(q.observed) == 1.0 for q in quantizers)
+
+
+def test_quantization_aware_training_refuses_mixed_precision():
+    from ghostnet_tf.training.config import ConfigError, load_config
+    from ghostnet_tf.training.trainer import check_model_config
+
+    config = load_config("configs/fashion_mnist_ghostnet_100.yaml", [
+        "training.quantize=int8", "training.precision=mixed_bfloat16"])
+    with pytest.raises(ConfigError, match="training.quantize int8 simulates int8 on float32 "
+                                          "values.*set training.precision=float32"):
+        check_model_config(config)

@@ -248,6 +248,9 @@ def _tflite_files_of_copy(model, kinds, conversion, step=None, names=None, repor
         if step is not None:
             step(f"measuring the error of each op of {names['int8']}")
         layers = int8_layer_report(calibrated, calibration_images, options)
+    elif report and "int8" in kinds and step is not None:  # the step `steps` counted
+        step(f"no layer report for {names['int8']}: its ranges are the quantization-aware "
+             "model's own")
     return files, layers
 
 

@@ -176,6 +176,11 @@ def check_model_config(config):
                           "is null: the backbone would stay random. Start from weights "
                           "(model.weights: imagenet, a .weights.h5 or .keras file), or set "
                           "model.freeze_backbone=false.")
+    if config["training"]["quantize"] and config["training"]["precision"] != "float32":
+        raise ConfigError(f"training.quantize {config['training']['quantize']} simulates int8 "
+                          f"on float32 values; training.precision "
+                          f"{config['training']['precision']} would round them first: set "
+                          "training.precision=float32.")
     return entry
 
 
