@@ -24,7 +24,7 @@ import numpy as np
 from keras import layers, ops
 
 from ghostnet_tf.compat import consumers
-from ghostnet_tf.models.reparameterize import folded_kernel_and_bias
+from ghostnet_tf.models.reparameterize import folded_kernel_and_bias, with_batch_norm
 from ghostnet_tf.models.transfer import clone_with_weights, from_config
 from ghostnet_tf.portable import portable
 from ghostnet_tf.quantization import (ActivationQuantizer, QuantizedConv2D, QuantizedDense,
@@ -62,15 +62,13 @@ def _multiply_add(layer):
     inference, or a Rescaling, for a channels-last input."""
     channels = layer.input.shape[-1]
     if isinstance(layer, layers.Rescaling):
-        scale = np.broadcast_to(np.asarray(layer.scale, "float32"), (channels,))
-        shift = np.broadcast_to(np.asarray(layer.offset, "float32"), (channels,))
+        kernel = np.broadcast_to(np.asarray(layer.scale, "float32"), (1, 1, channels, 1))
+        bias = np.broadcast_to(np.asarray(layer.offset, "float32"), (channels,))
     else:
-        scale = ops.convert_to_numpy(layer.gamma / ops.sqrt(layer.moving_variance
-                                                            + layer.epsilon))
-        shift = ops.convert_to_numpy(layer.beta) - ops.convert_to_numpy(
-            layer.moving_mean) * scale
-    return [np.reshape(scale, (1, 1, channels, 1)).astype("float32"),
-            np.asarray(shift, "float32")]
+        kernel, bias = with_batch_norm(np.ones((1, 1, channels, 1), "float32"),
+                                       np.zeros((channels,), "float32"), layer, depthwise=True)
+    return [np.asarray(ops.convert_to_numpy(kernel), "float32"),
+            np.asarray(ops.convert_to_numpy(bias), "float32")]
 
 
 def _users(graph):
@@ -88,15 +86,16 @@ def quantization_aware(model, momentum=0.99):
     until the first training step."""
     graph = portable(model)
     users = _users(graph)
-    # The batch norms folded into the convolution before them.
-    folded = {id(_batch_norm_after(layer, users)) for layer in graph.layers
-              if _batch_norm_after(layer, users) is not None}
+    # {id(convolution): the batch norm folded into it}, and those batch norms.
+    batch_norm_of = {id(layer): bn for layer in graph.layers
+                     if (bn := _batch_norm_after(layer, users)) is not None}
+    folded = {id(bn) for bn in batch_norm_of.values()}
     origin = {}  # id(new layer) -> the portable graph's layer it stands for
 
     def clone(layer):
         form = _QUANTIZED.get(type(layer))
         if form is not None:
-            overrides = {"use_bias": True} if _batch_norm_after(layer, users) else {}
+            overrides = {"use_bias": True} if id(layer) in batch_norm_of else {}
             new = form.from_config({**layer.get_config(), **overrides})
         elif isinstance(layer, layers.BatchNormalization) and id(layer) in folded:
             new = layer  # never called: folded into its convolution
@@ -113,7 +112,7 @@ def quantization_aware(model, momentum=0.99):
         if isinstance(layer, (layers.BatchNormalization, layers.Rescaling)):
             new.set_weights(_multiply_add(layer))
         elif isinstance(new, tuple(_QUANTIZED.values())) and not isinstance(layer, layers.Dense):
-            kernel, bias = folded_kernel_and_bias(layer, _batch_norm_after(layer, users))
+            kernel, bias = folded_kernel_and_bias(layer, batch_norm_of.get(id(layer)))
             new.set_weights([ops.convert_to_numpy(kernel)] + (
                 [ops.convert_to_numpy(bias)] if new.use_bias else []))
         elif new is not layer and layer.weights:
@@ -143,8 +142,9 @@ def quantization_aware(model, momentum=0.99):
         if not isinstance(layer, layers.Layer) or isinstance(layer, VALUE_MOVING):
             return outputs  # keras.ops operations (a squeeze) and value-moving layers
         following = users.get(id(source), [])
-        if _batch_norm_after(source, users) is not None:
-            following = users.get(id(following[0]), [])  # the folded batch norm's users
+        if id(source) in batch_norm_of:
+            # The users of the batch norm folded into it.
+            following = users.get(id(batch_norm_of[id(source)]), [])
         if len(following) == 1 and _is_relu(following[0]):
             return outputs  # rounded once, after the ReLU that the converter fuses
         return quantizer(layer.name)(outputs)

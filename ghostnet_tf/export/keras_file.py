@@ -27,9 +27,9 @@ def write(model, folder, formats, conversion, step):
     (keras_file,) = formats
     step(f"writing {keras_file.file}")
     graph = portable(model)
-    write_atomically(os.path.join(folder, keras_file.file), graph.save)
-    return {keras_file.name: {"layers": len(graph.layers),
-                              "bytes": os.path.getsize(os.path.join(folder, keras_file.file))}}
+    path = os.path.join(folder, keras_file.file)
+    write_atomically(path, graph.save)
+    return {keras_file.name: {"layer_count": len(graph.layers), "bytes": os.path.getsize(path)}}
 
 
 def load(path, runtime=None):

@@ -23,7 +23,7 @@ from ghostnet_tf.layers import GhostModule, RepConv
 from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
 
 
-def _with_batch_norm(kernel, bias, bn, depthwise):
+def with_batch_norm(kernel, bias, bn, depthwise):
     """(kernel, bias) of a convolution followed by `bn` (or None) at inference, as one
     convolution. A depthwise kernel is (kh, kw, in, multiplier), its output channel
     c * multiplier + k being (c, k), the order of Keras and of PyTorch's groups."""
@@ -39,12 +39,12 @@ def folded_kernel_and_bias(conv, bn=None):
     """(kernel, bias) of `conv` (a Conv2D, DepthwiseConv2D or RepConv) followed by `bn` at
     inference, as one convolution."""
     if isinstance(conv, RepConv):
-        return _with_batch_norm(*_folded_rep_conv(conv), bn, conv.depthwise)
+        return with_batch_norm(*_folded_rep_conv(conv), bn, conv.depthwise)
     depthwise = isinstance(conv, keras.layers.DepthwiseConv2D)
     kernel = conv.kernel
     channels = kernel.shape[2] * kernel.shape[3] if depthwise else kernel.shape[3]
     bias = conv.bias if conv.use_bias else ops.zeros((channels,), kernel.dtype)
-    return _with_batch_norm(kernel, bias, bn, depthwise)
+    return with_batch_norm(kernel, bias, bn, depthwise)
 
 
 def _folded_rep_conv(rep):
@@ -69,7 +69,7 @@ def _folded_rep_conv(rep):
         identity = np.ones((1, 1, channels, 1)) if rep.depthwise else \
             np.eye(channels).reshape(1, 1, channels, channels)
         dtype = rep.identity_bn.gamma.dtype
-        branch_kernel, branch_bias = _with_batch_norm(
+        branch_kernel, branch_bias = with_batch_norm(
             ops.cast(identity, dtype), ops.zeros((channels,), dtype), rep.identity_bn,
             rep.depthwise)
         kernel, bias = kernel + ops.pad(branch_kernel, centre), bias + branch_bias
