@@ -91,6 +91,7 @@ def test_a_quantization_aware_model_saves_and_loads(trained, tmp_path):
 
 def test_export_writes_the_int8_file_of_a_quantization_aware_model(trained, tmp_path):
     from ghostnet_tf.export import export
+    from ghostnet_tf.export.litert import MediaPipePredictor, TFLitePredictor
 
     _, aware = trained
     images, _ = _coloured_images(64, 4)
@@ -99,6 +100,13 @@ def test_export_writes_the_int8_file_of_a_quantization_aware_model(trained, tmp_
     entry = report["exports"]["int8"]
     assert entry["input_dtype"] == "uint8" and "layers" not in entry
     assert entry["check"]["top1_agreement"] == 1.0
+    # MediaPipe's ImageClassifier, the phone-side client, loads it and reads the same scores.
+    client = MediaPipePredictor(entry["path"])
+    try:
+        scores = client(images)
+    finally:
+        client.close()
+    np.testing.assert_allclose(scores, TFLitePredictor(entry["path"])(images), atol=1e-6)
 
 
 def _final_weights(run):
