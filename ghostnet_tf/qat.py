@@ -10,7 +10,8 @@ what the LiteRT converter does to it:
   follows anything else, and a Rescaling, become the per-channel multiply-add they are at
   inference (a 1x1 depthwise convolution: one op, one rounding);
 - kernels are rounded to int8 in the forward pass, one symmetric scale per output channel
-  (per tensor for dense layers), with a straight-through gradient;
+  (or per tensor, on request; always per tensor for dense layers), with a straight-through
+  gradient;
 - each tensor the int8 file holds gets an `ActivationQuantizer`, which tracks its range
   in training and rounds to it: the image, and every layer's output, except outputs that a
   ReLU takes as its only input (the converter fuses the two, and rounds once, after the
@@ -79,11 +80,12 @@ def _users(graph):
             if not isinstance(op, layers.InputLayer)}
 
 
-def quantization_aware(model, momentum=0.99):
+def quantization_aware(model, momentum=0.99, per_channel=True):
     """The quantization-aware form of `model` (functional), with its weights: batch norms
-    folded, kernels rounded to int8, an `ActivationQuantizer` (of `momentum`) on each tensor
-    the int8 file holds. Its quantizers have seen no data yet: they pass values through
-    until the first training step."""
+    folded, kernels rounded to int8 (one scale per output channel, or with
+    `per_channel=False` one per convolution, as `export.py --per-tensor` quantizes), an
+    `ActivationQuantizer` (of `momentum`) on each tensor the int8 file holds. Its quantizers
+    have seen no data yet: they pass values through until the first training step."""
     graph = portable(model)
     users = _users(graph)
     # {id(convolution): the batch norm folded into it}, and those batch norms.
@@ -96,13 +98,14 @@ def quantization_aware(model, momentum=0.99):
         form = _QUANTIZED.get(type(layer))
         if form is not None:
             overrides = {"use_bias": True} if id(layer) in batch_norm_of else {}
-            new = form.from_config({**layer.get_config(), **overrides})
+            new = form.from_config({**layer.get_config(), **overrides,
+                                    "per_channel": per_channel})
         elif isinstance(layer, layers.BatchNormalization) and id(layer) in folded:
             new = layer  # never called: folded into its convolution
         elif isinstance(layer, (layers.BatchNormalization, layers.Rescaling)):
             # One per-channel multiply-add (a 1x1 depthwise convolution): one op, rounded
             # once, where the converter would make a multiply and an add.
-            new = QuantizedDepthwiseConv2D(1, name=layer.name)
+            new = QuantizedDepthwiseConv2D(1, per_channel=per_channel, name=layer.name)
         else:
             new = from_config(layer)
         origin[id(new)] = layer

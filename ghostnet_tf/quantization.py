@@ -122,18 +122,30 @@ class ActivationQuantizer(keras.layers.Layer):
 
 
 class _RoundedKernel:
-    """A layer whose kernel is rounded to int8 in the forward pass, on `kernel_range`."""
+    """A layer whose kernel is rounded to int8 in the forward pass, on `kernel_range`: one
+    scale per output channel (`CHANNEL_AXES`), or with `per_channel=False` one scale for
+    the whole kernel (for accelerators that take no other)."""
+
+    CHANNEL_AXES = (-1,)
+
+    def __init__(self, *args, per_channel=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.per_channel = bool(per_channel)
+
+    def kernel_range(self, kernel):
+        return weight_range(kernel, self.CHANNEL_AXES if self.per_channel else ())
 
     def rounded_kernel(self, kernel):
         return fake_quant(kernel, *self.kernel_range(kernel), narrow_range=True)
 
+    def get_config(self):
+        return {**super().get_config(), "per_channel": self.per_channel}
+
 
 @keras.saving.register_keras_serializable(package="ghostnet_tf")
 class QuantizedConv2D(_RoundedKernel, keras.layers.Conv2D):
-    """A Conv2D whose kernel is rounded to int8 per output channel in the forward pass."""
-
-    def kernel_range(self, kernel):
-        return weight_range(kernel, (-1,))
+    """A Conv2D whose kernel is rounded to int8 (per output channel by default) in the
+    forward pass."""
 
     def convolution_op(self, inputs, kernel):
         return super().convolution_op(inputs, self.rounded_kernel(kernel))
@@ -141,11 +153,10 @@ class QuantizedConv2D(_RoundedKernel, keras.layers.Conv2D):
 
 @keras.saving.register_keras_serializable(package="ghostnet_tf")
 class QuantizedDepthwiseConv2D(_RoundedKernel, keras.layers.DepthwiseConv2D):
-    """A DepthwiseConv2D whose kernel is rounded to int8 per output channel in the forward
-    pass."""
+    """A DepthwiseConv2D whose kernel is rounded to int8 (per output channel by default) in
+    the forward pass."""
 
-    def kernel_range(self, kernel):
-        return weight_range(kernel, (-2, -1))
+    CHANNEL_AXES = (-2, -1)
 
     def call(self, inputs):
         outputs = ops.depthwise_conv(inputs, self.rounded_kernel(self.kernel),
@@ -162,9 +173,13 @@ class QuantizedDense(_RoundedKernel, keras.layers.Dense):
     """A Dense whose kernel is rounded to int8 in the forward pass, on one scale: the
     converter's fully connected op takes no other."""
 
-    def kernel_range(self, kernel):
-        bound = ops.max(ops.abs(kernel))
-        return quantization_range(-bound, bound)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{**kwargs, "per_channel": False})
+
+    def get_config(self):
+        config = super().get_config()
+        del config["per_channel"]  # always False
+        return config
 
     def call(self, inputs, training=None):
         outputs = ops.matmul(inputs, self.rounded_kernel(self.kernel))

@@ -80,6 +80,45 @@ def test_the_int8_file_computes_what_the_model_simulates(trained, tmp_path):
     assert np.abs(outputs - simulated).max() < 0.02  # measured: 0.004
 
 
+def _weight_scales(path):
+    """{op type: the number of scales of each of its int8 weight tensors} of a `.tflite`."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    scales = {}
+    for op in interpreter._get_ops_details():
+        for index in op["inputs"][1:2]:  # the kernel
+            tensor = tensors.get(index)
+            if tensor is not None and tensor["dtype"] == np.int8:
+                count = len(tensor["quantization_parameters"]["scales"])
+                scales.setdefault(op["op_name"], set()).add(count)
+    return scales
+
+
+def test_a_per_tensor_model_converts_to_one_weight_scale_per_convolution(trained, tmp_path):
+    from ghostnet_tf.export.litert import TFLitePredictor, quantization_aware_int8
+
+    model, _ = trained
+    images, labels = _coloured_images(512, 0)
+    aware = quantization_aware(model, per_channel=False)
+    aware.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    aware.fit(images, labels, batch_size=32, epochs=1, verbose=0)
+    path = tmp_path / "model_int8.tflite"
+    path.write_bytes(quantization_aware_int8(aware, _coloured_images(64, 2)[0]))
+    scales = _weight_scales(path)
+    assert scales["CONV_2D"] == {1} and scales["DEPTHWISE_CONV_2D"] == {1}
+    # The per-channel model's file has many: the count above is the file's, not a default.
+    per_channel = tmp_path / "per_channel.tflite"
+    per_channel.write_bytes(quantization_aware_int8(trained[1], _coloured_images(64, 2)[0]))
+    assert max(_weight_scales(per_channel)["CONV_2D"]) > 1
+    test_images, _ = _coloured_images(256, 1)
+    simulated = aware.predict(test_images, verbose=0)
+    outputs = TFLitePredictor(str(path))(test_images)
+    assert np.mean(np.argmax(outputs, 1) == np.argmax(simulated, 1)) >= 0.995
+    assert np.abs(outputs - simulated).max() < 0.02
+
+
 def test_a_quantization_aware_model_saves_and_loads(trained, tmp_path):
     _, aware = trained
     aware.save(tmp_path / "aware.keras")
@@ -154,3 +193,18 @@ def test_quantization_aware_training_refuses_mixed_precision():
     with pytest.raises(ConfigError, match="training.quantize int8 simulates int8 on float32 "
                                           "values.*set training.precision=float32"):
         check_model_config(config)
+
+
+@pytest.mark.parametrize("setting, per_channel", [("int8", True), ("int8_per_tensor", False)])
+def test_the_recipe_key_chooses_the_weight_scales(setting, per_channel):
+    from ghostnet_tf.data.files import DatasetInfo
+    from ghostnet_tf.quantization import QuantizedDepthwiseConv2D
+    from ghostnet_tf.training.config import load_config
+    from ghostnet_tf.training.trainer import build_model
+
+    config = load_config(None, ["run_name=x", "schedule.iterations=10",
+                                "model.name=ghost_resnet20", f"training.quantize={setting}"])
+    info = DatasetInfo("cifar10", "train", 10, tuple("abcdefghij"), 100, (32, 32, 3))
+    convolutions = [layer for layer in build_model(config, info).layers
+                    if isinstance(layer, (QuantizedConv2D, QuantizedDepthwiseConv2D))]
+    assert convolutions and {layer.per_channel for layer in convolutions} == {per_channel}

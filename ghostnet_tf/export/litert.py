@@ -445,7 +445,7 @@ def _tensorflow_forms():
             kernel, minimum, maximum = _constants(lambda: (kernel, *self.kernel_range(kernel)))
             if minimum.size == 1:
                 return tf.quantization.fake_quant_with_min_max_vars(
-                    kernel, float(minimum), float(maximum), narrow_range=True)
+                    kernel, minimum.item(), maximum.item(), narrow_range=True)
             # The op takes the channels last: a depthwise kernel (h, w, c, m) is viewed as
             # (h, w, 1, c * m), its output channels in order.
             view = kernel if kernel.shape[-1] == minimum.size else np.reshape(

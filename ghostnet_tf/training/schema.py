@@ -142,7 +142,9 @@ class Training:
     quantize: Optional[str] = setting(
         None, "int8: quantization-aware training, the model trained in simulated int8 (start "
               "it from a trained model with model.weights; export.py then writes the int8 "
-              "file from it)", choices=(None, "int8"))
+              "file from it); int8_per_tensor: the same with one weight scale per "
+              "convolution, for accelerators that take no other",
+        choices=(None, "int8", "int8_per_tensor"))
     checkpoint_dir: str = setting("checkpoints", "where run folders go", "str", free=True)
     steps_per_epoch: Optional[int] = _count(None, "default: training examples // global "
                                                   "batch")

@@ -224,9 +224,10 @@ def build_model(config, info, entry=None, log=_print):
         for layer in sublayers(model, recursive=True):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = True
-    if config["training"]["quantize"] == "int8":
+    if config["training"]["quantize"]:
         from ghostnet_tf.qat import quantization_aware
-        model = quantization_aware(model)
+        model = quantization_aware(
+            model, per_channel=config["training"]["quantize"] != "int8_per_tensor")
     return model
 
 
