@@ -63,7 +63,8 @@ def _multiply_add(layer):
     inference, or a Rescaling, for a channels-last input."""
     channels = layer.input.shape[-1]
     if isinstance(layer, layers.Rescaling):
-        kernel = np.broadcast_to(np.asarray(layer.scale, "float32"), (1, 1, channels, 1))
+        kernel = np.broadcast_to(np.asarray(layer.scale, "float32"), (channels,)).reshape(
+            1, 1, channels, 1)
         bias = np.broadcast_to(np.asarray(layer.offset, "float32"), (channels,))
     else:
         kernel, bias = with_batch_norm(np.ones((1, 1, channels, 1), "float32"),

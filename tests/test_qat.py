@@ -208,3 +208,36 @@ def test_the_recipe_key_chooses_the_weight_scales(setting, per_channel):
     convolutions = [layer for layer in build_model(config, info).layers
                     if isinstance(layer, (QuantizedConv2D, QuantizedDepthwiseConv2D))]
     assert convolutions and {layer.per_channel for layer in convolutions} == {per_channel}
+
+
+@pytest.mark.parametrize("layer", [
+    keras.layers.Rescaling([0.5, 2.0, -1.0], offset=[1.0, 0.0, 3.0]),  # GhostNet's normalization
+    keras.layers.Rescaling(1 / 127.5, offset=-1),
+    keras.layers.BatchNormalization(epsilon=1e-3)])
+def test_a_standalone_normalization_becomes_the_same_multiply_add(layer):
+    from ghostnet_tf.qat import _multiply_add
+
+    images = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype("float32")
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, layer(inputs))
+    if isinstance(layer, keras.layers.BatchNormalization):
+        rng = np.random.default_rng(1)
+        layer.set_weights([rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.normal(size=3),
+                           rng.uniform(0.5, 2, 3)])
+    depthwise = keras.layers.DepthwiseConv2D(1)
+    depthwise.build((None, 4, 4, 3))
+    depthwise.set_weights(_multiply_add(layer))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(depthwise(images)),
+                               model.predict(images, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_a_registry_ghostnet_has_a_quantization_aware_form():
+    from ghostnet_tf.models import get_model
+
+    keras.utils.set_random_seed(0)
+    model = get_model("ghostnet_050", input_shape=(64, 64, 3), classes=10)
+    aware = quantization_aware(model)
+    images = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
+    # Before training, its quantizers pass values through: only the kernels are rounded.
+    difference = np.abs(aware.predict(images, verbose=0) - model.predict(images, verbose=0))
+    assert 0 < difference.max() < 0.02
