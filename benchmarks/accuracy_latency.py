@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy_latency.py [--runs 200] [--rounds 3] [--files-dir DIR]
         [--peer-python PYTHON] [--plot docs/accuracy_latency.png]
+        [--json docs/accuracy_latency.json]
 
 Every registry model with published ImageNet weights (as export.py writes it; GhostNetV3
 folded) and the models a user would pick instead: keras.applications MobileNetV3-Small 1.0,
@@ -14,7 +15,8 @@ pinned to cores 0 and 1; every model, kind and thread count is timed in each rou
 Prints min / median latencies, the per-round ratios of the comparisons that matter, the
 Pareto front of published top-1 against median latency for each (kind, threads) and the
 latency budgets at which a GhostNet is the most accurate model that fits, and draws the
-chart. Top-1 is the published figure of each model's weights (ImageNet validation, float);
+chart; `--json` writes the GhostNets' median latencies for the model cards of
+`ghostnet-presets --latency`. Top-1 is the published figure of each model's weights (ImageNet validation, float);
 int8 accuracy is not measured here (no ImageNet on this machine): the int8 points assume the
 float figure. Weights and calibration images are random: latency does not depend on them.
 """
@@ -140,6 +142,7 @@ def main():
     parser.add_argument("--peer-python", help="Python with timm and litert-torch, for "
                                               "MobileNetV4-conv-S")
     parser.add_argument("--plot", help="write the chart to this PNG")
+    parser.add_argument("--json", help="write the GhostNets' median latencies to this file")
     args = parser.parse_args()
     if len(os.sched_getaffinity(0) & {0, 1}) < 2:
         raise SystemExit("accuracy_latency.py pins itself to cores 0 and 1: run it where both "
@@ -238,7 +241,28 @@ def main():
     if args.plot:
         plot(args.plot, top1, median, ours)
         print(f"\nchart: {args.plot}")
+    if args.json:
+        write_latency_json(args, median, ours, cpu_description())
+        print(f"latencies: {args.json}")
     return 0
+
+
+def write_latency_json(args, median, ours, cpu):
+    """{"measured": when, where and how; "median_ms": {model: {kind: {threads: ms}}}} of the
+    GhostNets, as `ghostnet-presets --latency` reads it."""
+    import datetime
+
+    from tflite_latency import SIZE
+
+    from ghostnet_tf.atomic import write_json
+
+    measured = (f"{datetime.date.today().isoformat()}, benchmarks/accuracy_latency.py "
+                f"--runs {args.runs} --rounds {args.rounds}: LiteRT (XNNPACK) at {SIZE}x{SIZE}, "
+                f"median of the rounds' medians; {cpu}")
+    write_json(args.json, {"measured": measured, "median_ms": {
+        name: {kind: {str(threads): round(median[label, kind, threads], 2)
+                      for threads in THREADS} for kind in KINDS}
+        for label, (name, _, _) in ours.items()}})
 
 
 if __name__ == "__main__":

@@ -190,6 +190,9 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
     if not os.path.isdir(path):
         check_model_path(path)
     target = target_of(path)
+    if target is None and os.path.isdir(path):
+        raise ArgumentError("model", f"{path}: a folder, but not a SavedModel (no "
+                                     "saved_model.pb) nor a keras-hub preset (no metadata.json).")
     if runtime != "litert" and runtime not in getattr(target, "RUNTIMES", ()):
         raise ArgumentError("runtime", f"{runtime} runs .tflite files only; {path} is not one.")
     if target is not None:
@@ -199,8 +202,8 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
                          _known_name(_export_report(path).get("model")), opened.runtime)
     if not path.endswith((KERAS_SUFFIX, WEIGHTS_SUFFIX)):
         raise ArgumentError("model", f"{path}: expected a .keras file, a .weights.h5 file with "
-                                     "its architecture, a SavedModel folder, a .tflite or an "
-                                     ".onnx file.")
+                                     "its architecture, a SavedModel or keras-hub preset "
+                                     "folder, a .tflite or an .onnx file.")
     return keras_predictor(load_keras_model(path, arch, classes, input_shape), path, labels)
 
 

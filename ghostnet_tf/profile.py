@@ -211,7 +211,7 @@ def models_table(cache=False):
     """The registered models as a Markdown table (docs/models.md; `ghostnet-profile --list`
     adds `cache=True`): name, family, input, trainable params and MACs (of the folded form as
     well, for models that `reparameterize` folds), and the published weights with their
-    top-1, each marked "cached" when its converted file is in the cache (`cache=True`)."""
+    top-1 and licence, each marked "cached" when its converted file is in the cache (`cache=True`)."""
     import os
 
     from ghostnet_tf.models import registry
@@ -221,13 +221,14 @@ def models_table(cache=False):
         return cache and os.path.exists(pretrained_weights_path(name, tag))
 
     lines = ["| name | family | input | params | MACs | folded params | folded MACs | "
-             "weights (top-1) |",
+             "weights (top-1, licence) |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
     for entry in map(registry.model_entry, registry.list_models()):
         folded = (f"{entry.deploy_params:,} | {entry.deploy_macs / 1e6:.2f}M"
                   if entry.reparameterizable else "- | -")
         weights = ", ".join(
-            f"{tag} ({published.top1}%{', cached' if cached(entry.name, tag) else ''})"
+            f"{tag} ({published.top1}%, {published.license}"
+            f"{', cached' if cached(entry.name, tag) else ''})"
             for tag, published in entry.weights.items()) or "-"
         shape = "x".join(str(size) for size in entry.input_shape)
         lines.append(f"| `{entry.name}` | {entry.family} | {shape} | {entry.params:,} | "

@@ -81,7 +81,8 @@ def test_bad_model_files_name_the_argument(model_files, tmp_path):
     with pytest.raises(ArgumentError, match="`model` .*missing.keras: no such file"):
         load_predictor(tmp_path / "missing.keras")
     (tmp_path / "folder").mkdir()
-    with pytest.raises(ArgumentError, match="not a SavedModel"):
+    with pytest.raises(ArgumentError, match="a folder, but not a SavedModel .* nor a keras-hub "
+                                            "preset"):
         load_predictor(tmp_path / "folder")
     (tmp_path / "model.mlmodel").write_bytes(b"coreml")
     with pytest.raises(ArgumentError, match="expected a .keras file, .* or an .onnx file"):

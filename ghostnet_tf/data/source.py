@@ -63,6 +63,17 @@ class DataSource:
         `model_transform` (an `EvalTransform`): with this source's overrides."""
         return model_transform.overridden(self.interpolation, self.crop_pct)
 
+    def transform_of_images(self, model_transform):
+        """What the images from here get for a model that expects `model_transform`: the
+        array datasets' (CIFAR, MNIST) are resized whole, bilinear, when at all
+        (`resize_arrays`); image files get `eval_transform`."""
+        from ghostnet_tf.data.eval_transform import PLAIN_EVAL_TRANSFORM
+        from ghostnet_tf.data.files import ARRAY_DATASETS
+
+        if self.name in ARRAY_DATASETS:
+            return PLAIN_EVAL_TRANSFORM
+        return self.eval_transform(model_transform)
+
     def array_shape_for(self, input_shape):
         """The `make_dataset` array_shape for a model of `input_shape`: that shape with
         `resize_arrays`, else None (the arrays' own)."""

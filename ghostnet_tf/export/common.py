@@ -54,10 +54,13 @@ class ExportOptions:
 @dataclasses.dataclass(frozen=True)
 class Conversion:
     """What the files of one export are made with: the class names for their labels, the
-    calibration images of the int8 formats (float32 [0, 255]), and the options."""
+    calibration images of the int8 formats (float32 [0, 255]), the options, and the
+    evaluation transform of the model's images (an `EvalTransform`; None: the registry's)
+    for the files that carry their preprocessing."""
     class_names: object = None
     calibration_images: object = None
     options: ExportOptions = ExportOptions()
+    eval_transform: object = None
 
 
 def _is_augmentation(layer):

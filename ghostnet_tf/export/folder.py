@@ -20,7 +20,8 @@ from ghostnet_tf.export_rewrites import check_rewrites
 
 
 def export(model, output_dir, formats=FORMATS, class_names=None, calibration_images=None,
-           check_images=None, options=ExportOptions(), replace=False, progress=None):
+           check_images=None, options=ExportOptions(), replace=False, progress=None,
+           eval_transform=None):
     """Export `model` to `output_dir` in each of `formats` and check each against it.
 
     Writes the file of each of `formats` (`ghostnet_tf.export.FORMAT_TABLE`: `saved_model/`,
@@ -37,7 +38,9 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     export.json) is refused.
 
     `progress(text, done, total)`, when given, is called as each step begins (converting a
-    format, checking a file).
+    format, checking a file). `eval_transform` (an `EvalTransform`) is how the model's images
+    are prepared, for the formats that carry their preprocessing (keras_hub; default: the
+    registry's for the model).
 
     Returns the report (dict) written to `export.json`.
     """
@@ -56,7 +59,7 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
         target.steps(rows) for target, rows in by_target(formats)))
     step("preparing the inference graph")
     model = inference_copy(model)
-    conversion = Conversion(class_names, calibration_images, options)
+    conversion = Conversion(class_names, calibration_images, options, eval_transform)
 
     def build(staging):
         os.makedirs(staging)
@@ -301,9 +304,10 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
     output_dir = os.fspath(output_dir or default_output_dir(path))
     check_output_dir(output_dir)
     _EarlierExport.of(output_dir, keras_model, replace)  # refused before any data is read
-    calibration = check = class_names = None
+    calibration = check = class_names = images_transform = None
     if source:
         transform = predictor.eval_transform
+        images_transform = source.transform_of_images(transform)
         test_set, info = dataset_of("test", predictor.input_shape, transform)
         class_names = info.class_names
         check_input_fits(predictor, info)
@@ -314,7 +318,7 @@ def export_model_file(model, output_dir=None, formats=FORMATS, source=None, arch
                                           calibration_images)
     report = export(keras_model, output_dir, formats, class_names=class_names,
                     calibration_images=calibration, check_images=check, options=options,
-                    replace=replace, progress=progress)
+                    replace=replace, progress=progress, eval_transform=images_transform)
     return report, output_dir
 
 

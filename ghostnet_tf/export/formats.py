@@ -3,7 +3,8 @@ loads its files. Everything else derives from it: the default formats, which one
 calibrated, the extras they need, the order of export.json, and how `load_predictor` opens a
 file. A new format is one row here, and a new module when it has a new target.
 
-A target module has `SUFFIX` (its files' extension; None for a folder), `steps(formats)`,
+A target module has `SUFFIX` (its files' extension; None for a folder, which then has a
+`MARKER` file that tells it from other folders), `steps(formats)`,
 `write(model, folder, formats, conversion, step)` -> {name: export.json entry} and
 `load(path, runtime)` -> `Opened`.
 """
@@ -13,7 +14,7 @@ import os
 from typing import Optional
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.export import keras_file, litert, onnx, saved_model
+from ghostnet_tf.export import keras_file, keras_hub_preset, litert, onnx, saved_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,8 @@ FORMAT_TABLE = {row.name: row for row in (
     Format("onnx", "model.onnx", onnx, **_ONNX),
     Format("onnx_int8", "model_onnx_int8.onnx", onnx, calibrated=True, float=False, **_ONNX),
     Format("keras", "model" + keras_file.SUFFIX, keras_file),
+    Format("keras_hub", "keras_hub_preset", keras_hub_preset, needs=("keras_hub",),
+           extra="hub"),
 )}
 FORMATS = tuple(name for name, row in FORMAT_TABLE.items() if row.default)
 KNOWN_FORMATS = tuple(FORMAT_TABLE)
@@ -83,7 +86,7 @@ def target_of(path):
     """The target whose files `path` is (a folder: the one that writes folders), or None."""
     path = os.fspath(path)
     for target in _targets():
-        if (target.SUFFIX is None and os.path.isdir(path)) or (
+        if (target.SUFFIX is None and os.path.isfile(os.path.join(path, target.MARKER))) or (
                 target.SUFFIX is not None and path.endswith(target.SUFFIX)):
             return target
     return None

@@ -15,6 +15,7 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.export.common import Opened
 
 SUFFIX = None  # a folder
+MARKER = "saved_model.pb"  # the file that tells a SavedModel folder from other folders
 
 
 def export_saved_model(model, path):
@@ -61,7 +62,7 @@ def saved_model_function(path):
     import tensorflow as tf
 
     path = os.fspath(path)
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+    if not os.path.isfile(os.path.join(path, MARKER)):
         raise ArgumentError("model", f"{path}: a folder, but not a SavedModel (no "
                                      "saved_model.pb).")
     loaded = tf.saved_model.load(path)

@@ -289,6 +289,11 @@ _TIMM_EVAL = EvalTransform("bicubic", 0.875)
 # "imagenet_ema".
 _V1_RELEASE = "huawei-noah/CV-backbones/releases/download"
 _RELEASE = "huawei-noah/Efficient-AI-Backbones/releases/download"
+# The official repository's licences: ghostnet_pytorch/License.txt is Apache 2.0; the
+# GhostNetV2 and V3 folders have none of their own, so the repository's License.txt
+# (BSD 3-clause) holds for them.
+_V1_LICENSE = "apache-2.0"
+_V2_V3_LICENSE = "bsd-3-clause"
 
 
 def _timm_and_release(name, release, checkpoint_key="state_dict"):
@@ -302,11 +307,12 @@ _WEIGHTS = {
         top1=73.98, measured_with=_OFFICIAL_EVAL,
         measured_by="the official release (ghostnet_pytorch/validate.py: Resize(256), "
                     "CenterCrop(224)); timm's results-imagenet.csv: 73.982 with bilinear, "
-                    "crop 0.875")},
+                    "crop 0.875", license=_V1_LICENSE)},
     **{name: {"imagenet": PublishedWeights(
         sources=_timm_and_release(name, f"{_RELEASE}/GhostNetV2/{file}"),
         top1=top1, measured_with=_TIMM_EVAL,
-        measured_by="timm's results-imagenet.csv (the official README gives 75.3% for 1.0x)")}
+        measured_by="timm's results-imagenet.csv (the official README gives 75.3% for 1.0x)",
+        license=_V2_V3_LICENSE)}
        for name, top1, file in (("ghostnetv2_100", 75.186, "ck_ghostnetv2_10.pth.tar"),
                                 ("ghostnetv2_130", 76.746, "ck_ghostnetv2_13.pth.tar"),
                                 ("ghostnetv2_160", 77.836, "ck_ghostnetv2_16.pth.tar"))},
@@ -318,14 +324,14 @@ _WEIGHTS = {
                                                         "ghostnetv3-1.0.pth.tar"),
             top1=76.93, measured_with=_TIMM_EVAL,
             measured_by="timm and PaddleClas (GhostNetV3.md) for timm's file, the "
-                        "release's state_dict"),
+                        "release's state_dict", license=_V2_V3_LICENSE),
         "imagenet_ema": PublishedWeights(
             sources=(WeightSource(release=f"{_RELEASE}/GhostNetV3/"
                                                    "ghostnetv3-1.0.pth.tar",
                                            checkpoint_key="state_dict_ema"),),
             top1=77.134, measured_with=_TIMM_EVAL,
             measured_by="PaddleClas (GhostNetV3.md) for the official release's "
-                        "state_dict_ema; the paper gives 77.1%")},
+                        "state_dict_ema; the paper gives 77.1%", license=_V2_V3_LICENSE)},
 }
 _PAPERS = {1: ("GhostNet", "Han et al., CVPR 2020"), 2: ("GhostNetV2", "Tang et al., NeurIPS 2022"),
            3: ("GhostNetV3", "Liu et al., 2024")}

@@ -55,6 +55,7 @@ class PublishedWeights:
     top1: float  # ImageNet top-1 (%) as published for those weights
     measured_with: object  # the EvalTransform (ghostnet_tf.data) of that top-1
     measured_by: str  # who measured it, and where it is written
+    license: str  # the weights' licence, as the Hugging Face hub names it ("apache-2.0")
     classes: int = 1000  # the classes of the published classifier
 
 
