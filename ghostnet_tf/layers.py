@@ -659,3 +659,17 @@ class GhostBottleneck(layers.Layer):
             "reparam_branches": self.reparam_branches,
             "deploy": self.deploy,
         }
+
+
+# A model, not a layer: here because this module is imported (and its classes registered)
+# as soon as Keras is, so that a file holding it loads after `import ghostnet_tf` alone.
+@keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
+class FeaturePyramidModel(keras.Model):
+    """A functional model whose outputs are a dict of feature maps keyed by level ("P2" for
+    stride 4 ... "P5" for stride 32), also given as its `pyramid_outputs` attribute: what
+    keras-hub's `RetinaNetBackbone` and `DeepLabV3Backbone` read from their `image_encoder`.
+    Loading it again (alone or inside a detector's file) restores the attribute."""
+
+    def __init__(self, inputs, outputs, name=None, **kwargs):
+        super().__init__(inputs, outputs, name=name, **kwargs)
+        self.pyramid_outputs = dict(outputs)

@@ -71,6 +71,21 @@ def _is_augmentation(layer):
                 keras.layers.CutMix))
 
 
+def check_classifier(model):
+    """ArgumentError("model") unless `model` is what the exports are made for: an image
+    classifier, one image in and one (batch, classes) tensor of scores out."""
+    import keras
+
+    outputs = keras.tree.flatten(model.output)
+    shapes = ", ".join(str(tuple(output.shape)) for output in outputs)
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4 or len(outputs) != 1 \
+            or len(outputs[0].shape) != 2:
+        raise ArgumentError("model", f"{model.name} takes {len(model.inputs)} input(s) and "
+                                     f"gives {len(outputs)} output(s) of shape {shapes}; the "
+                                     "export writes image classifiers (one image in, one "
+                                     "(batch, classes) tensor of scores out).")
+
+
 def inference_copy(model):
     """A float32 copy of a functional `model`, with augmentation layers removed and
     re-parameterizable layers folded.

@@ -13,7 +13,7 @@ import numpy as np
 from ghostnet_tf.atomic import read_json, replace_directory, write_file, write_json
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.export.common import (EXPORT_REPORT, LABELS_FILE, Conversion, ExportOptions,
-                                       inference_copy, labels_text)
+                                       check_classifier, inference_copy, labels_text)
 from ghostnet_tf.export.formats import (FLOAT_AGREEMENT_GOAL, FORMAT_TABLE, FORMATS,
                                         INT8_AGREEMENT_GOAL, by_target, check_formats)
 from ghostnet_tf.export_rewrites import check_rewrites
@@ -46,6 +46,7 @@ def export(model, output_dir, formats=FORMATS, class_names=None, calibration_ima
     """
     check_formats(formats)
     check_rewrites(options.rewrites)
+    check_classifier(model)
     calibrated = [kind for kind in formats if FORMAT_TABLE[kind].calibrated]
     if calibrated and (calibration_images is None or len(calibration_images) == 0):
         raise ArgumentError("calibration_images", f"are needed: formats include "

@@ -15,7 +15,8 @@ from ghostnet_tf import weights as weights_lib
 from ghostnet_tf.checks import ArgumentError, check_input_shape, check_positive_int
 from ghostnet_tf.data.eval_transform import EvalTransform
 from ghostnet_tf.imagenet import IMAGENET_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD
-from ghostnet_tf.layers import GhostBottleneck, batch_norm, ghost_module_version, make_divisible
+from ghostnet_tf.layers import (FeaturePyramidModel, GhostBottleneck, batch_norm,
+                                ghost_module_version, make_divisible)
 from ghostnet_tf.models import registry
 from ghostnet_tf.weights import PublishedWeights, WeightSource
 
@@ -247,9 +248,11 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
 def feature_pyramid(backbone):
     """A model giving `backbone`'s feature maps at strides 4, 8, 16 and 32.
 
-    `backbone` is a GhostNet, with or without its top. The outputs are a dict keyed "P2",
-    "P3", "P4", "P5" (keras-hub's `pyramid_outputs` naming: level = log2 of the stride),
-    for detection or segmentation heads.
+    `backbone` is a GhostNet of any version, with or without its top. The outputs are a dict
+    keyed "P2", "P3", "P4", "P5" (keras-hub's naming: level = log2 of the stride), each the
+    last block's output at that stride; the model (a `FeaturePyramidModel`) also has them as
+    `pyramid_outputs`, so that keras-hub's `RetinaNetBackbone` and `DeepLabV3Backbone` take
+    it as their `image_encoder`. Its input is the backbone's: RGB in [0, 255].
     """
     names = pyramid_layer_names()
     try:
@@ -257,7 +260,7 @@ def feature_pyramid(backbone):
     except ValueError as error:
         raise ArgumentError("backbone", f"{backbone.name!r} is not a GhostNet: {error}") \
             from error
-    return keras.Model(backbone.input, outputs, name=f"{backbone.name}_pyramid")
+    return FeaturePyramidModel(backbone.input, outputs, name=f"{backbone.name}_pyramid")
 
 
 # ---------------------------------------------------------------------------- registry
