@@ -169,3 +169,14 @@ def test_ghostnet_presets_builds_a_preset_per_published_weight_set(tmp_path, mon
     assert presets.main([str(tmp_path / "out"), "--latency", str(latency)]) == 2
     assert "is not a latency file written by benchmarks/accuracy_latency.py --json" \
         in capsys.readouterr().err
+
+
+def test_the_preset_gets_the_transform_the_images_really_had():
+    from ghostnet_tf.data.source import DataSource
+
+    timm = EvalTransform("bicubic", 0.875)
+    # Array datasets are resized whole, bilinear, whatever the model's transform.
+    assert DataSource("fashion_mnist").transform_of_images(timm) == EvalTransform("bilinear",
+                                                                                  1.0)
+    assert DataSource("folder", interpolation="bilinear").transform_of_images(timm) == \
+        EvalTransform("bilinear", 0.875)
