@@ -211,7 +211,8 @@ def models_table(cache=False):
     """The registered models as a Markdown table (docs/models.md; `ghostnet-profile --list`
     adds `cache=True`): name, family, input, trainable params and MACs (of the folded form as
     well, for models that `reparameterize` folds), and the published weights with their
-    top-1 and licence, each marked "cached" when its converted file is in the cache (`cache=True`)."""
+    top-1 and licence, each marked "cached" when its converted file is in the cache
+    (`cache=True`)."""
     import os
 
     from ghostnet_tf.models import registry

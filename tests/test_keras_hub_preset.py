@@ -155,6 +155,8 @@ def test_ghostnet_presets_builds_a_preset_per_published_weight_set(tmp_path, mon
     assert "license: apache-2.0" in card and "Published ImageNet top-1: 73.98%" in card
     assert "float32 3.04 ms, int8 1.68 ms (a test run)" in card
     assert "MACs: 141.2M at 224x224" in card
+    assert f"with `ghostnet-presets {tmp_path / 'out'} --models ghostnet_100 --latency " \
+           f"{latency}`" in card
 
     import keras_hub
     classifier = keras_hub.models.ImageClassifier.from_preset(str(folder))
@@ -165,7 +167,7 @@ def test_ghostnet_presets_builds_a_preset_per_published_weight_set(tmp_path, mon
     assert presets.main([str(tmp_path / "out"), "--models", "ghostnet_050"]) == 2
     assert "--models ghostnet_050 has no published weights; expected some of ghostnet_100" \
         in capsys.readouterr().err
-    latency.write_text("{}")
+    latency.write_text('{"median_ms": {"ghostnet_100": {"float32": {"2": 1.69}}}}')
     assert presets.main([str(tmp_path / "out"), "--latency", str(latency)]) == 2
     assert "is not a latency file written by benchmarks/accuracy_latency.py --json" \
         in capsys.readouterr().err

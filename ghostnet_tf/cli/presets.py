@@ -39,12 +39,13 @@ def read_latency(path):
     from ghostnet_tf.atomic import read_json
 
     data = read_json(path)
-    if not isinstance(data, dict) or "median_ms" not in data:
+    try:
+        latency = {name: {kind: kinds[kind]["1"] for kind in kinds}
+                   for name, kinds in data["median_ms"].items()}
+        return latency, data["measured"]
+    except (KeyError, TypeError, AttributeError):
         raise ArgumentError("latency", f"{path} is not a latency file written by "
-                                              "benchmarks/accuracy_latency.py --json.")
-    latency = {name: {kind: kinds[kind]["1"] for kind in kinds}
-               for name, kinds in data["median_ms"].items()}
-    return latency, data["measured"]
+                                       "benchmarks/accuracy_latency.py --json.") from None
 
 
 def run(args):
@@ -58,11 +59,10 @@ def run(args):
         raise ArgumentError("models", f"{', '.join(unknown)} has no published weights; "
                                              f"expected some of {', '.join(published)}.")
     latency, measured = read_latency(args.latency) if args.latency else ({}, None)
-    command = "ghostnet-presets " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
     for (name, tag), folder in preset_folders(args.output_dir, names).items():
         model = get_model(name, weights=tag)
         card = ModelCard(tag, model_entry(name).weights[tag], latency.get(name), measured,
-                         command)
+                         args.command)
         save_preset(model, folder, card=card)
         print(f"{name} ({tag}) -> {folder}")
     return 0
@@ -70,7 +70,9 @@ def run(args):
 
 def main(argv=None):
     common.start_backend("ghostnet-presets")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command = " ".join(["ghostnet-presets", *argv])  # for the model cards
     return common.run("ghostnet-presets", run, args,
                       {"output_dir": "OUTPUT_DIR", "models": "--models",
                        "latency": "--latency"})
