@@ -100,7 +100,9 @@ def test_published_weights_load_in_one_line(server, tmp_path, name, tag):
     assert np.abs(expected).max() > 2.0  # logits that say something
     np.testing.assert_allclose(_logits(model, images), expected, atol=1e-4, rtol=0)
     assert os.path.isfile(pretrained_weights_path(name, tag))
-    assert f"{tag} ({entry.weights[tag].top1}%, cached)" in models_table(cache=True)
+    published = entry.weights[tag]
+    assert (f"{tag} ({published.top1}%, {published.license}, cached)"
+            in models_table(cache=True))
     if entry.reparameterizable:  # the deploy form folds the downloaded weights
         deployed = registry.get_model(name, weights=tag, deploy=True,
                                       include_preprocessing=False, classifier_activation=None)
