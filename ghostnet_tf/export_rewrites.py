@@ -19,6 +19,19 @@ faster in LiteRT (XNNPACK; docs/benchmarks.md has the before/after rows):
   XNNPACK has no int8 average pool, so each int8 pool split the graph into another
   delegated partition and ran in TFLite's reference kernel (10% of GhostNetV3's int8 time).
 
+The ONNX copy (`onnx_graph`) has its own rewrites, ONNX_REWRITES, made so that tf2onnx's
+transpose optimizer can move the whole network to NCHW (without them it gives up and leaves
+a pair of layout Transposes around every convolution, which OpenVINO, MNN and ncnn pay for):
+
+- "se_gate_in_bias": the squeeze-excite gate `relu6(conv(x) + b + 3) / 6` with the 3 added to
+  the convolution's bias (float rounding apart, the same sum). The optimizer fails on a
+  scalar added to a convolution's output (tf2onnx 1.17, `_add_handler`: `max()` of an empty
+  shape) and then moves no Transpose anywhere in the graph.
+- "dfc_upsample_as_resize": the DFC gate's nearest upsampling as a resize op by 2 with
+  PyTorch's index rule, source floor(i * in / out) (TensorFlow's legacy ResizeNearestNeighbor,
+  ONNX's Resize "asymmetric"/"floor"; odd sizes repeat the first row), instead of the rank-5 reshapes around a concatenation
+  that the LiteRT graph uses and the optimizer cannot move a Transpose through.
+
 The rewritten layers are subclasses of the library's, made here for the converted copy
 only: the library's layers each compute one function and hold no export state.
 """
@@ -27,13 +40,14 @@ from keras import ops
 
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.compat import consumers
-from ghostnet_tf.layers import GhostBottleneck, GhostModule, RepConv
+from ghostnet_tf.layers import GhostBottleneck, GhostModule, RepConv, SqueezeExcite
 from ghostnet_tf.models.reparameterize import folded_kernel_and_bias
 from ghostnet_tf.models.transfer import clone_with_weights
 
 REWRITES = ("fold_input_normalization", "duplicate_ghost_modules", "dfc_pool_as_depthwise")
+ONNX_REWRITES = ("se_gate_in_bias", "dfc_upsample_as_resize")
 # The rewrites made by copying Ghost modules and bottlenecks as `ExportGhostModule`s.
-MODULE_REWRITES = ("duplicate_ghost_modules", "dfc_pool_as_depthwise")
+MODULE_REWRITES = ("duplicate_ghost_modules", "dfc_pool_as_depthwise") + ONNX_REWRITES
 # Measured with benchmarks/tflite_latency.py (GhostNet 1.0x, float32 and int8): from 56x56
 # maps up the duplicate form is faster than the concatenation; from 28x28 down it is slower
 # (docs/benchmarks.md).
@@ -78,6 +92,16 @@ def tflite_graph(model, rewrites=REWRITES):
     graph = clone_with_weights(
         model, lambda layer: _export_layer(layer, module_rewrites),
         call_function=call, recursive=True, input_tensors=rgb)
+    return keras.Model(graph.inputs[0], graph.outputs[0], name=model.name)
+
+
+def onnx_graph(model):
+    """The model that export converts to ONNX: `model` (the inference copy) with
+    ONNX_REWRITES, sharing its layers but for the Ghost modules and bottlenecks."""
+    import keras
+
+    graph = clone_with_weights(model, lambda layer: _export_layer(layer, ONNX_REWRITES),
+                               recursive=True)
     return keras.Model(graph.inputs[0], graph.outputs[0], name=model.name)
 
 
@@ -133,9 +157,42 @@ class ExportGhostModule(GhostModule):
         return ops.depthwise_conv(inputs, ops.cast(quarters, inputs.dtype), strides=2,
                                   padding="valid")
 
+    def upsample(self, gate, height, width):
+        """From the 2x2 floor pool the output is twice the gate's size, plus one for odd
+        sizes: a resize by exactly 2, then the first row (column) once more in front, as
+        PyTorch's rule picks it (rows 0, 0, 0, 1, 1, 2, 2 for 3 -> 7). An exact factor of 2
+        because tf2onnx writes the resize as a float scale, and 7 / 3 in float32 times 3
+        floors to 6 rows in ONNX Runtime."""
+        rows, columns = gate.shape[1], gate.shape[2]
+        if ("dfc_upsample_as_resize" not in self.rewrites or rows is None or columns is None
+                or height - 2 * rows not in (0, 1) or width - 2 * columns not in (0, 1)):
+            return super().upsample(gate, height, width)
+        import tensorflow as tf  # the ONNX export converts TensorFlow graphs
+
+        x = tf.compat.v1.image.resize_nearest_neighbor(
+            gate, (2 * rows, 2 * columns), align_corners=False, half_pixel_centers=False)
+        if height > 2 * rows:
+            x = ops.concatenate([x[:, :1], x], axis=1)
+        if width > 2 * columns:
+            x = ops.concatenate([x[:, :, :1], x], axis=2)
+        return x
+
+
+class ExportSqueezeExcite(SqueezeExcite):
+    """A `SqueezeExcite` computed with the rewrites named in `rewrites`: the gate's 3 in
+    the expanding convolution's bias. For the converted copy only; never saved."""
+
+    rewrites = ()
+
+    def gate(self, reduced):
+        if "se_gate_in_bias" not in self.rewrites:
+            return super().gate(reduced)
+        conv = self.conv_expand
+        return ops.relu6(ops.conv(reduced, conv.kernel) + (conv.bias + 3.0)) / 6.0
+
 
 class ExportGhostBottleneck(GhostBottleneck):
-    """A `GhostBottleneck` whose Ghost modules are `ExportGhostModule`s with its
+    """A `GhostBottleneck` whose Ghost modules and squeeze-excite are export forms with its
     `rewrites`."""
 
     rewrites = ()
@@ -144,6 +201,11 @@ class ExportGhostBottleneck(GhostBottleneck):
         module = ExportGhostModule(filters, **kwargs)
         module.rewrites = self.rewrites
         return module
+
+    def squeeze_excite(self, **kwargs):
+        se = ExportSqueezeExcite(self.se_ratio, **kwargs)
+        se.rewrites = self.rewrites
+        return se
 
 
 _EXPORT_FORMS = {GhostModule: ExportGhostModule, GhostBottleneck: ExportGhostBottleneck}

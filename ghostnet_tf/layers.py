@@ -427,7 +427,12 @@ class GhostModule(layers.Layer):
         for layer in self.dfc:
             x = layer(x, training=training) if isinstance(
                 layer, layers.BatchNormalization) else layer(x)
-        return upsample_nearest_like_torch(ops.sigmoid(x), height, width)
+        return self.upsample(ops.sigmoid(x), height, width)
+
+    def upsample(self, gate, height, width):
+        """The DFC gate brought to the output's size (an export rewrite may compute it
+        otherwise)."""
+        return upsample_nearest_like_torch(gate, height, width)
 
     def _convolve(self, x, conv, bn, training):
         """`conv` (with its batch norm, if any) and the activation."""
@@ -510,8 +515,12 @@ class SqueezeExcite(layers.Layer):
 
     def call(self, inputs):
         squeezed = ops.mean(inputs, axis=(1, 2), keepdims=True)
-        squeezed = ops.relu(self.conv_reduce(squeezed))
-        return inputs * hard_sigmoid(self.conv_expand(squeezed))
+        return inputs * self.gate(ops.relu(self.conv_reduce(squeezed)))
+
+    def gate(self, reduced):
+        """The per-channel gate of the reduced maps (an export rewrite may compute it
+        otherwise)."""
+        return hard_sigmoid(self.conv_expand(reduced))
 
     def get_config(self):
         return {**super().get_config(), "se_ratio": self.se_ratio, "divisor": self.divisor}
@@ -580,6 +589,10 @@ class GhostBottleneck(layers.Layer):
         """The bottleneck's Ghost modules (a subclass may build another kind)."""
         return GhostModule(filters, **kwargs)
 
+    def squeeze_excite(self, **kwargs):
+        """The bottleneck's squeeze-excite (a subclass may build another kind)."""
+        return SqueezeExcite(self.se_ratio, **kwargs)
+
     def _depthwise(self, name):
         return layers.DepthwiseConv2D(
             self.dw_kernel_size, strides=self.strides,
@@ -608,7 +621,7 @@ class GhostBottleneck(layers.Layer):
             self.bn_dw.build(mid_shape)
         self.se = None
         if self.se_ratio > 0:
-            self.se = SqueezeExcite(self.se_ratio, name="se", dtype=dtype)
+            self.se = self.squeeze_excite(name="se", dtype=dtype)
             self.se.build(mid_shape)
         self.ghost2 = self.ghost_module(self.out_channels, activation=False, name="ghost2",
                                         dtype=dtype, **reparam)

@@ -6,11 +6,14 @@ import json
 import keras
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 
+from ghostnet_tf import export_rewrites
+from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.cli import export as export_cli
-from ghostnet_tf.export import ONNXPredictor, export, inference_copy
+from ghostnet_tf.export import ExportOptions, ONNXPredictor, export, inference_copy
 from ghostnet_tf.loading import load_predictor
 from ghostnet_tf.models import get_model, ghostify
 from tests.datasets import write_cifar
@@ -47,12 +50,58 @@ def test_onnx_gives_the_keras_models_probabilities(tmp_path, name, kwargs):
     graph = onnx.load(entry["path"]).graph
     assert graph.input[0].name == "images"
     assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim[1:]] == list(shape)
+    # NCHW inside: tf2onnx's transpose optimizer ran (without the ONNX rewrites it fails on
+    # the squeeze-excite gate and leaves a Transpose pair around every convolution).
+    assert entry["ops"].get("Transpose", 0) <= 1 and entry["layout"] == "nhwc"
     # Folded before export: one convolution per convolution of the deploy form, no branches.
     convolutions = sum(isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
                        for layer in _all_layers(inference_copy(model)))
     assert entry["ops"]["Conv"] == convolutions
     expected = keras.ops.convert_to_numpy(model(images, training=False))
     np.testing.assert_allclose(ONNXPredictor(entry["path"])(images), expected, atol=1e-5)
+
+
+def test_nchw_onnx_has_no_transpose_and_says_how_to_feed_it(tmp_path):
+    """--onnx-layout nchw: NCHW in, no Transpose at all; the metadata has the layout, the
+    labels, the normalization inside and the evaluation transform; ONNXPredictor (and so
+    eval.py) reads the layout from it."""
+    keras.utils.set_random_seed(0)
+    model = _random_statistics(get_model("ghostnet_050", input_shape=(64, 64, 3), classes=3))
+    images = np.random.default_rng(1).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
+    report = export(model, tmp_path / "out", formats=["onnx"], check_images=images,
+                    class_names=["cat", "dog", "fox"],
+                    options=ExportOptions(onnx_layout="nchw"))
+    entry = report["exports"]["onnx"]
+    assert "Transpose" not in entry["ops"] and entry["layout"] == "nchw"
+    proto = onnx.load(entry["path"])
+    assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim[1:]] == [
+        3, 64, 64]
+    metadata = {prop.key: prop.value for prop in proto.metadata_props}
+    assert metadata["layout"] == "NCHW" and json.loads(metadata["labels"]) == [
+        "cat", "dog", "fox"]
+    inside = json.loads(metadata["normalization_inside"])  # ImageNet's, in pixel values
+    np.testing.assert_allclose(inside["mean"], [123.675, 116.28, 103.53], rtol=1e-6)
+    np.testing.assert_allclose(inside["std"], [58.395, 57.12, 57.375], rtol=1e-6)
+    assert json.loads(metadata["eval_transform"]) == {
+        "resize_short_side_to": 73, "center_crop": [64, 64], "interpolation": "bilinear",
+        "crop_pct": 0.875}
+    assert {opset.domain for opset in proto.opset_import} == {""}  # no unused ai.onnx.ml
+    expected = keras.ops.convert_to_numpy(model(images, training=False))
+    np.testing.assert_allclose(ONNXPredictor(entry["path"])(images), expected, atol=1e-5)
+    session = onnxruntime.InferenceSession(entry["path"], providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(
+        session.run(None, {"images": images.transpose(0, 3, 1, 2)})[0], expected, atol=1e-5)
+
+
+def test_a_converter_warning_fails_the_onnx_export(tmp_path, monkeypatch):
+    """tf2onnx logs a failed optimization and goes on: the export fails with its message.
+    Without the ONNX rewrites its transpose optimizer fails on the squeeze-excite gate."""
+    monkeypatch.setattr(export_rewrites, "onnx_graph", lambda model: model)
+    model = get_model("ghostnet_050", input_shape=(32, 32, 3), classes=3)
+    with pytest.raises(ArgumentError, match="does not convert cleanly to ONNX: tf2onnx: "
+                                            "Failed to apply optimize_transpose"):
+        export(model, tmp_path / "out", formats=["onnx"])
+    assert not (tmp_path / "out" / "model.onnx").exists()
 
 
 def _all_layers(model):
@@ -75,6 +124,15 @@ def test_int8_onnx_is_quantized_and_eval_reads_onnx_files(tmp_path):
     assert list(report["exports"]) == ["onnx", "onnx_int8"]
     int8 = report["exports"]["onnx_int8"]
     assert int8["ops"]["QuantizeLinear"] > 0 and int8["ops"]["DequantizeLinear"] > 0
+    proto = onnx.load(out / "model_onnx_int8.onnx")  # the opsets its nodes use, no more
+    assert {o.domain for o in proto.opset_import} == {n.domain for n in proto.graph.node}
+    # The softmax is float, on dequantized logits: the output rows sum to 1.
+    softmax = [node for node in proto.graph.node if node.op_type == "Softmax"]
+    assert [node.input[0].endswith("DequantizeLinear_Output") for node in softmax] == [True]
+    assert proto.graph.output[0].name == softmax[0].output[0]
+    probabilities = ONNXPredictor(out / "model_onnx_int8.onnx")(
+        np.random.default_rng(2).uniform(0, 255, (4, 32, 32, 3)).astype("float32"))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
     # int8 weights; biases and per-channel scales stay 32-bit (0.55x for this small model).
     assert int8["bytes"] < 0.6 * report["exports"]["onnx"]["bytes"]
     assert int8["check"]["images"] == 20

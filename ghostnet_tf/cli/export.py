@@ -44,6 +44,9 @@ def build_parser():
                         help="full int8: keep ops in float (repeatable): an op type such as "
                              "DEPTHWISE_CONV_2D, or an op's output tensor name (listed in "
                              "model_float32.tflite.ops.txt); the model then has float I/O")
+    parser.add_argument("--onnx-layout", default="nhwc", choices=("nhwc", "nchw"),
+                        help="input layout of the .onnx files (default nhwc, as the other "
+                             "files; the network inside is NCHW either way)")
     parser.add_argument("--per-tensor", action="store_true",
                         help="full int8: one weight scale per tensor instead of per channel")
     common.add_eval_transform_arguments(parser)
@@ -70,7 +73,8 @@ def run(args):
             calibration_images=args.calibration_images, check_images=args.check_images,
             options=ExportOptions(int8_io=args.int8_io, float_ops=args.float_ops,
                                   per_channel=not args.per_tensor,
-                                  rewrites=_names(args.rewrites)),
+                                  rewrites=_names(args.rewrites),
+                                  onnx_layout=args.onnx_layout),
             replace=args.replace, progress=progress)
     print(describe(report))
     print(f"written: {os.path.join(output_dir, 'export.json')}")

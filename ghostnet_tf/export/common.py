@@ -39,11 +39,14 @@ class ExportOptions:
             default) or one per tensor.
         rewrites: the exact graph rewrites of the `.tflite` files
             (`ghostnet_tf.export_rewrites.REWRITES`).
+        onnx_layout: the `.onnx` files' input layout, "nhwc" or "nchw" (the network inside
+            is NCHW either way).
     """
     int8_io: str = "uint8"
     float_ops: tuple = ()
     per_channel: bool = True
     rewrites: tuple = REWRITES
+    onnx_layout: str = "nhwc"
 
     def __post_init__(self):
         # Lists from the command line or a caller are kept as tuples: the record is hashable.
@@ -118,3 +121,28 @@ class Opened:
     input_dtype: str  # what the file itself takes: "float32", "uint8" or "int8"
     num_classes: int
     runtime: str  # keras, tensorflow, litert, mediapipe, onnxruntime
+
+
+def leading_rescaling(model):
+    """The Rescaling that normalizes `model`'s input (the first layer the input feeds, when
+    it is the input's only user), or None."""
+    from keras import layers
+
+    from ghostnet_tf.compat import consumers
+
+    users = consumers(model).get(id(model.inputs[0]), [])
+    if len(users) == 1 and isinstance(users[0], layers.Rescaling):
+        return users[0]
+    return None
+
+
+def input_normalization(model):
+    """([mean], [std]) per channel, in pixel values, of the normalization `x * scale +
+    offset` that `model` makes of its input (`leading_rescaling`), or None."""
+    rescaling = leading_rescaling(model)
+    if rescaling is None:
+        return None
+    channels = model.input_shape[-1]
+    scale = np.broadcast_to(np.asarray(rescaling.scale, "float64"), (channels,))
+    offset = np.broadcast_to(np.asarray(rescaling.offset, "float64"), (channels,))
+    return [float(v) for v in -offset / scale], [float(v) for v in 1.0 / scale]

@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.export.common import Opened
+from ghostnet_tf.export.common import Opened, leading_rescaling
 
 SUFFIX = None  # a folder
 MARKER = "metadata.json"  # the file that tells a preset folder from other folders
@@ -91,7 +91,7 @@ def image_classifier(model, eval_transform=None):
     keras_hub = _keras_hub()
     graph = portable(model)
     head = _head(graph)
-    normalization = _leading_rescaling(graph)
+    normalization = leading_rescaling(graph)
 
     def skip_normalization(layer, *args, **kwargs):
         return args[0] if layer is normalization else layer(*args, **kwargs)
@@ -139,19 +139,6 @@ def save_preset(model, folder, eval_transform=None, card=None):
 
 def _per_channel(value, channels):
     return [float(v) for v in np.broadcast_to(np.asarray(value, "float64"), (channels,))]
-
-
-def _leading_rescaling(graph):
-    """The Rescaling that normalizes the input (the first layer the input feeds, when it is
-    the input's only user), or None."""
-    from keras import layers
-
-    from ghostnet_tf.compat import consumers
-
-    users = consumers(graph).get(id(graph.input), [])
-    if len(users) == 1 and isinstance(users[0], layers.Rescaling):
-        return users[0]
-    return None
 
 
 def _head(graph):
