@@ -29,7 +29,7 @@ class Format:
     extra: Optional[str] = None  # ...and the pip extra that installs them
 
 
-_ONNX = {"needs": ("tf2onnx", "onnxoptimizer", "onnxruntime"), "extra": "onnx"}
+_ONNX = {"needs": ("tf2onnx", "onnxruntime"), "extra": "onnx"}
 FORMAT_TABLE = {row.name: row for row in (
     Format("saved_model", "saved_model", saved_model, default=True),
     Format("float32", "model_float32.tflite", litert, default=True),
