@@ -17,11 +17,13 @@ from typing import Callable, Optional
 import numpy as np
 
 from ghostnet_tf.checks import ArgumentError
+from ghostnet_tf.export import litert, onnx
 from ghostnet_tf.export.common import EXPORT_REPORT, LABELS_FILE, as_rgb
 from ghostnet_tf.export.formats import target_of
-from ghostnet_tf.export.litert import RUNTIMES
 from ghostnet_tf.models import registry
 from ghostnet_tf.weights import KERAS_SUFFIX, WEIGHTS_SUFFIX, load_weights_file
+
+RUNTIMES = litert.RUNTIMES + onnx.RUNTIMES  # what may run a file (the default: litert)
 
 
 
@@ -180,8 +182,9 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
         classes, input_shape: of the model to build for a `.weights.h5` file (default: the
             registry entry's).
         labels: a labels file naming the classes (default: labels.txt beside the model).
-        runtime: what runs a `.tflite`: "litert" (the interpreter) or "mediapipe" (its
-            ImageClassifier, which reads the file's metadata).
+        runtime: what runs a `.tflite`: "litert" (the interpreter, the default for every
+            file) or "mediapipe" (its ImageClassifier, which reads the file's metadata); what
+            runs an `.onnx`: "onnxruntime" (the default) or "openvino".
     """
     if runtime not in RUNTIMES:
         raise ArgumentError("runtime", f"must be one of {', '.join(RUNTIMES)}, got "
@@ -194,7 +197,8 @@ def load_predictor(model, arch=None, classes=None, input_shape=None, labels=None
         raise ArgumentError("model", f"{path}: a folder, but not a SavedModel (no "
                                      "saved_model.pb) nor a keras-hub preset (no metadata.json).")
     if runtime != "litert" and runtime not in getattr(target, "RUNTIMES", ()):
-        raise ArgumentError("runtime", f"{runtime} runs .tflite files only; {path} is not one.")
+        kind = ".tflite" if runtime in litert.RUNTIMES else ".onnx"
+        raise ArgumentError("runtime", f"{runtime} runs {kind} files only; {path} is not one.")
     if target is not None:
         opened = target.load(path, runtime)
         return Predictor(opened.predict, path, opened.input_shape, opened.input_dtype,

@@ -3,6 +3,7 @@ OpenVINO (with its f32 precision hint; its default on CPUs with bfloat16 is bflo
 `model.onnx` and `model_onnx_int8.onnx`, and ncnn runs `model.onnx` after pnnx, ncnn's
 converter, for a model of each family (GhostNetV2 at a size with odd DFC maps, GhostNetV3
 folded). Random batch-norm statistics, so that the outputs depend on the image."""
+import json
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,11 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from ghostnet_tf.cli import eval as eval_cli
 from ghostnet_tf.export import export
+from ghostnet_tf.loading import load_predictor
 from ghostnet_tf.models import get_model
+from tests.datasets import write_cifar
 from tests.test_onnx_export import _random_statistics
 
 FAMILIES = [("ghostnet_050", 64), ("ghostnetv2_100", 80), ("ghostnetv3_050", 64)]
@@ -80,3 +84,24 @@ def test_ncnn_gives_the_keras_probabilities_after_pnnx(exported, tmp_path):
     probabilities = np.stack(probabilities)
     np.testing.assert_allclose(probabilities, expected, atol=1e-4, rtol=0)
     assert (probabilities.argmax(1) == expected.argmax(1)).all()
+
+
+def test_load_predictor_and_eval_run_an_onnx_file_in_openvino(exported, tmp_path, capsys):
+    folder, images, expected = exported
+    predictor = load_predictor(folder / "model.onnx", runtime="openvino")
+    assert predictor.runtime == "openvino"
+    np.testing.assert_allclose(predictor.predict(images), expected, atol=1e-4, rtol=0)
+    write_cifar(tmp_path, "cifar10", per_batch=10)
+    results = {}
+    for runtime in ("onnxruntime", "openvino"):
+        output = tmp_path / f"{runtime}.eval.json"
+        assert eval_cli.main(["--model", str(folder / "model.onnx"), "--dataset", "cifar10",
+                              "--data-dir", str(tmp_path), "--runtime", runtime,
+                              "--resize-arrays", "--output", str(output)]) == 0
+        results[runtime] = json.loads(output.read_text())
+    assert results["openvino"]["images"] == 10
+    assert results["openvino"]["confusion"] == results["onnxruntime"]["confusion"]
+    # A .tflite runtime for an .onnx file: one line.
+    assert eval_cli.main(["--model", str(folder / "model.onnx"), "--dataset", "cifar10",
+                          "--data-dir", str(tmp_path), "--runtime", "mediapipe"]) == 2
+    assert "--runtime mediapipe runs .tflite files only" in capsys.readouterr().err

@@ -18,9 +18,12 @@ def build_parser():
     parser.add_argument("--limit", type=common.positive_int,
                         help="evaluate the first N images only")
     common.add_eval_transform_arguments(parser)
-    parser.add_argument("--runtime", default="litert", choices=("litert", "mediapipe"),
+    parser.add_argument("--runtime", default="litert",
+                        choices=("litert", "mediapipe", "onnxruntime", "openvino"),
                         help="what runs a .tflite: the LiteRT interpreter, or MediaPipe's "
-                             "ImageClassifier as a phone app runs it (pip install mediapipe)")
+                             "ImageClassifier as a phone app runs it (pip install mediapipe); "
+                             "an .onnx: ONNX Runtime (the default) or OpenVINO in float32 "
+                             "(pip install openvino)")
     parser.add_argument("--output", help="JSON file (default: next to the model, .eval.json)")
     return parser
 

@@ -30,6 +30,7 @@ SUFFIX = ".onnx"
 KINDS = ("onnx", "onnx_int8")
 FILES = {"onnx": "model.onnx", "onnx_int8": "model_onnx_int8.onnx"}  # onnx_files' default
 LAYOUTS = ("nhwc", "nchw")
+RUNTIMES = ("onnxruntime", "openvino")  # what runs an .onnx
 
 
 def check_layout(layout):
@@ -281,10 +282,33 @@ class ONNXPredictor:
                                           f"{self.path}, which takes {self.input_shape}.")
         if self.channels_first:
             images = images.transpose(0, 3, 1, 2)
+        return self._run(images)
+
+    def _run(self, images):
         return self.session.run(None, {self.input.name: images})[0]
 
 
+class OpenVINOPredictor(ONNXPredictor):
+    """Runs an `.onnx` file as `ONNXPredictor` does (which reads its shapes and layout), in
+    OpenVINO on the CPU, in float32: OpenVINO's default on CPUs with bfloat16 is bfloat16,
+    which moved probabilities by up to 1.0. Needs `pip install openvino`."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        try:
+            import openvino
+        except ImportError:
+            raise ArgumentError("runtime", "openvino needs `pip install openvino`.") from None
+        self.compiled = openvino.Core().compile_model(
+            self.path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+    def _run(self, images):
+        return self.compiled(images)[0]
+
+
 def load(path, runtime=None):
-    """The `.onnx` file at `path`, opened in ONNX Runtime."""
-    onnx = ONNXPredictor(path)
-    return Opened(onnx, onnx.input_shape, "float32", onnx.num_classes, "onnxruntime")
+    """The `.onnx` file at `path`, opened in `runtime` ("onnxruntime", the default, or
+    "openvino")."""
+    runtime = "openvino" if runtime == "openvino" else "onnxruntime"
+    onnx = (OpenVINOPredictor if runtime == "openvino" else ONNXPredictor)(path)
+    return Opened(onnx, onnx.input_shape, "float32", onnx.num_classes, runtime)
