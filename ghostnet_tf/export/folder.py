@@ -15,7 +15,8 @@ from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.export.common import (EXPORT_REPORT, LABELS_FILE, Conversion, ExportOptions,
                                        check_classifier, inference_copy, labels_text)
 from ghostnet_tf.export.formats import (FLOAT_AGREEMENT_GOAL, FORMAT_TABLE, FORMATS,
-                                        INT8_AGREEMENT_GOAL, by_target, check_formats)
+                                        INT8_AGREEMENT_GOAL, by_target, check_formats,
+                                        runs_here)
 from ghostnet_tf.export_rewrites import check_rewrites
 
 
@@ -195,7 +196,7 @@ def _write_exports(model, folder, output_dir, formats, check_images, conversion,
         written = target.write(model, folder, rows, conversion, step)
         for row in rows:
             entry = {"path": os.path.join(output_dir, row.file), **written[row.name]}
-            if check_images is not None and len(check_images):
+            if check_images is not None and len(check_images) and runs_here(target):
                 step(f"checking {row.file} on {len(check_images)} images")
                 predict = target.load(os.path.join(folder, row.file)).predict
                 entry["check"] = compare(keras_predict, predict, check_images)

@@ -5,8 +5,9 @@ file. A new format is one row here, and a new module when it has a new target.
 
 A target module has `SUFFIX` (its files' extension; None for a folder, which then has a
 `MARKER` file that tells it from other folders), `steps(formats)`,
-`write(model, folder, formats, conversion, step)` -> {name: export.json entry} and
-`load(path, runtime)` -> `Opened`.
+`write(model, folder, formats, conversion, step)` -> {name: export.json entry},
+`load(path, runtime)` -> `Opened`, and optionally `runs_here()`, false where its files cannot
+be run (and so not checked against the model) on this machine.
 """
 import dataclasses
 import importlib.util
@@ -14,7 +15,8 @@ import os
 from typing import Optional
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.export import keras_file, keras_hub_preset, litert, onnx, saved_model
+from ghostnet_tf.export import (coreml, keras_file, keras_hub_preset, litert, onnx,
+                                saved_model)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,7 @@ FORMAT_TABLE = {row.name: row for row in (
     Format("keras", "model" + keras_file.SUFFIX, keras_file),
     Format("keras_hub", "keras_hub_preset", keras_hub_preset, needs=("keras_hub",),
            extra="hub"),
+    Format("coreml", "model.mlpackage", coreml, needs=("coremltools",), extra="coreml"),
 )}
 FORMATS = tuple(name for name, row in FORMAT_TABLE.items() if row.default)
 KNOWN_FORMATS = tuple(FORMAT_TABLE)
@@ -90,3 +93,8 @@ def target_of(path):
                 target.SUFFIX is not None and path.endswith(target.SUFFIX)):
             return target
     return None
+
+
+def runs_here(target):
+    """Whether `target`'s files can be run on this machine (Core ML's only on macOS)."""
+    return getattr(target, "runs_here", lambda: True)()
