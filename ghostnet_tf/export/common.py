@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.export_rewrites import REWRITES
+from ghostnet_tf.export_rewrites import REWRITES, leading_rescaling
 
 LABELS_FILE = "labels.txt"  # beside an export (and a run's checkpoints): one class name a line
 EXPORT_REPORT = "export.json"  # beside an export: what was exported, from which model
@@ -121,19 +121,6 @@ class Opened:
     input_dtype: str  # what the file itself takes: "float32", "uint8" or "int8"
     num_classes: int
     runtime: str  # keras, tensorflow, litert, mediapipe, onnxruntime
-
-
-def leading_rescaling(model):
-    """The Rescaling that normalizes `model`'s input (the first layer the input feeds, when
-    it is the input's only user), or None."""
-    from keras import layers
-
-    from ghostnet_tf.compat import consumers
-
-    users = consumers(model).get(id(model.inputs[0]), [])
-    if len(users) == 1 and isinstance(users[0], layers.Rescaling):
-        return users[0]
-    return None
 
 
 def input_normalization(model):

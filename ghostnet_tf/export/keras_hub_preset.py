@@ -20,7 +20,8 @@ import os
 import numpy as np
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.export.common import Opened, leading_rescaling
+from ghostnet_tf.export.common import Opened
+from ghostnet_tf.export_rewrites import leading_rescaling
 
 SUFFIX = None  # a folder
 MARKER = "metadata.json"  # the file that tells a preset folder from other folders

@@ -76,18 +76,12 @@ def _convert(model, path, layout):
     """Write the `.onnx` of `model`'s ONNX graph taking `layout` images to `path`;
     ArgumentError("model") with tf2onnx's message when it logs a warning or an error (it
     logs the optimizations that fail and goes on without them)."""
-    import keras
     import tensorflow as tf
 
     from ghostnet_tf.export_rewrites import onnx_graph
 
-    graph = onnx_graph(model)
+    graph = onnx_graph(model, layout)
     shape = tuple(graph.input_shape[1:])
-    if layout == "nchw":  # the optimizer cancels this Transpose with the network's first
-        images = keras.Input((shape[2],) + shape[:2], name="images")
-        graph = keras.Model(images, graph(keras.ops.transpose(images, (0, 2, 3, 1))),
-                            name=model.name)
-        shape = (shape[2],) + shape[:2]
     graph(np.zeros((1,) + shape, np.float32), training=False)  # Keras exports called models
     records = _Records()
     log = logging.getLogger("tf2onnx")
