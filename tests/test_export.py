@@ -155,10 +155,10 @@ def test_bad_inputs_get_errors_naming_the_file_or_flag(exported, tmp_path, capsy
     assert captured.out.splitlines()[0] == str(good) and len(captured.out.splitlines()) == 6
     assert captured.err.strip() == (f"predict.py: error: {text} is not a complete JPEG, PNG, "
                                     "BMP or GIF image.")
-    assert export_cli.main(["--model", keras_file, "--formats", "float32,coreml",
+    assert export_cli.main(["--model", keras_file, "--formats", "float32,tensorrt",
                             "--dataset", "cifar10", "--data-dir", str(data),
                             "-o", str(tmp_path / "y")]) == 2
-    assert "--formats has unknown coreml" in capsys.readouterr().err
+    assert "--formats has unknown tensorrt" in capsys.readouterr().err
 
 
 def test_inference_copy_is_float32_without_augmentation():
