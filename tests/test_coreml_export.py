@@ -21,6 +21,17 @@ def _convolutions(model):
                for layer in _all_layers(inference_copy(model)))
 
 
+def _spec_with_image_input(path, size, color_space):
+    """The spec of the .mlpackage at `path`, after checking that its input is a `size` x
+    `size` image in `color_space` ("RGB" or "GRAYSCALE")."""
+    spec = coremltools.models.MLModel(str(path), skip_model_load=True).get_spec()
+    image = spec.description.input[0].type.imageType
+    assert (image.width, image.height) == (size, size)
+    assert image.colorSpace == getattr(coremltools.proto.FeatureTypes_pb2.ImageFeatureType,
+                                       color_space)
+    return spec
+
+
 def _class_labels(spec):
     """The class labels that the ML program's classify op holds."""
     (block,) = spec.mlProgram.functions["main"].block_specializations.values()
@@ -39,11 +50,7 @@ def test_an_rgb_classifier_with_labels_is_a_core_ml_image_classifier(tmp_path):
     assert entry["input"] == "image" and set(entry["outputs"]) == {"classLabel",
                                                                    "classLabel_probs"}
     assert entry["ops"]["conv"] == _convolutions(model)
-    spec = coremltools.models.MLModel(str(tmp_path / "out" / "model.mlpackage"),
-                                      skip_model_load=True).get_spec()
-    image = spec.description.input[0].type.imageType
-    assert (image.width, image.height) == (64, 64)
-    assert image.colorSpace == coremltools.proto.FeatureTypes_pb2.ImageFeatureType.RGB
+    spec = _spec_with_image_input(tmp_path / "out" / "model.mlpackage", 64, "RGB")
     assert spec.description.predictedFeatureName == "classLabel"
     assert entry["ops"]["classify"] == 1 and _class_labels(spec) == ["cat", "dog", "fox"]
     assert json.loads((tmp_path / "out" / "export.json").read_text())["exports"]["coreml"][
@@ -62,10 +69,6 @@ def test_a_grayscale_model_without_labels_gives_probabilities(tmp_path):
     entry = json.loads((tmp_path / "out" / "export.json").read_text())["exports"]["coreml"]
     assert entry["outputs"] == ["probabilities"]
     assert entry["ops"]["conv"] == _convolutions(model)
-    spec = coremltools.models.MLModel(str(tmp_path / "out" / "model.mlpackage"),
-                                      skip_model_load=True).get_spec()
-    image = spec.description.input[0].type.imageType
-    assert (image.width, image.height) == (28, 28)
-    assert image.colorSpace == coremltools.proto.FeatureTypes_pb2.ImageFeatureType.GRAYSCALE
+    spec = _spec_with_image_input(tmp_path / "out" / "model.mlpackage", 28, "GRAYSCALE")
     output = spec.description.output[0].type.multiArrayType
     assert list(output.shape) == [1, 10]
