@@ -110,10 +110,9 @@ def onnx_graph(model, layout="nhwc"):
                          else (channels, height, width), name="images")
     x = ops.transpose(images, (0, 3, 1, 2)) if layout == "nhwc" else images
     if rescaling is not None:
-        def per_channel(value):
-            return np.broadcast_to(np.asarray(value, "float32"), (channels,))[:, None, None]
-
-        x = x * per_channel(rescaling.scale) + per_channel(rescaling.offset)
+        scale, offset = (per_channel(value, channels).astype("float32")[:, None, None]
+                         for value in (rescaling.scale, rescaling.offset))
+        x = x * scale + offset
 
     def call(layer, *args, **kwargs):
         return args[0] if layer is rescaling else layer(*args, **kwargs)
@@ -122,6 +121,12 @@ def onnx_graph(model, layout="nhwc"):
                                call_function=call, recursive=True)
     # tf2onnx's optimizer cancels the Transpose back to NHWC with the first convolution's.
     return keras.Model(images, graph(ops.transpose(x, (0, 2, 3, 1))), name=model.name)
+
+
+def per_channel(value, channels):
+    """A Rescaling's scale or offset (a number or one per channel) as one float64 value per
+    channel."""
+    return np.broadcast_to(np.asarray(value, "float64"), (channels,))
 
 
 def leading_rescaling(model):
@@ -293,11 +298,8 @@ def _folding_call(rescaling, conv, channels):
     convolution `conv` by the shift of the RGB image and the folded convolution."""
     from keras import ops
 
-    def per_channel(value):
-        return np.broadcast_to(np.asarray(value, "float32"), (channels,))
-
-    scale = per_channel(rescaling.scale if rescaling else 1.0)
-    offset = per_channel(rescaling.offset if rescaling else 0.0)
+    scale = per_channel(rescaling.scale if rescaling else 1.0, channels).astype("float32")
+    offset = per_channel(rescaling.offset if rescaling else 0.0, channels).astype("float32")
     if np.any(scale == 0):
         raise ArgumentError("model", f"{rescaling.name} scales a channel by 0; its input "
                                      "normalization cannot be folded.")

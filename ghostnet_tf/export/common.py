@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.export_rewrites import REWRITES, leading_rescaling
+from ghostnet_tf.export_rewrites import REWRITES, leading_rescaling, per_channel
 
 LABELS_FILE = "labels.txt"  # beside an export (and a run's checkpoints): one class name a line
 EXPORT_REPORT = "export.json"  # beside an export: what was exported, from which model
@@ -130,6 +130,6 @@ def input_normalization(model):
     if rescaling is None:
         return None
     channels = model.input_shape[-1]
-    scale = np.broadcast_to(np.asarray(rescaling.scale, "float64"), (channels,))
-    offset = np.broadcast_to(np.asarray(rescaling.offset, "float64"), (channels,))
+    scale = per_channel(rescaling.scale, channels)
+    offset = per_channel(rescaling.offset, channels)
     return [float(v) for v in -offset / scale], [float(v) for v in 1.0 / scale]

@@ -21,7 +21,7 @@ import numpy as np
 
 from ghostnet_tf.checks import ArgumentError
 from ghostnet_tf.export.common import Opened
-from ghostnet_tf.export_rewrites import leading_rescaling
+from ghostnet_tf.export_rewrites import leading_rescaling, per_channel
 
 SUFFIX = None  # a folder
 MARKER = "metadata.json"  # the file that tells a preset folder from other folders
@@ -105,8 +105,8 @@ def image_classifier(model, eval_transform=None):
     scale = offset = None
     if normalization is not None:
         channels = graph.input_shape[-1]
-        scale = _per_channel(normalization.scale, channels)
-        offset = _per_channel(normalization.offset, channels)
+        scale, offset = ([float(v) for v in per_channel(value, channels)]
+                         for value in (normalization.scale, normalization.offset))
     converter = keras_hub.layers.ImageConverter(
         image_size=(height, width), scale=scale, offset=offset, crop_to_aspect_ratio=True,
         interpolation=transform.interpolation, antialias=True)
@@ -136,10 +136,6 @@ def save_preset(model, folder, eval_transform=None, card=None):
                    (card or ModelCard()).text(model, classifier))
     replace_directory(build, folder)
     return classifier
-
-
-def _per_channel(value, channels):
-    return [float(v) for v in np.broadcast_to(np.asarray(value, "float64"), (channels,))]
 
 
 def _head(graph):

@@ -5,9 +5,9 @@
 the inference copy with the ONNX rewrites (`export_rewrites.ONNX_REWRITES`), which let
 tf2onnx's transpose optimizer run: the network inside is NCHW, as timm's and the official
 ONNX files are, with at most one Transpose, at the input, and ONNX Runtime's basic
-optimizations (the batch norms folded into the convolutions) saved in the file. Input "images": float32 RGB (or the
-model's own channels) in [0, 255], NHWC or NCHW (`ExportOptions.onnx_layout`), the
-normalization inside; output: class probabilities. The file's metadata has the labels, the
+optimizations (the batch norms folded into the convolutions) saved in the file. Input
+"images": float32 RGB (or the model's own channels) in [0, 255], NHWC or NCHW
+(`ExportOptions.onnx_layout`), the normalization inside; output: class probabilities. The file's metadata has the labels, the
 layout, the input range and the evaluation transform. A converter that fails or warns fails
 the export with its message.
 "onnx_int8" is ONNX Runtime's static quantization of it (QDQ, per-channel weights,
@@ -123,7 +123,8 @@ def _optimize(path, optimized):
     the batch norms' Mul and Add (how tf2onnx writes a Keras BatchNormalization) into the
     convolutions, and the zero Pads before strided depthwise convolutions into their pads
     (pnnx, ncnn's converter, drops a Pad node). OpenVINO and ncnn do not fuse all of these
-    themselves: GhostNet 1.0x ran 1.08-1.29x slower in them without."""
+    themselves: without, OpenVINO ran GhostNet 1.0x at 1.07-1.13x and ncnn at up to 1.08x
+    the time of PyTorch's export (docs/benchmarks.md)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
