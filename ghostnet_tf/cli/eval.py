@@ -6,6 +6,8 @@ from ghostnet_tf.cli import common
 
 
 def build_parser():
+    from ghostnet_tf.loading import RUNTIMES
+
     parser = argparse.ArgumentParser(
         prog="eval.py",
         description="Top-1/top-5, loss, per-class accuracy and speed of a model on a "
@@ -18,8 +20,7 @@ def build_parser():
     parser.add_argument("--limit", type=common.positive_int,
                         help="evaluate the first N images only")
     common.add_eval_transform_arguments(parser)
-    parser.add_argument("--runtime", default="litert",
-                        choices=("litert", "mediapipe", "onnxruntime", "openvino"),
+    parser.add_argument("--runtime", default="litert", choices=RUNTIMES,
                         help="what runs a .tflite: the LiteRT interpreter, or MediaPipe's "
                              "ImageClassifier as a phone app runs it (pip install mediapipe); "
                              "an .onnx: ONNX Runtime (the default) or OpenVINO in float32 "
