@@ -490,19 +490,28 @@ class GhostModule(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
 class SqueezeExcite(layers.Layer):
-    """Squeeze-and-excite with the official reduction and gate.
+    """Squeeze-and-excite, by default with the official reduction and gate.
 
     Global average pool, 1x1 convolution to `make_divisible(channels * se_ratio, divisor)`
-    channels, ReLU, 1x1 convolution back, gate `relu6(x + 3) / 6`, multiply.
+    channels, ReLU, 1x1 convolution back, the gate, multiply. `gate` is "hard_sigmoid", the
+    official `relu6(x + 3) / 6`, or "clip", `clip(x, 0, 1)`, the gate of PaddleClas's
+    GhostNet (and of the older TensorFlow release). PaddleClas reduces to `channels // 4`:
+    `divisor=1` with GhostNet's channels, which are all multiples of 4.
     """
 
-    def __init__(self, se_ratio=0.25, divisor=4, **kwargs):
+    GATES = ("hard_sigmoid", "clip")
+
+    def __init__(self, se_ratio=0.25, divisor=4, gate="hard_sigmoid", **kwargs):
         super().__init__(**kwargs)
         if not 0 < se_ratio <= 1:
             raise ArgumentError("se_ratio", f"must be in (0, 1], got {se_ratio!r}.")
         check_positive_int("divisor", divisor)
+        if gate not in self.GATES:
+            raise ArgumentError("gate", f"must be one of {', '.join(self.GATES)}, got "
+                                        f"{gate!r}.")
         self.se_ratio = se_ratio
         self.divisor = divisor
+        self.gate_function = gate
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -520,10 +529,12 @@ class SqueezeExcite(layers.Layer):
     def gate(self, reduced):
         """The per-channel gate of the reduced maps (an export rewrite may compute it
         otherwise)."""
-        return hard_sigmoid(self.conv_expand(reduced))
+        x = self.conv_expand(reduced)
+        return hard_sigmoid(x) if self.gate_function == "hard_sigmoid" else ops.clip(x, 0.0, 1.0)
 
     def get_config(self):
-        return {**super().get_config(), "se_ratio": self.se_ratio, "divisor": self.divisor}
+        return {**super().get_config(), "se_ratio": self.se_ratio, "divisor": self.divisor,
+                "gate": self.gate_function}
 
 
 @keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
@@ -563,11 +574,13 @@ class GhostBottleneck(layers.Layer):
     Ghost module has GhostNetV2's DFC attention (the GhostNetV2 bottleneck). With
     `reparam_branches` (GhostNetV3) both Ghost modules are re-parameterizable and the strided
     depthwise convolution is a `RepConv` of that many branches and a 1x1 scale branch;
-    `deploy` builds their folded form.
+    `deploy` builds their folded form. `se_divisor` and `se_gate` are the squeeze-excite's
+    `divisor` and `gate` (PaddleClas's GhostNet: 1 and "clip").
     """
 
     def __init__(self, mid_channels, out_channels, dw_kernel_size=3, strides=1, se_ratio=0.0,
-                 dfc_attention=False, reparam_branches=0, deploy=False, **kwargs):
+                 dfc_attention=False, reparam_branches=0, deploy=False, se_divisor=4,
+                 se_gate="hard_sigmoid", **kwargs):
         super().__init__(**kwargs)
         check_positive_int("mid_channels", mid_channels)
         check_positive_int("out_channels", out_channels)
@@ -584,6 +597,9 @@ class GhostBottleneck(layers.Layer):
         # Checked (with its message) by the Ghost modules it is passed to.
         self.reparam_branches = reparam_branches
         self.deploy = bool(deploy)
+        # Checked by the squeeze-excite, where there is one.
+        self.se_divisor = se_divisor
+        self.se_gate = se_gate
 
     def ghost_module(self, filters, **kwargs):
         """The bottleneck's Ghost modules (a subclass may build another kind)."""
@@ -591,7 +607,7 @@ class GhostBottleneck(layers.Layer):
 
     def squeeze_excite(self, **kwargs):
         """The bottleneck's squeeze-excite (a subclass may build another kind)."""
-        return SqueezeExcite(self.se_ratio, **kwargs)
+        return SqueezeExcite(self.se_ratio, self.se_divisor, self.se_gate, **kwargs)
 
     def _depthwise(self, name):
         return layers.DepthwiseConv2D(
@@ -671,6 +687,8 @@ class GhostBottleneck(layers.Layer):
             "dfc_attention": self.dfc_attention,
             "reparam_branches": self.reparam_branches,
             "deploy": self.deploy,
+            "se_divisor": self.se_divisor,
+            "se_gate": self.se_gate,
         }
 
 

@@ -163,10 +163,12 @@ def _squeeze_excite(names, se, inputs):
     x = layers.GlobalAveragePooling2D(keepdims=True, name=names("pool"))(inputs)
     x = layers.ReLU(name=names("relu"))(_copy(se.conv_reduce, names("conv_reduce"), x))
     x = _copy(se.conv_expand, names("conv_expand"), x)
-    # The official gate relu6(x + 3) / 6 (Keras' "hard_sigmoid" has had other slopes).
-    x = layers.Rescaling(1.0, offset=3.0, name=names("gate_shift"))(x)
-    x = layers.ReLU(max_value=6.0, name=names("gate_relu6"))(x)
-    x = layers.Rescaling(1 / 6, name=names("gate_scale"))(x)
+    if se.gate_function == "clip":  # PaddleClas's clip(x, 0, 1)
+        x = layers.ReLU(max_value=1.0, name=names("gate_clip"))(x)
+    else:  # the official relu6(x + 3) / 6 (Keras' "hard_sigmoid" has had other slopes)
+        x = layers.Rescaling(1.0, offset=3.0, name=names("gate_shift"))(x)
+        x = layers.ReLU(max_value=6.0, name=names("gate_relu6"))(x)
+        x = layers.Rescaling(1 / 6, name=names("gate_scale"))(x)
     return layers.Multiply(name=names("excite"))([inputs, x])
 
 

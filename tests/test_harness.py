@@ -40,6 +40,7 @@ LAYERS = {
         lambda: GhostBottleneck(24, 16, dw_kernel_size=5, strides=2, dfc_attention=True,
                                 reparam_branches=3), (12, 12, 8)),
     "squeeze_excite": (lambda: SqueezeExcite(0.25), (6, 6, 16)),
+    "squeeze_excite_clip": (lambda: SqueezeExcite(0.25, divisor=1, gate="clip"), (6, 6, 16)),
     "rep_conv": (lambda: RepConv(8, 3, strides=2), (12, 12, 4)),
     "rep_conv_depthwise": (lambda: RepConv(4, 3, depthwise=True, identity_branch=True),
                            (12, 12, 4)),
