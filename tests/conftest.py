@@ -8,10 +8,11 @@ import os
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# No test reaches the network: the hub and the releases point at a closed port on 127.0.0.1
+# No test reaches the network: the hub and the file sites point at a closed port on 127.0.0.1
 # and the hub is offline (tests/test_pretrained.py starts a server and points them at it).
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_ENDPOINT"] = os.environ["GHOSTNET_TF_RELEASES_URL"] = "http://127.0.0.1:9"
+os.environ["HF_ENDPOINT"] = os.environ["GHOSTNET_TF_RELEASES_URL"] = \
+    os.environ["GHOSTNET_TF_PADDLE_URL"] = "http://127.0.0.1:9"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -29,3 +30,21 @@ def _fresh_keras_state():
     keras.utils.clear_session()
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """A weights server on 127.0.0.1 (reference/weights_server.py) that the hub and the file
+    sites point at, with the library's and huggingface_hub's caches in tmp_path."""
+    import huggingface_hub.constants
+
+    from reference.weights_server import WeightsServer
+
+    server = WeightsServer()
+    for variable in ("HF_ENDPOINT", "GHOSTNET_TF_RELEASES_URL", "GHOSTNET_TF_PADDLE_URL"):
+        monkeypatch.setenv(variable, server.url)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # set above
+    yield server
+    server.stop()

@@ -17,21 +17,26 @@ def build_parser():
         prog="ghostnet-convert-weights",
         description="Convert a PyTorch checkpoint of the official releases (e.g. "
                     "ghostnet_1x.pth, ck_ghostnetv2_10.pth.tar) or of timm (.pth, .bin or "
-                    ".safetensors) to a Keras .weights.h5 file, by key names: the manual way "
-                    'of weights="imagenet", which downloads and converts by itself.')
-    parser.add_argument("source", metavar="SRC", help="the PyTorch checkpoint")
+                    ".safetensors), or a PaddleClas .pdparams file (GhostNet_x1_3_ssld_"
+                    "pretrained.pdparams), to a Keras .weights.h5 file, by key names: the "
+                    'manual way of weights="imagenet", which downloads and converts by itself.')
+    parser.add_argument("source", metavar="SRC", help="the checkpoint")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", choices=names, help="the checkpoint's model")
     which.add_argument("--width", type=float, choices=widths,
                        help="the width of a GhostNet (v1) checkpoint: --width 1.0 is "
-                            "--arch ghostnet_100")
+                            "--arch ghostnet_100, or ghostnet_100_paddle for a .pdparams "
+                            "file")
     parser.add_argument("--checkpoint-key", default="auto", choices=CHECKPOINT_KEYS,
                         help="which weights of a training checkpoint that holds both "
                              "(the official .pth.tar files): auto takes state_dict_ema, the "
                              "averaged weights the published accuracies are of, where present")
+    parser.add_argument("--tag", default="imagenet",
+                        help="the weights= tag whose cache file is written when -o is not "
+                             "given (imagenet_ssld for PaddleClas's distilled 1.3x)")
     parser.add_argument("-o", "--output",
                         help="the .weights.h5 file (default: the cache that "
-                             'weights="imagenet" reads, '
+                             'weights=TAG reads, '
                              f"{pretrained_weights_path('ghostnet_100')} for "
                              "ghostnet_100)")
     return parser
@@ -39,10 +44,11 @@ def build_parser():
 
 def run(args):
     from ghostnet_tf.models.ghostnet import convert_checkpoint, model_name
-    from ghostnet_tf.weights import pretrained_weights_path
+    from ghostnet_tf.weights import CHECKPOINT_FORMATS, pretrained_weights_path
 
-    name = args.arch or model_name(args.width)
-    output = args.output or pretrained_weights_path(name)
+    paddle = args.source.endswith(CHECKPOINT_FORMATS["paddle"].suffixes)
+    name = args.arch or model_name(args.width, design="paddleclas" if paddle else "official")
+    output = args.output or pretrained_weights_path(name, args.tag)
     model = convert_checkpoint(args.source, name, output, args.checkpoint_key)
     classes = int(model.output_shape[-1])
     print(f"{args.source} -> {os.path.abspath(output)}: {model.name}, {classes} classes, "
@@ -55,7 +61,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     return common.run("ghostnet-convert-weights", run, args,
                       {"source": "SRC", "output": "-o", "model_name": "--arch",
-                       "checkpoint_key": "--checkpoint-key"})
+                       "checkpoint_key": "--checkpoint-key", "tag": "--tag"})
 
 
 if __name__ == "__main__":

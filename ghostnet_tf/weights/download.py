@@ -161,12 +161,11 @@ def _release_download(source, directory):
 
 
 def _convert(architecture, source, checkpoint, path, classes):
-    from ghostnet_tf.weights.official import (DeployFormCheckpoint, mismatch_summary,
-                                              save_converted)
+    from ghostnet_tf.weights.convert import (DeployFormCheckpoint, mismatch_summary,
+                                             save_converted)
 
     try:
-        model = save_converted(checkpoint, architecture.build, path, source.checkpoint_key,
-                               reparameterizable=architecture.fold is not None)
+        model = save_converted(checkpoint, architecture, path, source.checkpoint_key)
     except (ArgumentError, ValueError) as error:
         reason = (error.problem if isinstance(error, ArgumentError) else str(error)
                   if isinstance(error, DeployFormCheckpoint) else mismatch_summary(error))

@@ -11,12 +11,11 @@ import re
 
 import numpy as np
 
-from ghostnet_tf.atomic import write_atomically
 from ghostnet_tf.checks import ArgumentError, first_line
 
 # PyTorch checkpoints of the official releases and timm: .safetensors (read with numpy), the
 # rest pickles (read with torch).
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pth.tar", ".pt", ".bin")
+PYTORCH_SUFFIXES = (".safetensors", ".pth", ".pth.tar", ".pt", ".bin")
 
 # Keras sublayer name -> official module path.
 SUBLAYER_TO_MODULE = {
@@ -145,7 +144,7 @@ def read_state_dict(path, checkpoint_key="auto"):
         except Exception as error:  # safetensors raises its own error types
             raise ArgumentError("source", f"{path} is not a readable .safetensors file: "
                                           f"{first_line(error)}") from None
-    elif path.endswith(CHECKPOINT_SUFFIXES):
+    elif path.endswith(PYTORCH_SUFFIXES):
         state = _read_torch_pickle(path)
     else:
         raise ArgumentError("source", f"{path}: expected a .safetensors, .pth, .pt or .bin "
@@ -215,79 +214,7 @@ def to_keras_layout(array, keras_shape, depthwise=False):
     return array
 
 
-def _is_depthwise(variable_path):
+def is_depthwise(variable_path):
     *layers, variable = variable_path.split("/")
     return variable == "kernel" and (layers[-1] in DEPTHWISE_SUBLAYERS or (
         len(layers) >= 2 and layers[-2] in DEPTHWISE_REP_CONVS))
-
-
-def load_state_dict(model, state_dict, source="the checkpoint"):
-    """Assign a PyTorch GhostNet state_dict to `model` by key names: every key used exactly
-    once and every shape checked, or a ValueError listing all that does not match."""
-    variables = official_keys(model)
-    missing = sorted(set(variables) - set(state_dict))
-    unused = sorted(set(state_dict) - set(variables))
-    converted, wrong_shapes = {}, []
-    for key, variable in variables.items():
-        if key not in state_dict:
-            continue
-        array = to_keras_layout(state_dict[key], tuple(variable.shape),
-                                _is_depthwise(variable.path))
-        if tuple(array.shape) != tuple(variable.shape):
-            wrong_shapes.append(f"{key}: {tuple(state_dict[key].shape)} in {source}, "
-                                f"Keras {variable.path} needs {tuple(variable.shape)}")
-        converted[key] = array
-    problems = []
-    if wrong_shapes:
-        problems.append(f"{len(wrong_shapes)} shape(s) differ (another width or number of "
-                        "classes?):\n  " + "\n  ".join(wrong_shapes[:20]))
-    if missing:
-        problems.append(f"{len(missing)} key(s) of {model.name} missing from {source}:\n  "
-                        + "\n  ".join(missing[:20]))
-    if unused:
-        problems.append(f"{len(unused)} key(s) of {source} that {model.name} has no place "
-                        "for:\n  " + "\n  ".join(unused[:20]))
-    if problems:
-        raise ValueError(f"{source} does not fit {model.name}:\n" + "\n".join(problems))
-    for key, variable in variables.items():
-        variable.assign(converted[key])
-
-
-def mismatch_summary(error):
-    """`load_state_dict`'s report (a title, then indented lists) on one line: each kind of
-    mismatch with its first example."""
-    lines = str(error).splitlines()
-    kinds = [f"{line.rstrip(':')} (e.g. {example.strip()})"
-             for line, example in zip(lines[1:], lines[2:])
-             if not line.startswith(" ") and example.startswith(" ")]
-    return "; ".join(kinds) + "." if kinds else first_line(error)
-
-
-def infer_classes(state_dict):
-    """The number of classes of a GhostNet state_dict (its classifier's rows)."""
-    weight = state_dict.get("classifier.weight")
-    if weight is None:
-        raise ValueError("The checkpoint has no classifier.weight: is it a GhostNet?")
-    return int(weight.shape[0])
-
-
-class DeployFormCheckpoint(ValueError):
-    """A GhostNetV3 checkpoint in its folded form, where the train form is expected."""
-
-
-def save_converted(source, build, output, checkpoint_key="auto", reparameterizable=False):
-    """Read the PyTorch checkpoint `source`, load it by key name into `build(classes)` (a
-    GhostNet of the checkpoint's classes), write the weights to `output` (`.weights.h5`,
-    atomically) and return the model. A model that is `reparameterizable` (GhostNetV3)
-    takes the train form: a folded checkpoint raises DeployFormCheckpoint; one that does
-    not fit raises `load_state_dict`'s ValueError."""
-    state_dict = read_state_dict(source, checkpoint_key)
-    if reparameterizable and any(key.endswith("primary_conv.0.bias") for key in state_dict):
-        raise DeployFormCheckpoint(
-            f"{os.fspath(source)} holds GhostNetV3's deploy (folded) form; convert the train "
-            "form (keys with _rpr_), which the official release and timm publish.")
-    model = build(infer_classes(state_dict))
-    load_state_dict(model, state_dict, source=os.fspath(source))
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    write_atomically(output, model.save_weights)
-    return model

@@ -14,18 +14,18 @@ import tempfile
 from typing import Callable, Optional
 
 from ghostnet_tf.checks import ArgumentError
-from ghostnet_tf.weights.official import CHECKPOINT_SUFFIXES
+from ghostnet_tf.weights.convert import CHECKPOINT_SUFFIXES
 
 TAG, KERAS_FILE, WEIGHTS_FILE, CHECKPOINT = "tag", "keras", "weights_file", "checkpoint"
 KERAS_SUFFIX, WEIGHTS_SUFFIX = ".keras", ".weights.h5"
-EXPECTED = ('a published tag ("imagenet"), a .keras or .weights.h5 file, or a PyTorch '
-            "checkpoint (.safetensors, .pth, .pth.tar, .pt, .bin)")
+EXPECTED = ('a published tag ("imagenet"), a .keras or .weights.h5 file, or a checkpoint: '
+            "PyTorch's (.safetensors, .pth, .pth.tar, .pt, .bin) or PaddleClas's (.pdparams)")
 
 
 def weights_kind(weights, argument="weights"):
     """What `weights` names: TAG (a published tag such as "imagenet"), KERAS_FILE (a whole
     model saved by Keras), WEIGHTS_FILE (a `.weights.h5` file) or CHECKPOINT (a PyTorch
-    checkpoint, official or timm). Decided by the name alone; an error naming `argument`
+    checkpoint of the official releases, timm or PaddleClas). Decided by the name alone; an error naming `argument`
     for anything else."""
     value = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
     if isinstance(value, str) and value:
@@ -51,6 +51,9 @@ class Architecture:
     # For models trained with branches that fold (GhostNetV3): model -> its folded form.
     # Weights files hold the train form; a file of the folded form is named as such.
     fold: Optional[Callable] = None
+    # The checkpoints it converts from: "pytorch" (the official releases, timm) or "paddle"
+    # (PaddleClas's .pdparams), each with its own key names (CHECKPOINT_FORMATS).
+    checkpoint_format: str = "pytorch"
 
 
 def load_weights(model, weights, architecture, classes=None):
@@ -93,13 +96,12 @@ def _weights_file(weights, architecture):
 
 
 def _converted(checkpoint, architecture, output):
-    """Convert a PyTorch checkpoint of `architecture` to `output`."""
-    from ghostnet_tf.weights.official import (DeployFormCheckpoint, mismatch_summary,
-                                              save_converted)
+    """Convert a checkpoint of `architecture` to `output`."""
+    from ghostnet_tf.weights.convert import (DeployFormCheckpoint, mismatch_summary,
+                                             save_converted)
 
     try:
-        save_converted(checkpoint, architecture.build, output,
-                       reparameterizable=architecture.fold is not None)
+        save_converted(checkpoint, architecture, output)
     except ArgumentError as error:  # an unreadable file: said of the user's argument
         raise ArgumentError("weights", error.problem) from None
     except DeployFormCheckpoint as error:

@@ -9,10 +9,16 @@ import os
 from typing import Optional
 
 # Where published checkpoints are downloaded from: the Hugging Face hub (HF_ENDPOINT, as
-# huggingface_hub reads it, for a mirror) and GitHub's releases (GHOSTNET_TF_RELEASES_URL, for a
-# mirror of them). The tests point both at a server on 127.0.0.1.
+# huggingface_hub reads it, for a mirror) and sites of plain files, each with the variable
+# that points it at a mirror: GitHub's releases and the object storage where PaddleClas
+# publishes. The tests point them all at a server on 127.0.0.1.
 HUB_ENDPOINT = "https://huggingface.co"
-RELEASES_URL = "https://github.com"
+SITES = {
+    "github": ("https://github.com", "GHOSTNET_TF_RELEASES_URL"),
+    "paddle": ("https://paddle-imagenet-models-name.bj.bcebos.com", "GHOSTNET_TF_PADDLE_URL"),
+}
+# The files that need torch to read: PyTorch's pickles (.safetensors need numpy only).
+_TORCH_PICKLES = (".pth", ".pth.tar", ".pt", ".bin")
 
 
 def hub_endpoint():
@@ -23,28 +29,42 @@ def hub_endpoint():
 @dataclasses.dataclass(frozen=True)
 class WeightSource:
     """One place a checkpoint is published: a file of a Hugging Face hub repository
-    (`hub_id`, `filename`) or a GitHub release asset (`release`: "owner/repo/releases/
-    download/tag/file"). `checkpoint_key` says which weights of a training checkpoint to read
+    (`hub_id`, `filename`) or a file at `release`, a path on one of the SITES (`site`; on
+    GitHub "owner/repo/releases/download/tag/file"). `checkpoint_key` says which weights of a training checkpoint to read
     (`CHECKPOINT_KEYS`); `sha256` is checked where the source publishes it (the hub publishes
     it for every large file, as its ETag)."""
     hub_id: Optional[str] = None
     filename: str = "model.safetensors"
     release: Optional[str] = None
+    site: str = "github"
     checkpoint_key: str = "auto"
     sha256: Optional[str] = None
 
     @property
     def url(self):
+        """Where the file is downloaded from: `published_url`, or its mirror where the
+        site's variable (HF_ENDPOINT, GHOSTNET_TF_RELEASES_URL, ...) names one."""
         if self.hub_id is not None:
-            return f"{hub_endpoint()}/{self.hub_id}/resolve/main/{self.filename}"
-        base = os.environ.get("GHOSTNET_TF_RELEASES_URL") or RELEASES_URL
-        return f"{base.rstrip('/')}/{self.release}"
+            return self._at(hub_endpoint())
+        default, mirror = SITES[self.site]
+        return self._at(os.environ.get(mirror) or default)
+
+    @property
+    def published_url(self):
+        """Where the file is published."""
+        return self._at(HUB_ENDPOINT if self.hub_id is not None else SITES[self.site][0])
+
+    def _at(self, base):
+        path = (f"{self.hub_id}/resolve/main/{self.filename}" if self.hub_id is not None
+                else self.release)
+        return f"{base.rstrip('/')}/{path}"
 
     @property
     def needs_torch(self):
-        """PyTorch pickles (.pth, .pth.tar, .bin) need torch to read; .safetensors do not."""
+        """PyTorch pickles (.pth, .pth.tar, .bin) need torch to read; .safetensors and
+        .pdparams files do not."""
         name = self.filename if self.hub_id is not None else self.release
-        return not name.endswith(".safetensors")
+        return name.endswith(_TORCH_PICKLES)
 
 
 @dataclasses.dataclass(frozen=True)
