@@ -235,3 +235,21 @@ def models_table(cache=False):
         lines.append(f"| `{entry.name}` | {entry.family} | {shape} | {entry.params:,} | "
                      f"{entry.macs / 1e6:.2f}M | {folded} | {weights} |")
     return "\n".join(lines)
+
+
+def weights_table():
+    """Every published weight set as a Markdown table (docs/models.md): the model and its
+    `weights=` tag, the published top-1 with the evaluation transform it was measured with
+    and by whom, the licence, and where the file is downloaded from (in order of trial)."""
+    from ghostnet_tf.models import registry
+
+    lines = ["| model | weights= | top-1 | measured with | measured by | licence | sources |",
+             "| --- | --- | ---: | --- | --- | --- | --- |"]
+    for name in registry.list_models(pretrained=True):
+        for tag, published in registry.model_entry(name).weights.items():
+            transform = published.measured_with
+            sources = "; ".join(f"<{source.published_url}>" for source in published.sources)
+            lines.append(f"| `{name}` | {tag} | {published.top1}% | {transform.interpolation}, "
+                         f"crop {transform.crop_pct} | {published.measured_by} | "
+                         f"{published.license} | {sources} |")
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ghostnet_tf.profile import models_table
+from ghostnet_tf.profile import models_table, weights_table
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
@@ -23,6 +23,10 @@ def test_the_model_table_is_the_registrys():
     table = re.search(r"<!-- models-table -->\n(.*?)\n<!-- end models-table -->", text, re.S)
     assert table, "docs/models.md lost its table markers"
     assert table[1] == models_table()  # ghostnet-profile --list prints it
+    weights = re.search(r"<!-- weights-table -->\n(.*?)\n<!-- end weights-table -->", text,
+                        re.S)
+    assert weights, "docs/models.md lost its weights table markers"
+    assert weights[1] == weights_table()
 
 
 @pytest.mark.parametrize("index", range(len(_python_blocks(REPO / "README.md"))))

@@ -20,18 +20,22 @@ NAMES = registry.list_models()
 # The registry round trip builds one GhostNetV3 width: the others are the same layers with
 # other channel counts, and test_ghostnet_v3 checks each width's sizes against its entry.
 ROUND_TRIP_NAMES = [name for name in NAMES if name not in (
-    "ghostnetv3_050", "ghostnetv3_130", "ghostnetv3_160")]
+    "ghostnetv3_050", "ghostnetv3_130", "ghostnetv3_160", "ghostnet_100_paddle",
+    "ghostnet_130_paddle")]
 
 
 def test_the_library_registers_its_models_once_each():
     depths = (20, 32, 44, 56, 110)
     assert sorted(NAMES) == sorted(
-        ["ghostnet_050", "ghostnet_100", "ghostnet_130", "vgg16", "ghost_vgg16",
+        ["ghostnet_050", "ghostnet_100", "ghostnet_130", "ghostnet_050_paddle",
+         "ghostnet_100_paddle", "ghostnet_130_paddle", "vgg16", "ghost_vgg16",
          "ghostnetv2_100", "ghostnetv2_130", "ghostnetv2_160", "ghostnetv3_050",
          "ghostnetv3_100", "ghostnetv3_130", "ghostnetv3_160"]
         + [f"resnet{d}" for d in depths] + [f"ghost_resnet{d}" for d in depths])
     assert ghostnet_tf.list_models() == NAMES
     assert registry.list_models("ghostnet") == ["ghostnet_050", "ghostnet_100", "ghostnet_130"]
+    assert registry.list_models("ghostnet_paddle") == [
+        "ghostnet_050_paddle", "ghostnet_100_paddle", "ghostnet_130_paddle"]
     with pytest.raises(ValueError, match="registered twice"):
         registry.register(registry.model_entry("resnet20"))
 

@@ -3,9 +3,11 @@
 Built by one function, `GhostNet`, from one table of stages, in the `keras.applications`
 style. Layer names map one-to-one to the official state_dict's modules (see
 `ghostnet_tf.weights` and docs/architecture.md), so that its checkpoints and timm's
-`ghostnet_*` convert by name. The registry entries of the three published widths are at the
-end of this file.
+`ghostnet_*` convert by name. PaddleClas's GhostNet is the same network with another
+squeeze-excite and head (`DESIGNS`), built by the same function. The registry entries of
+the published widths are at the end of this file.
 """
+import dataclasses
 import os
 
 import keras
@@ -66,10 +68,37 @@ def pyramid_layer_names():
     return {f"P{stride.bit_length() - 1}": names[stride] for stride in (4, 8, 16, 32)}
 
 
-def model_name(width, version=1):
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """Where a GhostNet's code departs from the official release's, and what its checkpoints
+    are."""
+    suffix: str  # of its registry names
+    se_divisor: int  # the squeeze-excite's reduction (SqueezeExcite's `divisor`)
+    se_gate: str  # the squeeze-excite's gate (SqueezeExcite's `gate`)
+    # The 1x1 convolution to 1280 before the classifier: with a batch norm and no bias, or
+    # with a bias (the official release).
+    head_batch_norm: bool
+    checkpoint_format: str  # "pytorch" or "paddle" (ghostnet_tf.weights)
+
+
+DESIGNS = {
+    "official": Design("", se_divisor=4, se_gate="hard_sigmoid", head_batch_norm=False,
+                       checkpoint_format="pytorch"),
+    # PaddleClas's ppcls/arch/backbone/model_zoo/ghostnet.py: the squeeze-excite reduces to
+    # channels // 4 with fully connected layers (the same as 1x1 convolutions on the pooled
+    # maps) and gates with clip(x, 0, 1), as the older TensorFlow release did; the head's
+    # convolution has a batch norm. The rest (stages, widths, padding, batch norm epsilon
+    # 1e-5) is the official network's.
+    "paddleclas": Design("_paddle", se_divisor=1, se_gate="clip", head_batch_norm=True,
+                         checkpoint_format="paddle"),
+}
+
+
+def model_name(width, version=1, design="official"):
     """The registry name of GhostNet (version 1, 2 or 3) at `width`: "ghostnet_100" for 1.0,
-    "ghostnetv2_130" for GhostNetV2 1.3."""
-    return f"ghostnet{'' if version == 1 else f'v{version}'}_{round(width * 100):03d}"
+    "ghostnetv2_130" for GhostNetV2 1.3, "ghostnet_130_paddle" for PaddleClas's 1.3."""
+    return (f"ghostnet{'' if version == 1 else f'v{version}'}_{round(width * 100):03d}"
+            f"{DESIGNS[design].suffix}")
 
 
 # GhostNetV2 and V3: the Ghost module of every bottleneck but the first DFC_FROM_LAYER has
@@ -77,9 +106,9 @@ def model_name(width, version=1):
 DFC_FROM_LAYER = 2
 
 
-def _architecture(width, version):
+def _architecture(width, version, design="official"):
     """What `ghostnet_tf.weights` needs to load weights into GhostNet `version` at `width`."""
-    name = model_name(width, version)
+    name = model_name(width, version, design)
 
     def fold(model):
         from ghostnet_tf.models.reparameterize import reparameterize
@@ -87,8 +116,9 @@ def _architecture(width, version):
 
     return weights_lib.Architecture(
         name=name, published=_WEIGHTS.get(name, {}), fold=fold if version == 3 else None,
+        checkpoint_format=DESIGNS[design].checkpoint_format,
         build=lambda classes: _ghostnet(version, width, classes=classes,
-                                        include_preprocessing=False,
+                                        include_preprocessing=False, design=design,
                                         input_shape=(IMAGENET_INPUT_SIZE,) * 2 + (3,)))
 
 
@@ -100,7 +130,7 @@ def normalization(mean, std, name="preprocessing"):
 
 def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_tensor=None,
              pooling=None, classes=1000, classifier_activation="softmax", dropout=0.2,
-             include_preprocessing=True, name=None):
+             include_preprocessing=True, name=None, design="official"):
     """GhostNet ("GhostNet: More Features from Cheap Operations", Han et al., CVPR 2020).
 
     Args:
@@ -121,13 +151,19 @@ def GhostNet(width=1.0, include_top=True, weights=None, input_shape=None, input_
         dropout: dropout rate before the classifier.
         include_preprocessing: when True the model takes [0, 255] RGB pixels and normalizes
             them with the ImageNet mean and std; when False it takes normalized images.
-        name: model name; defaults to "ghostnet_<100 * width>", e.g. "ghostnet_100".
+        name: model name; defaults to "ghostnet_<100 * width>", e.g. "ghostnet_100", with
+            "_paddle" after it for PaddleClas's design.
+        design: "official" (the official release, timm) or "paddleclas", PaddleClas's
+            GhostNet, whose weights (0.5, 1.0, 1.3 and the distilled 1.3, `weights=
+            "imagenet_ssld"`) are PaddlePaddle `.pdparams` files: another squeeze-excite
+            and head (see `DESIGNS`).
 
     Returns:
         A functional `keras.Model`.
     """
     return _ghostnet(1, width, include_top, weights, input_shape, input_tensor, pooling,
-                     classes, classifier_activation, dropout, include_preprocessing, name)
+                     classes, classifier_activation, dropout, include_preprocessing, name,
+                     design=design)
 
 
 def GhostNetV2(width=1.0, include_top=True, weights=None, input_shape=None, input_tensor=None,
@@ -170,9 +206,13 @@ def GhostNetV3(width=1.0, include_top=True, weights=None, input_shape=None, inpu
 
 def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=None,
               input_tensor=None, pooling=None, classes=1000, classifier_activation="softmax",
-              dropout=0.2, include_preprocessing=True, name=None, deploy=False):
-    """GhostNet (version 1), GhostNetV2 (2) or GhostNetV3 (3, in its `deploy` form or
-    not), as `GhostNet` describes."""
+              dropout=0.2, include_preprocessing=True, name=None, deploy=False,
+              design="official"):
+    """GhostNet (version 1, of either design), GhostNetV2 (2) or GhostNetV3 (3, in its
+    `deploy` form or not), as `GhostNet` describes."""
+    if design not in DESIGNS:
+        raise ArgumentError("design", f"must be one of {', '.join(DESIGNS)}, got {design!r}.")
+    form = DESIGNS[design]
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
         raise ArgumentError("width", f"must be a positive number (e.g. 0.5, 1.0, 1.3), got "
                                      f"{width!r}.")
@@ -211,7 +251,7 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
                 make_divisible(expansion * width, 4), make_divisible(channels * width, 4),
                 dw_kernel_size=kernel, strides=strides, se_ratio=se_ratio,
                 **ghost_module_version(version, attention=layer_id >= DFC_FROM_LAYER),
-                deploy=deploy,
+                deploy=deploy, se_divisor=form.se_divisor, se_gate=form.se_gate,
                 name=f"blocks_{stage_index}_{block_index}")(x)
             layer_id += 1
     last_expansion = GHOSTNET_STAGES[-1][-1][1]
@@ -223,7 +263,10 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
 
     if include_top:
         x = layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
-        x = layers.Conv2D(HEAD_CHANNELS, 1, use_bias=True, name="conv_head")(x)
+        x = layers.Conv2D(HEAD_CHANNELS, 1, use_bias=not form.head_batch_norm,
+                          name="conv_head")(x)
+        if form.head_batch_norm:
+            x = batch_norm("head_bn")(x)
         x = layers.ReLU(name="act2")(x)
         # Squeeze, not Flatten: Flatten (and Reshape) convert to SHAPE/STRIDED_SLICE/PACK
         # ops, which XNNPACK does not take, splitting the LiteRT graph in two.
@@ -238,9 +281,9 @@ def _ghostnet(version, width=1.0, include_top=True, weights=None, input_shape=No
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
 
-    model = keras.Model(inputs, x, name=name or model_name(width, version))
+    model = keras.Model(inputs, x, name=name or model_name(width, version, design))
     if weights is not None:
-        weights_lib.load_weights(model, weights, _architecture(width, version),
+        weights_lib.load_weights(model, weights, _architecture(width, version, design),
                                  classes if include_top else None)
     return model
 
@@ -271,6 +314,9 @@ _COUNTS = {
     "ghostnet_050": (1, 2_587_292, 42_328_152),
     "ghostnet_100": (1, 5_182_508, 141_150_512),
     "ghostnet_130": (1, 7_358_820, 227_003_256),
+    "ghostnet_050_paddle": (1, 2_588_232, 42_327_816),
+    "ghostnet_100_paddle": (1, 5_183_016, 141_149_744),
+    "ghostnet_130_paddle": (1, 7_352_622, 226_995_784),
     "ghostnetv2_100": (2, 6_156_908, 167_048_288),
     "ghostnetv2_130": (2, 8_960_404, 269_322_976),
     "ghostnetv2_160": (2, 12_392_698, 398_607_224),
@@ -283,6 +329,9 @@ _COUNTS = {
 # CenterCrop(224). GhostNetV2's and V3's published figures that carry their transform are
 # timm's (results-imagenet.csv: crop 0.875, bicubic), so their entries use that.
 _OFFICIAL_EVAL = EvalTransform("bilinear", 0.875)
+# PaddleClas evaluates with OpenCV's bilinear resize of the short side to 256 and a 224 crop
+# (ppcls/configs/ImageNet/GhostNet/*.yaml), ImageNet's mean and std: the same transform.
+_PADDLECLAS_EVAL = _OFFICIAL_EVAL
 _TIMM_EVAL = EvalTransform("bicubic", 0.875)
 # Published weights. "imagenet" is timm's file on the Hugging Face hub (model.safetensors:
 # read without torch or a pickle, cached and resumed by huggingface_hub), the official
@@ -297,6 +346,21 @@ _RELEASE = "huawei-noah/Efficient-AI-Backbones/releases/download"
 # (BSD 3-clause) holds for them.
 _V1_LICENSE = "apache-2.0"
 _V2_V3_LICENSE = "bsd-3-clause"
+# PaddleClas publishes its weights under its own licence, Apache 2.0; the files are on Baidu's
+# object storage (the `paddle` site of WeightSource). "_ssld" is PaddleClas's naming of the
+# weights distilled with its SSLD recipe.
+_PADDLECLAS_LICENSE = "apache-2.0"
+
+
+def _paddleclas(scale, top1, ssld=False):
+    return PublishedWeights(
+        sources=(WeightSource(site="paddle", release=f"dygraph/GhostNet_x{scale}"
+                                                     f"{'_ssld' if ssld else ''}"
+                                                     "_pretrained.pdparams"),),
+        top1=top1, measured_with=_PADDLECLAS_EVAL,
+        measured_by="PaddleClas's model zoo (docs: GhostNet.md and the SSLD table)",
+        license=_PADDLECLAS_LICENSE)
+
 
 
 def _timm_and_release(name, release, checkpoint_key="state_dict"):
@@ -335,22 +399,31 @@ _WEIGHTS = {
             top1=77.134, measured_with=_TIMM_EVAL,
             measured_by="PaddleClas (GhostNetV3.md) for the official release's "
                         "state_dict_ema; the paper gives 77.1%", license=_V2_V3_LICENSE)},
+    "ghostnet_050_paddle": {"imagenet": _paddleclas("0_5", 66.8)},
+    "ghostnet_100_paddle": {"imagenet": _paddleclas("1_0", 74.0)},
+    "ghostnet_130_paddle": {"imagenet": _paddleclas("1_3", 75.7),
+                            "imagenet_ssld": _paddleclas("1_3", 79.4, ssld=True)},
 }
 _PAPERS = {1: ("GhostNet", "Han et al., CVPR 2020"), 2: ("GhostNetV2", "Tang et al., NeurIPS 2022"),
            3: ("GhostNetV3", "Liu et al., 2024")}
 
 
-def _variant(name, width):
+def _variant(name, width, design="official"):
     """Register the decorated constructor as the variant `name` of width `width`."""
     version, params, macs, *deployed = _COUNTS[name]
     paper, authors = _PAPERS[version]
+    family = "ghostnet" if version == 1 else f"ghostnetv{version}"
+    description = f"{paper} {width}x ({authors}) for ImageNet"
+    if design == "paddleclas":
+        family += "_paddle"
+        description += ", in PaddleClas's design (`GhostNet(design=\"paddleclas\")`)"
     return registry.register_model(
-        name, builder=paper, family="ghostnet" if version == 1 else f"ghostnetv{version}",
+        name, builder=paper, family=family,
         options=("dropout", "weights", "include_preprocessing"),
         input_shape=(IMAGENET_INPUT_SIZE, IMAGENET_INPUT_SIZE, 3),
         input_channels=3, eval_transform=_OFFICIAL_EVAL if version == 1 else _TIMM_EVAL,
         classes=1000, params=params, macs=macs, weights=_WEIGHTS.get(name, {}), width=width,
-        description=f"{paper} {width}x ({authors}) for ImageNet",
+        description=description,
         deploy_params=deployed[0] if deployed else None,
         deploy_macs=deployed[1] if deployed else None)
 
@@ -369,6 +442,21 @@ def GhostNet100(**kwargs):
 @_variant("ghostnet_130", 1.3)
 def GhostNet130(**kwargs):
     return GhostNet(width=1.3, **kwargs)
+
+
+@_variant("ghostnet_050_paddle", 0.5, "paddleclas")
+def GhostNet050Paddle(**kwargs):
+    return GhostNet(width=0.5, design="paddleclas", **kwargs)
+
+
+@_variant("ghostnet_100_paddle", 1.0, "paddleclas")
+def GhostNet100Paddle(**kwargs):
+    return GhostNet(width=1.0, design="paddleclas", **kwargs)
+
+
+@_variant("ghostnet_130_paddle", 1.3, "paddleclas")
+def GhostNet130Paddle(**kwargs):
+    return GhostNet(width=1.3, design="paddleclas", **kwargs)
 
 
 @_variant("ghostnetv2_100", 1.0)
@@ -407,26 +495,32 @@ def GhostNetV3_160(**kwargs):
 
 
 def convertible_models():
-    """Registry names of the models whose PyTorch checkpoints convert: the ImageNet GhostNets."""
+    """Registry names of the models whose checkpoints convert: the ImageNet GhostNets (from
+    PyTorch, or PaddlePaddle for the "_paddle" ones)."""
     return list(_COUNTS)
 
 
-def convert_checkpoint(source, model_name, output=None, checkpoint_key="auto"):
-    """Convert the PyTorch checkpoint `source` (official or timm) of the registry model
-    `model_name` (e.g. "ghostnet_100") to a Keras `.weights.h5` file at `output`, written
-    atomically; by default the cache file that `weights="imagenet"` reads. `checkpoint_key`
-    as in `ghostnet_tf.weights.read_state_dict`. Returns the model."""
+def _design_of(model_name):
+    return "paddleclas" if model_name.endswith(DESIGNS["paddleclas"].suffix) else "official"
+
+
+def convert_checkpoint(source, model_name, output=None, checkpoint_key="auto", tag="imagenet"):
+    """Convert the checkpoint `source` of the registry model `model_name` (a PyTorch file of
+    the official releases or timm for "ghostnet_100", a PaddleClas `.pdparams` file for
+    "ghostnet_100_paddle") to a Keras `.weights.h5` file at `output`, written atomically; by
+    default the cache file that `weights=tag` reads. `checkpoint_key` as in
+    `ghostnet_tf.weights.read_state_dict`. Returns the model."""
     entry = registry.model_entry(model_name, argument="model_name")
     if model_name not in _COUNTS:
-        raise ArgumentError("model_name", f"{model_name} has no PyTorch release to convert; "
-                                          f"choose one of: {', '.join(convertible_models())}.")
-    output = os.fspath(output or weights_lib.pretrained_weights_path(model_name))
+        raise ArgumentError("model_name", f"{model_name} has no published checkpoint to "
+                                          f"convert; choose one of: "
+                                          f"{', '.join(convertible_models())}.")
+    output = os.fspath(output or weights_lib.pretrained_weights_path(model_name, tag))
     if not output.endswith(weights_lib.WEIGHTS_SUFFIX):
         raise ArgumentError("output", f"{output}: Keras weights files must end in "
                                       f"{weights_lib.WEIGHTS_SUFFIX}.")
-    architecture = _architecture(entry.width, _COUNTS[model_name][0])
+    architecture = _architecture(entry.width, _COUNTS[model_name][0], _design_of(model_name))
     try:
-        return weights_lib.save_converted(source, architecture.build, output, checkpoint_key,
-                                          reparameterizable=architecture.fold is not None)
+        return weights_lib.save_converted(source, architecture, output, checkpoint_key)
     except weights_lib.DeployFormCheckpoint as error:
         raise ArgumentError("source", str(error)) from None
