@@ -18,6 +18,11 @@ faster in LiteRT (XNNPACK; docs/benchmarks.md has the before/after rows):
   quarters; 1/4 is also exact in int8, as 127 steps of a per-channel scale of 1/508):
   XNNPACK has no int8 average pool, so each int8 pool split the graph into another
   delegated partition and ran in TFLite's reference kernel (10% of GhostNetV3's int8 time).
+- "clip_gate_as_relu6": PaddleClas's squeeze-excite gate `clip(x, 0, 1)` as
+  `relu6(6 x) / 6` with the 6 in the expanding convolution's kernel and bias (float
+  rounding apart, the same function). The clip converts to RELU and MINIMUM, and XNNPACK has
+  no int8 MINIMUM: PaddleClas's int8 GhostNet 1.3x ran in 8 delegated partitions, 1 with
+  this, and 0.96-0.99x the time (benchmarks/rewrite_latency.py, docs/benchmarks.md).
 
 The ONNX copy (`onnx_graph`) has its own rewrites, ONNX_REWRITES, made so that tf2onnx's
 transpose optimizer can move the whole network to NCHW (without them it gives up and leaves
@@ -44,10 +49,12 @@ from ghostnet_tf.layers import GhostBottleneck, GhostModule, RepConv, SqueezeExc
 from ghostnet_tf.models.reparameterize import folded_kernel_and_bias
 from ghostnet_tf.models.transfer import clone_with_weights
 
-REWRITES = ("fold_input_normalization", "duplicate_ghost_modules", "dfc_pool_as_depthwise")
+REWRITES = ("fold_input_normalization", "duplicate_ghost_modules", "dfc_pool_as_depthwise",
+            "clip_gate_as_relu6")
 ONNX_REWRITES = ("se_gate_in_bias", "dfc_upsample_as_resize")
 # The rewrites made by copying Ghost modules and bottlenecks as `ExportGhostModule`s.
-MODULE_REWRITES = ("duplicate_ghost_modules", "dfc_pool_as_depthwise") + ONNX_REWRITES
+MODULE_REWRITES = ("duplicate_ghost_modules", "dfc_pool_as_depthwise",
+                   "clip_gate_as_relu6") + ONNX_REWRITES
 # Measured with benchmarks/tflite_latency.py (GhostNet 1.0x, float32 and int8): from 56x56
 # maps up the duplicate form is faster than the concatenation; from 28x28 down it is slower
 # (docs/benchmarks.md).
@@ -214,16 +221,19 @@ class ExportGhostModule(GhostModule):
 
 
 class ExportSqueezeExcite(SqueezeExcite):
-    """A `SqueezeExcite` computed with the rewrites named in `rewrites`: the gate's 3 in
-    the expanding convolution's bias. For the converted copy only; never saved."""
+    """A `SqueezeExcite` computed with the rewrites named in `rewrites`: the hard sigmoid's 3
+    in the expanding convolution's bias, or the clip gate as relu6(6 x) / 6 with the 6 in its
+    kernel and bias. For the converted copy only; never saved."""
 
     rewrites = ()
 
     def gate(self, reduced):
-        if "se_gate_in_bias" not in self.rewrites:
-            return super().gate(reduced)
         conv = self.conv_expand
-        return ops.relu6(ops.conv(reduced, conv.kernel) + (conv.bias + 3.0)) / 6.0
+        if "se_gate_in_bias" in self.rewrites and self.gate_function == "hard_sigmoid":
+            return ops.relu6(ops.conv(reduced, conv.kernel) + (conv.bias + 3.0)) / 6.0
+        if "clip_gate_as_relu6" in self.rewrites and self.gate_function == "clip":
+            return ops.relu6(ops.conv(reduced, conv.kernel * 6.0) + conv.bias * 6.0) / 6.0
+        return super().gate(reduced)
 
 
 class ExportGhostBottleneck(GhostBottleneck):
@@ -238,7 +248,7 @@ class ExportGhostBottleneck(GhostBottleneck):
         return module
 
     def squeeze_excite(self, **kwargs):
-        se = ExportSqueezeExcite(self.se_ratio, **kwargs)
+        se = ExportSqueezeExcite(self.se_ratio, self.se_divisor, self.se_gate, **kwargs)
         se.rewrites = self.rewrites
         return se
 

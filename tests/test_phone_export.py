@@ -12,9 +12,9 @@ from ghostnet_tf.cli import export as export_cli
 from ghostnet_tf.data import load_arrays
 from ghostnet_tf.export import (ExportOptions, MediaPipePredictor, TFLitePredictor,
                                 inference_copy, tflite_files, tflite_op_counts)
-from ghostnet_tf.export_rewrites import (RGB_TO_GRAY, ExportGhostBottleneck, ExportGhostModule,
-                                         tflite_graph)
-from ghostnet_tf.layers import GhostBottleneck, GhostModule
+from ghostnet_tf.export_rewrites import (REWRITES, RGB_TO_GRAY, ExportGhostBottleneck,
+                                         ExportGhostModule, ExportSqueezeExcite, tflite_graph)
+from ghostnet_tf.layers import GhostBottleneck, GhostModule, SqueezeExcite
 from ghostnet_tf.models import get_model
 from ghostnet_tf.tflite_metadata import associated_files
 from tests.datasets import write_idx
@@ -249,6 +249,37 @@ def test_dfc_pool_as_depthwise_computes_the_pool_and_keeps_int8_in_xnnpack(tmp_p
     assert _delegated_partitions(after["int8"]) < _delegated_partitions(before)
     path = tmp_path / "model.tflite"
     path.write_bytes(after["float32"])
+    np.testing.assert_allclose(TFLitePredictor(path)(images),
+                               keras.ops.convert_to_numpy(model(images, training=False)),
+                               atol=1e-5)
+
+
+def test_clip_gate_as_relu6_computes_the_gate_and_keeps_paddleclas_int8_in_xnnpack(tmp_path):
+    se = SqueezeExcite(0.25, divisor=1, gate="clip")
+    reduced = np.random.default_rng(3).normal(size=(64, 1, 1, 4)).astype("float32")
+    se.build((None, 1, 1, 16))
+    rewritten = ExportSqueezeExcite.from_config(se.get_config())
+    rewritten.rewrites = ("clip_gate_as_relu6",)
+    rewritten.build((None, 1, 1, 16))
+    rewritten.set_weights(se.get_weights())
+    gate = keras.ops.convert_to_numpy(se.gate(reduced))
+    assert (gate == 0).any() and (gate == 1).any() and ((gate > 0) & (gate < 1)).any()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(rewritten.gate(reduced)), gate,
+                               atol=1e-6)
+
+    model = randomize_batch_norms(get_model("ghostnet_050_paddle", input_shape=(64, 64, 3)),
+                                  seed=4)
+    images = np.random.default_rng(5).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
+    without = tflite_files(model, ["int8"], images, options=ExportOptions(
+        rewrites=tuple(name for name in REWRITES if name != "clip_gate_as_relu6")))["int8"]
+    files = tflite_files(model, ["float32", "int8"], images)
+    # The clip converts to RELU and MINIMUM; XNNPACK has no int8 MINIMUM, so each gate split
+    # the int8 graph.
+    assert tflite_op_counts(without)["MINIMUM"] == 7
+    assert "MINIMUM" not in tflite_op_counts(files["int8"])
+    assert _delegated_partitions(files["int8"]) == 1 < _delegated_partitions(without)
+    path = tmp_path / "model.tflite"
+    path.write_bytes(files["float32"])
     np.testing.assert_allclose(TFLitePredictor(path)(images),
                                keras.ops.convert_to_numpy(model(images, training=False)),
                                atol=1e-5)
