@@ -1,5 +1,7 @@
-"""The same GhostNet and GhostNetV2 weights give the same outputs on the TensorFlow and JAX
-backends."""
+"""The same GhostNetV2 weights give the same outputs on the TensorFlow and JAX backends, the
+model built by its constructor on each (at 224x224, where the DFC attention's maps have odd
+sizes). GhostNetV2's bottlenecks hold all of GhostNet's layers; test_harness loads a model of
+every family, GhostNet's included, from a .keras file on JAX."""
 import os
 import subprocess
 import sys
@@ -28,7 +30,7 @@ JAX_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("constructor", ["GhostNet", "GhostNetV2"])
+@pytest.mark.parametrize("constructor", ["GhostNetV2"])
 def test_ghostnet_outputs_agree_on_tensorflow_and_jax(tmp_path, constructor):
     rng = np.random.default_rng(3)
     build = getattr(ghostnet_tf, constructor)
