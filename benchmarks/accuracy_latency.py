@@ -45,6 +45,8 @@ KERAS_PEERS = {
 MOBILENETV4 = ("MobileNetV4-conv-S", 73.8, "MobileNetV4 paper, timm e2400_r224 weights")
 # (subject, reference): the comparisons printed for every round.
 COMPARISONS = (("GhostNet 1.0x", "MobileNetV3-Large 1.0"),
+               ("GhostNet 1.3x PaddleClas", "EfficientNet-B0"),
+               ("GhostNet 1.0x PaddleClas", "GhostNet 1.0x"),
                ("GhostNetV2 1.0x", "MobileNetV3-Large 1.0"),
                ("GhostNetV3 1.0x", "EfficientNet-B0"),
                ("GhostNetV3 1.0x", "MobileNetV3-Large 1.0"),
@@ -52,7 +54,9 @@ COMPARISONS = (("GhostNet 1.0x", "MobileNetV3-Large 1.0"),
 
 
 def ghostnet_rows():
-    """{label: (registry name, best published top-1, its tag)} of every model with weights."""
+    """{label: (registry name, best published top-1, its tag)} of every model with weights
+    (one row per network: its other weight sets run the same file, and the table names
+    them beside the best)."""
     from ghostnet_tf.models import list_models, model_entry
 
     rows = {}
@@ -60,8 +64,17 @@ def ghostnet_rows():
         entry = model_entry(name)
         tag, published = max(entry.weights.items(), key=lambda item: item[1].top1)
         family = name.split("_")[0].replace("ghostnet", "GhostNet").replace("v", "V")
-        rows[f"{family} {entry.width:.1f}x"] = (name, published.top1, tag)
+        design = " PaddleClas" if entry.family.endswith("_paddle") else ""
+        rows[f"{family} {entry.width:.1f}x{design}"] = (name, published.top1, tag)
     return rows
+
+
+def other_weights(name, best_tag):
+    """"tag: top-1" of a model's weight sets other than `best_tag`."""
+    from ghostnet_tf.models import model_entry
+
+    return "; ".join(f"{tag}: {published.top1}" for tag, published in
+                     model_entry(name).weights.items() if tag != best_tag)
 
 
 def mobilenetv4_files(peer_python, folder):
@@ -201,7 +214,8 @@ def main():
         " | size float32 / int8 (MB) |")
     print("| --- | ---: |" + " ---: |" * (len(THREADS) * len(KINDS)) + " ---: |")
     for label in sorted(files, key=lambda label: median[label, "float32", 1]):
-        source = (f"{ours[label][2]} weights" if label in ours else
+        others = other_weights(*ours[label][::2]) if label in ours else ""
+        source = (f"{ours[label][2]} weights{'; ' + others if others else ''}" if label in ours else
                   KERAS_PEERS[label][3] if label in KERAS_PEERS else MOBILENETV4[2])
         cells = " | ".join(f"{minimum[label, kind, threads]:.2f} / "
                            f"{median[label, kind, threads]:.2f}"
