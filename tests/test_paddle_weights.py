@@ -132,6 +132,11 @@ def test_ghostnet_convert_weights_takes_a_pdparams_file(paddleclas, tmp_path, mo
     model = registry.get_model("ghostnet_130_paddle", weights="imagenet_ssld",
                                include_preprocessing=False, classifier_activation=None)
     _assert_paddle_logits(model, reference, 224)
+    # PyTorch's choice of weights in a training checkpoint means nothing here: said, not
+    # ignored.
+    assert convert_weights.main([str(pdparams), "--width", "1.3", "--checkpoint-key",
+                                 "state_dict_ema", "-o", str(tmp_path / "x.weights.h5")]) == 2
+    assert not (tmp_path / "x.weights.h5").exists()
 
 
 class _Shell:

@@ -77,7 +77,8 @@ def test_every_recipe_loads():
     ("training.precision=fp8", "training.precision must be one of"),
     ("optimizer.lr", "expected section.key=value"),
     ("model.weights=ghostnet.onnx", r"model.weights must be a published tag \(\"imagenet\"\), a "
-                                    r"\.keras or \.weights\.h5 file, or a PyTorch checkpoint"),
+                                    r"\.keras or \.weights\.h5 file, or a checkpoint: "
+                                    r"PyTorch's .* or PaddleClas's \(\.pdparams\)"),
     ("model.freeze_backbone=maybe", "model.freeze_backbone must be true or false"),
     ("optimizer.nesterov=3", "optimizer.nesterov must be true or false, got 3"),
     ("data.min_scale=1.5", r"data.min_scale must be in \(0, 1\], got 1.5"),

@@ -33,7 +33,7 @@ CHECKPOINT_FORMATS = {
         official.to_keras_layout, "classifier.bias"),
     "paddle": CheckpointFormat(
         "paddle", "a PaddlePaddle checkpoint (PaddleClas)", (paddle.PADDLE_SUFFIX,),
-        lambda path, checkpoint_key="auto": paddle.read_pdparams(path), paddle.paddle_keys,
+        paddle.read_pdparams, paddle.paddle_keys,
         paddle.paddle_layout, "fc_1.bias"),
 }
 # Every suffix a checkpoint may have, of any format.

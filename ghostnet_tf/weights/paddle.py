@@ -46,10 +46,15 @@ class _ArraysOnly(pickle.Unpickler):
         return _ALLOWED[(module, name)]
 
 
-def read_pdparams(path):
+def read_pdparams(path, checkpoint_key="auto"):
     """{key: float32 numpy array} of a PaddlePaddle `.pdparams` state_dict, unpickled with
-    numpy's array names only (see the module's docstring)."""
+    numpy's array names only (see the module's docstring). A `.pdparams` file holds one set
+    of weights: `checkpoint_key` (PyTorch's training checkpoints' choice) must stay "auto"."""
     path = os.fspath(path)
+    if checkpoint_key != "auto":
+        raise ArgumentError("checkpoint_key", f"{checkpoint_key} picks weights of a PyTorch "
+                                              f"training checkpoint; {path} is a .pdparams "
+                                              "file, which holds one set: leave it at auto.")
     if not os.path.isfile(path):
         raise ArgumentError("source", f"{path}: no such file.")
     with open(path, "rb") as file:
