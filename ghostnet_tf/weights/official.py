@@ -1,4 +1,5 @@
-"""GhostNet's weights in the official PyTorch state_dict (and timm's), and their conversion.
+"""GhostNet's weights in the official PyTorch state_dict (and timm's): their keys, their
+layout and the reading of PyTorch's files (`convert.py` converts them by these keys).
 
 The official releases (`ghostnet_pytorch/ghostnet.py`, GhostNetV2's and GhostNetV3's) and
 timm's `ghostnet*` models share their keys (timm names the batch norms of GhostNetV3's
