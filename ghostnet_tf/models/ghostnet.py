@@ -362,7 +362,6 @@ def _paddleclas(scale, top1, ssld=False):
         license=_PADDLECLAS_LICENSE)
 
 
-
 def _timm_and_release(name, release, checkpoint_key="state_dict"):
     return (WeightSource(hub_id=f"timm/{name}.in1k"),
             WeightSource(release=release, checkpoint_key=checkpoint_key))
@@ -412,11 +411,10 @@ def _variant(name, width, design="official"):
     """Register the decorated constructor as the variant `name` of width `width`."""
     version, params, macs, *deployed = _COUNTS[name]
     paper, authors = _PAPERS[version]
-    family = "ghostnet" if version == 1 else f"ghostnetv{version}"
+    family = ("ghostnet" if version == 1 else f"ghostnetv{version}") + DESIGNS[design].suffix
     description = f"{paper} {width}x ({authors}) for ImageNet"
-    if design == "paddleclas":
-        family += "_paddle"
-        description += ", in PaddleClas's design (`GhostNet(design=\"paddleclas\")`)"
+    if design != "official":
+        description += f", in the {design} design (`GhostNet(design=\"{design}\")`)"
     return registry.register_model(
         name, builder=paper, family=family,
         options=("dropout", "weights", "include_preprocessing"),

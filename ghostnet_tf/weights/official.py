@@ -179,6 +179,15 @@ def _official_name(key):
     return key
 
 
+def checked_state_dict(path, state):
+    """`state`, unpickled from `path`, if it is a dict; else the one-line error that the file
+    holds no state_dict."""
+    if not isinstance(state, dict):
+        raise ArgumentError("source", f"{path} holds a {type(state).__name__}, not a "
+                                      "state_dict.")
+    return state
+
+
 def _read_torch_pickle(path):
     try:
         import torch
@@ -191,9 +200,7 @@ def _read_torch_pickle(path):
     except Exception as error:  # torch raises many kinds for unreadable files
         raise ArgumentError("source", f"{path} is not a readable PyTorch checkpoint: "
                                       f"{first_line(error)}") from None
-    if not isinstance(state, dict):
-        raise ArgumentError("source", f"{path} holds a {type(state).__name__}, not a "
-                                      "state_dict.")
+    checked_state_dict(path, state)
     return {key: value.float().numpy() if hasattr(value, "numpy") else value
             for key, value in state.items()}
 

@@ -20,6 +20,7 @@ import re
 import numpy as np
 
 from ghostnet_tf.checks import ArgumentError, first_line
+from ghostnet_tf.weights.official import checked_state_dict, to_keras_layout
 
 PADDLE_SUFFIX = ".pdparams"
 # The names numpy's pickles use to rebuild an array (numpy 1's "numpy.core" and numpy 2's
@@ -64,10 +65,7 @@ def read_pdparams(path, checkpoint_key="auto"):
     except Exception as error:  # pickle raises many kinds for damaged data
         raise ArgumentError("source", f"{path} is not a readable .pdparams file: "
                                       f"{first_line(error) or type(error).__name__}.") from None
-    if not isinstance(state, dict):
-        raise ArgumentError("source", f"{path} holds a {type(state).__name__}, not a "
-                                      "state_dict.")
-    state.pop(_NAME_TABLE, None)
+    checked_state_dict(path, state).pop(_NAME_TABLE, None)
     arrays = {}
     for key, value in state.items():
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
@@ -127,8 +125,6 @@ def paddle_layout(array, keras_shape, depthwise=False):
     """A PaddleClas parameter in the layout of a Keras variable of `keras_shape`: its
     convolutions are PyTorch's (`to_keras_layout`), its fully connected (in, out) matrices
     Keras' own, made 1x1 convolution kernels for the squeeze-excite."""
-    from ghostnet_tf.weights.official import to_keras_layout
-
     if array.ndim == 2 and tuple(keras_shape[-2:]) == array.shape:
         return array.reshape(keras_shape)
     return to_keras_layout(array, keras_shape, depthwise)

@@ -24,9 +24,9 @@ EXPECTED = ('a published tag ("imagenet"), a .keras or .weights.h5 file, or a ch
 
 def weights_kind(weights, argument="weights"):
     """What `weights` names: TAG (a published tag such as "imagenet"), KERAS_FILE (a whole
-    model saved by Keras), WEIGHTS_FILE (a `.weights.h5` file) or CHECKPOINT (a PyTorch
-    checkpoint of the official releases, timm or PaddleClas). Decided by the name alone; an error naming `argument`
-    for anything else."""
+    model saved by Keras), WEIGHTS_FILE (a `.weights.h5` file) or CHECKPOINT (a checkpoint
+    of the official releases, timm or PaddleClas). Decided by the name alone; an error
+    naming `argument` for anything else."""
     value = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
     if isinstance(value, str) and value:
         if value.endswith(KERAS_SUFFIX):
