@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import time
 
@@ -265,8 +266,8 @@ class ResumeState(keras.callbacks.Callback):
         finally:
             self._saving = False
             if self._interrupt is not None:
-                message, self._interrupt = self._interrupt, None
-                raise KeyboardInterrupt(message)
+                error, self._interrupt = self._interrupt, None
+                raise error
 
     def _save(self, step):
         os.makedirs(self.backup_dir, exist_ok=True)
@@ -294,12 +295,12 @@ class ResumeState(keras.callbacks.Callback):
                 with contextlib.suppress(OSError):
                     os.remove(os.path.join(self.backup_dir, name))
 
-    def interrupt(self, message):
-        """Raise KeyboardInterrupt(message) now, or at the end of the save in progress."""
+    def interrupt(self, error):
+        """Raise `error` (a KeyboardInterrupt) now, or at the end of the save in progress."""
         if self._saving:
-            self._interrupt = message
+            self._interrupt = error
         else:
-            raise KeyboardInterrupt(message)
+            raise error
 
     def remove(self):
         shutil.rmtree(self.backup_dir, ignore_errors=True)
@@ -347,15 +348,21 @@ class StopRequested(Exception):
     """Raised out of `fit` by `SignalStop` once the step in progress has finished."""
 
 
+class SecondSignal(KeyboardInterrupt):
+    """The stop-at-once of a second signal."""
+
+
 class SignalStop(keras.callbacks.Callback):
     """While inside: the first SIGINT/SIGTERM is announced at once; the training step in
     progress finishes, the resume state is saved at that step, and `fit` is left before any
     validation or epoch-end write (no log row, metrics or checkpoint of the cut epoch):
     `StopRequested` is raised, and `signal` holds the signal's number. A signal during
     validation stops it the same way, after the epoch's last step. A second signal stops at
-    once (KeyboardInterrupt), but never inside a save of the resume state: that save ends
-    first, and every other file is written whole or not at all. The previous handlers are
-    restored on the way out."""
+    once (SecondSignal, a KeyboardInterrupt), but never inside a save of the resume state:
+    that save ends first, and every other file is written whole or not at all. Python drops
+    an exception raised where the signal lands in a garbage-collector callback or a
+    `__del__`; such a stop is raised again at the next step's end, and is not printed as a
+    traceback. The previous handlers are restored on the way out."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -363,10 +370,12 @@ class SignalStop(keras.callbacks.Callback):
         super().__init__()
         self.state, self.total_steps, self.announce = state, total_steps, announce
         self.signal = None
+        self.second = None  # the second signal's message, once one came
 
     def _handle(self, signum, frame):
         if self.signal is not None:
-            self.state.interrupt(f"second signal {signum}: stopped at once")
+            self.second = f"second signal {signum}: stopped at once"
+            self.state.interrupt(SecondSignal(self.second))
             return
         self.signal = signum
         self.announce(f"{signal.Signals(signum).name}: stopping after this step and saving "
@@ -374,6 +383,8 @@ class SignalStop(keras.callbacks.Callback):
                       "saved state)")
 
     def _stop_if_asked(self):
+        if self.second is not None:  # raised where Python dropped it: raise it again here
+            raise SecondSignal(self.second)
         # After the last step the epoch's end (validation, last.keras, the fit-done mark) is
         # the run's end: it runs, and the trainer stops after fit.
         if self.signal is not None and optimizer_step(self.model) < self.total_steps:
@@ -386,15 +397,21 @@ class SignalStop(keras.callbacks.Callback):
     def on_test_batch_end(self, batch, logs=None):
         self._stop_if_asked()
 
+    def _unraisable(self, unraisable):
+        if not isinstance(unraisable.exc_value, SecondSignal):
+            self.previous_unraisable(unraisable)
+
     def __enter__(self):
         self.previous = {signum: signal.getsignal(signum) for signum in self.SIGNALS}
         for signum in self.SIGNALS:
             signal.signal(signum, self._handle)
+        self.previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, *exc_info):
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = self.previous_unraisable
 
 
 def read_log(csv_path):
