@@ -6,7 +6,9 @@ layer of the library written out as Keras' built-in layers, GhostNetV3 folded), 
 what the LiteRT converter does to it:
 
 - each batch norm that follows a convolution is folded into it (with its moving
-  statistics, which then stay fixed: the converter folds them the same way); one that
+  statistics, which then stay fixed: the converter folds them the same way): the
+  convolution keeps its float kernel, trained as before, and multiplies it by the batch
+  norm's fixed gamma / sigma before rounding it (`folded_scale`); one that
   follows anything else, and a Rescaling, become the per-channel multiply-add they are at
   inference (a 1x1 depthwise convolution: one op, one rounding);
 - kernels are rounded to int8 in the forward pass, one symmetric scale per output channel
@@ -25,7 +27,8 @@ import numpy as np
 from keras import layers, ops
 
 from ghostnet_tf.compat import consumers
-from ghostnet_tf.models.reparameterize import folded_kernel_and_bias, with_batch_norm
+from ghostnet_tf.models.reparameterize import (batch_norm_scale_and_shift, folded_kernel_and_bias,
+                                               with_batch_norm)
 from ghostnet_tf.models.transfer import clone_with_weights, from_config
 from ghostnet_tf.portable import portable
 from ghostnet_tf.quantization import (ActivationQuantizer, QuantizedConv2D, QuantizedDense,
@@ -98,7 +101,8 @@ def quantization_aware(model, momentum=0.99, per_channel=True):
     def clone(layer):
         form = _QUANTIZED.get(type(layer))
         if form is not None:
-            overrides = {"use_bias": True} if id(layer) in batch_norm_of else {}
+            overrides = {"use_bias": True, "folded_scale": True} \
+                if id(layer) in batch_norm_of else {}
             new = form.from_config({**layer.get_config(), **overrides,
                                     "per_channel": per_channel})
         elif isinstance(layer, layers.BatchNormalization) and id(layer) in folded:
@@ -116,9 +120,14 @@ def quantization_aware(model, momentum=0.99, per_channel=True):
         if isinstance(layer, (layers.BatchNormalization, layers.Rescaling)):
             new.set_weights(_multiply_add(layer))
         elif isinstance(new, tuple(_QUANTIZED.values())) and not isinstance(layer, layers.Dense):
-            kernel, bias = folded_kernel_and_bias(layer, batch_norm_of.get(id(layer)))
-            new.set_weights([ops.convert_to_numpy(kernel)] + (
-                [ops.convert_to_numpy(bias)] if new.use_bias else []))
+            kernel, bias = folded_kernel_and_bias(layer)
+            new.kernel.assign(kernel)
+            if new.folded_scale:  # the float kernel trains; the batch norm's scale stays
+                scale, shift = batch_norm_scale_and_shift(batch_norm_of[id(layer)])
+                new.kernel_scale.assign(ops.reshape(scale, new.kernel_scale.shape))
+                bias = bias * scale + shift
+            if new.use_bias:
+                new.bias.assign(bias)
         elif new is not layer and layer.weights:
             new.set_weights(layer.get_weights())
 

@@ -442,7 +442,10 @@ def _tensorflow_forms():
 
     class TensorFlowKernel:
         def rounded_kernel(self, kernel):
-            kernel, minimum, maximum = _constants(lambda: (kernel, *self.kernel_range(kernel)))
+            def folded():
+                folded_kernel = self.folded_kernel(kernel)
+                return folded_kernel, *self.kernel_range(folded_kernel)
+            kernel, minimum, maximum = _constants(folded)
             if minimum.size == 1:
                 return tf.quantization.fake_quant_with_min_max_vars(
                     kernel, minimum.item(), maximum.item(), narrow_range=True)

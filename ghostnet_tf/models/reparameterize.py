@@ -23,14 +23,19 @@ from ghostnet_tf.layers import GhostModule, RepConv
 from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
 
 
+def batch_norm_scale_and_shift(bn):
+    """(scale, shift), one per channel: batch norm `bn` at inference is x * scale + shift."""
+    scale = bn.gamma / ops.sqrt(bn.moving_variance + bn.epsilon)
+    return scale, bn.beta - bn.moving_mean * scale
+
+
 def with_batch_norm(kernel, bias, bn, depthwise):
     """(kernel, bias) of a convolution followed by `bn` (or None) at inference, as one
     convolution. A depthwise kernel is (kh, kw, in, multiplier), its output channel
     c * multiplier + k being (c, k), the order of Keras and of PyTorch's groups."""
     if bn is None:
         return kernel, bias
-    scale = bn.gamma / ops.sqrt(bn.moving_variance + bn.epsilon)
-    shift = bn.beta - bn.moving_mean * scale
+    scale, shift = batch_norm_scale_and_shift(bn)
     kernel_scale = ops.reshape(scale, kernel.shape[2:]) if depthwise else scale
     return kernel * kernel_scale, bias * scale + shift
 
