@@ -1,6 +1,10 @@
 """Quantization-aware training (ghostnet_tf.qat): the simulated model against the int8 file
 the converter makes of it."""
+import os
 import signal
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -224,6 +228,43 @@ def test_a_quantization_aware_run_stops_and_resumes_to_the_same_weights(tmp_path
     model = keras.saving.load_model(tmp_path / "runs" / "whole" / "last.keras", compile=False)
     quantizers = [layer for layer in model.layers if isinstance(layer, ActivationQuantizer)]
     assert quantizers and all(float(q.observed) == 1.0 for q in quantizers)
+
+
+JAX_SCRIPT = textwrap.dedent("""
+    import sys
+    import keras
+    import numpy as np
+    from tests.test_qat import _coloured_images
+    model = keras.saving.load_model(sys.argv[1])
+    images, labels = _coloured_images(64, 5)
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    model.fit(images, labels, batch_size=16, epochs=1, verbose=0)
+    model.save(sys.argv[2])
+    np.save(sys.argv[3], model.predict(images, verbose=0))
+""")
+
+
+def test_the_jax_backend_trains_a_quantization_aware_model(trained, tmp_path):
+    """Keras ops only: JAX trains it (kernels and tracked ranges), and the file it saves
+    loads in TensorFlow and computes the same."""
+    _, aware = trained
+    aware.save(tmp_path / "start.keras")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "start.keras"),
+                    str(tmp_path / "jax.keras"), str(tmp_path / "jax.npy")],
+                   env=env, check=True, timeout=300, cwd=os.path.dirname(os.path.dirname(
+                       os.path.abspath(__file__))))
+    trained_by_jax = keras.saving.load_model(tmp_path / "jax.keras")
+    images, _ = _coloured_images(64, 5)
+    np.testing.assert_allclose(trained_by_jax.predict(images, verbose=0),
+                               np.load(tmp_path / "jax.npy"), atol=1e-6)
+    moved = {}
+    for before, after in zip(aware.layers, trained_by_jax.layers):
+        for name, old, new in zip([w.name for w in before.weights], before.get_weights(),
+                                  after.get_weights()):
+            moved[name] = moved.get(name, False) or not np.array_equal(old, new)
+    assert moved["kernel"] and moved["maximum"]  # it trained, and tracked the ranges
+    assert not moved["kernel_scale"]  # the batch norms' scales stay fixed
 
 
 def test_quantization_aware_training_refuses_mixed_precision():
