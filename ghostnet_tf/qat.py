@@ -10,15 +10,17 @@ what the LiteRT converter does to it:
   convolution keeps its float kernel, trained as before, and multiplies it by the batch
   norm's fixed gamma / sigma before rounding it (`folded_scale`); one that
   follows anything else, and a Rescaling, become the per-channel multiply-add they are at
-  inference (a 1x1 depthwise convolution: one op, one rounding);
+  inference (a 1x1 depthwise convolution: one op, one rounding); a Rescaling's is a
+  constant, as in the float model;
 - kernels are rounded to int8 in the forward pass, one symmetric scale per output channel
   (or per tensor, on request; always per tensor for dense layers), with a straight-through
   gradient;
 - each tensor the int8 file holds gets an `ActivationQuantizer`, which tracks its range
   in training and rounds to it: the image, and every layer's output, except outputs that a
   ReLU takes as its only input (the converter fuses the two, and rounds once, after the
-  ReLU) and the outputs of layers that only move values (padding, reshapes, max pooling,
-  nearest upsampling, dropout), which keep their input's grid.
+  ReLU), the outputs of layers that only move values (padding, reshapes, max pooling,
+  nearest upsampling, dropout), which keep their input's grid, and probabilities (a
+  softmax's output: its grid is fixed, and rounded they stop the loss's gradient).
 
 Everything is Keras ops (`ghostnet_tf.quantization`), so the JAX backend trains it too.
 """
@@ -50,6 +52,14 @@ def _is_relu(layer):
                 and layer.max_value in (None, 6.0))
     return isinstance(layer, layers.Activation) and layer.activation in (
         keras.activations.relu, keras.activations.relu6)
+
+
+def _is_softmax(layer):
+    """Whether `layer` ends in a softmax. Its output is not rounded: the converter gives
+    int8 probabilities a fixed grid of 1/256, and probabilities rounded in training leave the
+    cross-entropy no gradient from an example whose class rounds to 0 or 1 (clipped)."""
+    return isinstance(layer, layers.Softmax) or \
+        getattr(layer, "activation", None) is keras.activations.softmax
 
 
 def _batch_norm_after(layer, users):
@@ -109,16 +119,26 @@ def quantization_aware(model, momentum=0.99, per_channel=True):
             new = layer  # never called: folded into its convolution
         elif isinstance(layer, (layers.BatchNormalization, layers.Rescaling)):
             # One per-channel multiply-add (a 1x1 depthwise convolution): one op, rounded
-            # once, where the converter would make a multiply and an add.
-            new = QuantizedDepthwiseConv2D(1, per_channel=per_channel, name=layer.name)
+            # once, where the converter would make a multiply and an add. A Rescaling's
+            # stays the constant it is in the float model (trained, the image normalization's
+            # multiplier, whose gradient sums pixels of up to 255, broke the model in 20
+            # steps at lr 0.005); a batch norm's trains its gamma, times the fixed 1 / sigma.
+            batch_norm = isinstance(layer, layers.BatchNormalization)
+            new = QuantizedDepthwiseConv2D(1, per_channel=per_channel, folded_scale=batch_norm,
+                                           trainable=batch_norm, name=layer.name)
         else:
             new = from_config(layer)
         origin[id(new)] = layer
         return new
 
     def transfer(layer, new):
-        if isinstance(layer, (layers.BatchNormalization, layers.Rescaling)):
+        if isinstance(layer, layers.Rescaling):
             new.set_weights(_multiply_add(layer))
+        elif isinstance(layer, layers.BatchNormalization):
+            new.kernel.assign(ops.reshape(layer.gamma, new.kernel.shape))
+            new.kernel_scale.assign(ops.reshape(
+                1.0 / ops.sqrt(layer.moving_variance + layer.epsilon), new.kernel_scale.shape))
+            new.bias.assign(_multiply_add(layer)[1])
         elif isinstance(new, tuple(_QUANTIZED.values())) and not isinstance(layer, layers.Dense):
             kernel, bias = folded_kernel_and_bias(layer)
             new.kernel.assign(kernel)
@@ -152,8 +172,9 @@ def quantization_aware(model, momentum=0.99, per_channel=True):
         if isinstance(source, (layers.BatchNormalization, layers.Rescaling)):
             kwargs = {}  # its stand-in takes no training flag or mask
         outputs = layer(*args, **kwargs)
-        if not isinstance(layer, layers.Layer) or isinstance(layer, VALUE_MOVING):
-            return outputs  # keras.ops operations (a squeeze) and value-moving layers
+        if not isinstance(layer, layers.Layer) or isinstance(layer, VALUE_MOVING) \
+                or _is_softmax(layer):
+            return outputs  # keras.ops operations (a squeeze), value-moving layers, softmax
         following = users.get(id(source), [])
         if id(source) in batch_norm_of:
             # The users of the batch norm folded into it.

@@ -13,7 +13,7 @@ import pytest
 from ghostnet_tf.layers import GhostBottleneck, GhostModule
 from ghostnet_tf.models import get_model
 from ghostnet_tf.qat import quantization_aware
-from ghostnet_tf.quantization import ActivationQuantizer, QuantizedConv2D
+from ghostnet_tf.quantization import ActivationQuantizer, QuantizedConv2D, QuantizedDense
 from tests.runs import run_train, signal_after_first_epoch, tiny_run
 
 
@@ -67,6 +67,46 @@ def test_the_quantization_aware_model_folds_rounds_and_tracks(trained):
     accuracy = {name: np.mean(np.argmax(m.predict(images, verbose=0), 1) == labels)
                 for name, m in (("float", model), ("aware", aware))}
     assert accuracy["aware"] >= max(0.9, accuracy["float"] - 0.02)
+
+
+def test_rescalings_stay_constant_and_batch_norms_train_their_gamma(trained):
+    """A Rescaling has no weights in the float model: its stand-in does not train (the
+    image normalization's multiplier, trained, broke a GhostNetV2 in 20 steps at lr 0.005).
+    A standalone batch norm's stand-in trains its gamma, times its fixed 1 / sigma."""
+    from ghostnet_tf.qat import _multiply_add
+    from ghostnet_tf.quantization import QuantizedDepthwiseConv2D
+
+    model, aware = trained
+    rescaling = next(layer for layer in model.layers
+                     if isinstance(layer, keras.layers.Rescaling))
+    stand_in = aware.get_layer(rescaling.name)
+    assert isinstance(stand_in, QuantizedDepthwiseConv2D) and not stand_in.trainable_weights
+    for got, want in zip(stand_in.get_weights(), _multiply_add(rescaling)):
+        np.testing.assert_array_equal(got, want)  # after the fixture's epoch of training
+    gated = [layer for layer in aware.layers
+             if isinstance(layer, QuantizedDepthwiseConv2D) and layer.folded_scale
+             and layer.kernel_size == (1, 1)]
+    assert gated and all(len(layer.trainable_weights) == 2 for layer in gated)
+
+
+def test_a_confident_mistake_still_teaches_the_model(trained):
+    """The softmax's output is not rounded: a class probability rounded to 0 would leave
+    the cross-entropy (clipped) no gradient from the examples the model gets most wrong."""
+    import tensorflow as tf
+
+    _, aware = trained
+    images, labels = _coloured_images(32, 6)
+    wrong = (labels + 1) % 3
+    probabilities = aware.predict(images, verbose=0)
+    assert probabilities[np.arange(32), wrong].max() < 1 / 510  # rounds to 0 on a 1/255 grid
+    classifier_bias = next(layer for layer in reversed(aware.layers)
+                           if isinstance(layer, QuantizedDense)).bias
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            wrong, aware(images, training=True)))
+    # d loss / d logits = probabilities - one-hot: about -1 for each example's wrong label,
+    # so about -1/3 per class on average (0.28 measured; 1e-4 with the probabilities rounded).
+    assert float(tf.reduce_max(tf.abs(tape.gradient(loss, classifier_bias)))) > 0.1
 
 
 def test_the_int8_file_computes_what_the_model_simulates(trained, tmp_path):
@@ -237,6 +277,7 @@ JAX_SCRIPT = textwrap.dedent("""
     from tests.test_qat import _coloured_images
     model = keras.saving.load_model(sys.argv[1])
     images, labels = _coloured_images(64, 5)
+    labels = (labels + 1) % 3  # labels it does not know yet: gradients to learn from
     model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
     model.fit(images, labels, batch_size=16, epochs=1, verbose=0)
     model.save(sys.argv[2])
@@ -263,7 +304,7 @@ def test_the_jax_backend_trains_a_quantization_aware_model(trained, tmp_path):
         for name, old, new in zip([w.name for w in before.weights], before.get_weights(),
                                   after.get_weights()):
             moved[name] = moved.get(name, False) or not np.array_equal(old, new)
-    assert moved["kernel"] and moved["maximum"]  # it trained, and tracked the ranges
+    assert moved["kernel"] and moved["maximum"], str(moved) + str([(b.name, a.name, [float(np.abs(x - y).max()) for x, y in zip(b.get_weights(), a.get_weights())]) for b, a in zip(aware.layers, trained_by_jax.layers) if b.weights])  # it trained, and tracked the ranges
     assert not moved["kernel_scale"]  # the batch norms' scales stay fixed
 
 
