@@ -1,0 +1,57 @@
+"""A short fine-tune of a trained run by a plain `fit`, outside train.py: float, float with
+its batch norms frozen, or quantization-aware. It separates what the quantization-aware model
+does from what the trainer around it does.
+
+    python benchmarks/qat_direct_fit.py --run checkpoints/fashion_mnist_ghostnetv2_100_seed0 \
+        --data-dir /usr/share/datasets/fashion-mnist --mode qat --lr 0.005
+
+The run's best.keras is fine-tuned `--steps` steps on the run's own training stream (its
+config.yaml: data, augmentation, seed, batch), SGD with momentum 0.9 at a constant `--lr`, no
+weight decay, and evaluated on the first `--test-batches` validation batches (256 images each).
+Prints one line: the mode, the learning rate and the test metrics.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+
+from ghostnet_tf.qat import quantization_aware  # noqa: E402
+from ghostnet_tf.training.config import load_config  # noqa: E402
+from ghostnet_tf.training.trainer import make_data  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True, help="a trained run (best.keras, config.yaml)")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--mode", choices=("float", "float_frozen_bn", "qat"), required=True)
+    parser.add_argument("--lr", type=float, required=True)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--test-batches", type=int, default=8)
+    args = parser.parse_args()
+
+    overrides = [f"data.data_dir={args.data_dir}"] if args.data_dir else []
+    config = load_config(os.path.join(args.run, "config.yaml"), overrides)
+    train_stream, validation, _ = make_data(config, config["data"]["batch_size"])
+    model = keras.saving.load_model(os.path.join(args.run, "best.keras"), compile=False)
+    if args.mode == "float_frozen_bn":
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False  # inference mode: the moving statistics, fixed
+    if args.mode == "qat":
+        model = quantization_aware(model)
+    model.compile(keras.optimizers.SGD(args.lr, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    model.fit(train_stream(0, args.steps), steps_per_epoch=args.steps, epochs=1, verbose=0)
+    metrics = model.evaluate(validation.take(args.test_batches), verbose=0, return_dict=True)
+    print(f"{args.mode} lr {args.lr:g}, {args.steps} steps: test top-1 "
+          f"{metrics['accuracy']:.2%} on {args.test_batches * 256} images, loss "
+          f"{metrics['loss']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
