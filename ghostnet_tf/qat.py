@@ -29,8 +29,8 @@ import numpy as np
 from keras import layers, ops
 
 from ghostnet_tf.compat import consumers
-from ghostnet_tf.models.reparameterize import (batch_norm_scale_and_shift, folded_kernel_and_bias,
-                                               with_batch_norm)
+from ghostnet_tf.models.reparameterize import (batch_norm_inverse_sigma, batch_norm_scale_and_shift,
+                                               folded_kernel_and_bias)
 from ghostnet_tf.models.transfer import clone_with_weights, from_config
 from ghostnet_tf.portable import portable
 from ghostnet_tf.quantization import (ActivationQuantizer, QuantizedConv2D, QuantizedDense,
@@ -71,19 +71,13 @@ def _batch_norm_after(layer, users):
     return None
 
 
-def _multiply_add(layer):
-    """[kernel, bias] of the 1x1 depthwise convolution that computes a batch norm at
-    inference, or a Rescaling, for a channels-last input."""
+def _rescaling_multiply_add(layer):
+    """[kernel, bias] of the 1x1 depthwise convolution that computes Rescaling `layer` on a
+    channels-last input."""
     channels = layer.input.shape[-1]
-    if isinstance(layer, layers.Rescaling):
-        kernel = np.broadcast_to(np.asarray(layer.scale, "float32"), (channels,)).reshape(
-            1, 1, channels, 1)
-        bias = np.broadcast_to(np.asarray(layer.offset, "float32"), (channels,))
-    else:
-        kernel, bias = with_batch_norm(np.ones((1, 1, channels, 1), "float32"),
-                                       np.zeros((channels,), "float32"), layer, depthwise=True)
-    return [np.asarray(ops.convert_to_numpy(kernel), "float32"),
-            np.asarray(ops.convert_to_numpy(bias), "float32")]
+    kernel = np.broadcast_to(np.asarray(layer.scale, "float32"), (channels,))
+    bias = np.broadcast_to(np.asarray(layer.offset, "float32"), (channels,))
+    return [kernel.reshape(1, 1, channels, 1), bias.copy()]
 
 
 def _users(graph):
@@ -133,12 +127,12 @@ def quantization_aware(model, momentum=0.99, per_channel=True):
 
     def transfer(layer, new):
         if isinstance(layer, layers.Rescaling):
-            new.set_weights(_multiply_add(layer))
+            new.set_weights(_rescaling_multiply_add(layer))
         elif isinstance(layer, layers.BatchNormalization):
             new.kernel.assign(ops.reshape(layer.gamma, new.kernel.shape))
-            new.kernel_scale.assign(ops.reshape(
-                1.0 / ops.sqrt(layer.moving_variance + layer.epsilon), new.kernel_scale.shape))
-            new.bias.assign(_multiply_add(layer)[1])
+            new.kernel_scale.assign(ops.reshape(batch_norm_inverse_sigma(layer),
+                                                new.kernel_scale.shape))
+            new.bias.assign(batch_norm_scale_and_shift(layer)[1])
         elif isinstance(new, tuple(_QUANTIZED.values())) and not isinstance(layer, layers.Dense):
             kernel, bias = folded_kernel_and_bias(layer)
             new.kernel.assign(kernel)

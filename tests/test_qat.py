@@ -73,7 +73,7 @@ def test_rescalings_stay_constant_and_batch_norms_train_their_gamma(trained):
     """A Rescaling has no weights in the float model: its stand-in does not train (the
     image normalization's multiplier, trained, broke a GhostNetV2 in 20 steps at lr 0.005).
     A standalone batch norm's stand-in trains its gamma, times its fixed 1 / sigma."""
-    from ghostnet_tf.qat import _multiply_add
+    from ghostnet_tf.qat import _rescaling_multiply_add
     from ghostnet_tf.quantization import QuantizedDepthwiseConv2D
 
     model, aware = trained
@@ -81,7 +81,7 @@ def test_rescalings_stay_constant_and_batch_norms_train_their_gamma(trained):
                      if isinstance(layer, keras.layers.Rescaling))
     stand_in = aware.get_layer(rescaling.name)
     assert isinstance(stand_in, QuantizedDepthwiseConv2D) and not stand_in.trainable_weights
-    for got, want in zip(stand_in.get_weights(), _multiply_add(rescaling)):
+    for got, want in zip(stand_in.get_weights(), _rescaling_multiply_add(rescaling)):
         np.testing.assert_array_equal(got, want)  # after the fixture's epoch of training
     gated = [layer for layer in aware.layers
              if isinstance(layer, QuantizedDepthwiseConv2D) and layer.folded_scale
@@ -339,19 +339,18 @@ def test_the_recipe_key_chooses_the_weight_scales(setting, per_channel):
     keras.layers.Rescaling(1 / 127.5, offset=-1),
     keras.layers.BatchNormalization(epsilon=1e-3)])
 def test_a_standalone_normalization_becomes_the_same_multiply_add(layer):
-    from ghostnet_tf.qat import _multiply_add
-
-    images = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype("float32")
+    # Pixel values: the quantization-aware model rounds its input image to integers.
+    images = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3)).astype("float32")
     inputs = keras.Input((4, 4, 3))
     model = keras.Model(inputs, layer(inputs))
     if isinstance(layer, keras.layers.BatchNormalization):
         rng = np.random.default_rng(1)
         layer.set_weights([rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.normal(size=3),
                            rng.uniform(0.5, 2, 3)])
-    depthwise = keras.layers.DepthwiseConv2D(1)
-    depthwise.build((None, 4, 4, 3))
-    depthwise.set_weights(_multiply_add(layer))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(depthwise(images)),
+    # Before training its quantizers pass values through, and a per-channel scale rounds a
+    # 1x1 depthwise kernel exactly: the stand-in computes what the layer computes.
+    aware = quantization_aware(model)
+    np.testing.assert_allclose(aware.predict(images, verbose=0),
                                model.predict(images, verbose=0), rtol=1e-5, atol=1e-5)
 
 

@@ -23,9 +23,14 @@ from ghostnet_tf.layers import GhostModule, RepConv
 from ghostnet_tf.models.transfer import clone_with_weights, copy_weights, from_config
 
 
+def batch_norm_inverse_sigma(bn):
+    """1 / sqrt(moving variance + epsilon), one per channel, of batch norm `bn`."""
+    return 1.0 / ops.sqrt(bn.moving_variance + bn.epsilon)
+
+
 def batch_norm_scale_and_shift(bn):
     """(scale, shift), one per channel: batch norm `bn` at inference is x * scale + shift."""
-    scale = bn.gamma / ops.sqrt(bn.moving_variance + bn.epsilon)
+    scale = bn.gamma * batch_norm_inverse_sigma(bn)
     return scale, bn.beta - bn.moving_mean * scale
 
 
