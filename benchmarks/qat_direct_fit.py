@@ -6,9 +6,11 @@ does from what the trainer around it does.
         --data-dir /usr/share/datasets/fashion-mnist --mode qat --lr 0.005
 
 The run's best.keras is fine-tuned `--steps` steps on the run's own training stream (its
-config.yaml: data, augmentation, seed, batch), SGD with momentum 0.9 at a constant `--lr`, no
-weight decay, and evaluated on the first `--test-batches` validation batches (256 images each).
-Prints one line: the mode, the learning rate and the test metrics.
+config.yaml: data, augmentation, seed, batch), SGD with momentum 0.9 at a constant `--lr`
+(or with `--cosine` decayed to 0 over the steps, as train.py's schedule does), no weight
+decay, and evaluated on the first `--test-batches` validation batches (256 images each).
+`--seed` seeds Keras as train.py does (dropout masks); unseeded runs differ run to run.
+Prints one line: the mode, the schedule, the seed and the test metrics.
 """
 import argparse
 import os
@@ -31,7 +33,12 @@ def main():
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--test-batches", type=int, default=8)
+    parser.add_argument("--cosine", action="store_true", help="cosine decay of the lr to 0")
+    parser.add_argument("--seed", type=int,
+                        help="seed Keras (dropout masks) as train.py does; unseeded if left out")
     args = parser.parse_args()
+    if args.seed is not None:
+        keras.utils.set_random_seed(args.seed)
 
     overrides = [f"data.data_dir={args.data_dir}"] if args.data_dir else []
     config = load_config(os.path.join(args.run, "config.yaml"), overrides)
@@ -43,11 +50,14 @@ def main():
                 layer.trainable = False  # inference mode: the moving statistics, fixed
     if args.mode == "qat":
         model = quantization_aware(model)
-    model.compile(keras.optimizers.SGD(args.lr, momentum=0.9),
+    lr = keras.optimizers.schedules.CosineDecay(args.lr, args.steps) if args.cosine else args.lr
+    model.compile(keras.optimizers.SGD(lr, momentum=0.9),
                   keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
     model.fit(train_stream(0, args.steps), steps_per_epoch=args.steps, epochs=1, verbose=0)
     metrics = model.evaluate(validation.take(args.test_batches), verbose=0, return_dict=True)
-    print(f"{args.mode} lr {args.lr:g}, {args.steps} steps: test top-1 "
+    seed = "unseeded" if args.seed is None else f"seed {args.seed}"
+    schedule = "cosine" if args.cosine else "constant"
+    print(f"{args.mode} lr {args.lr:g} {schedule}, {args.steps} steps, {seed}: test top-1 "
           f"{metrics['accuracy']:.2%} on {args.test_batches * 256} images, loss "
           f"{metrics['loss']:.4f}")
     return 0

@@ -11,6 +11,7 @@ For each learning rate, two runs of train.py start from the run's best.keras and
 trainer on the whole test split at its end (the quantization-aware run in its simulated int8
 form). The runs go to <run>_lr<lr>_<mode>; one whose results.json exists is not run again,
 so the script can be run in parts (one core each) and once more to print the whole table.
+`--seed N` runs them with the recipe's seed set to N (to <run>_lr<lr>_<mode>_seedN).
 """
 import argparse
 import json
@@ -25,6 +26,8 @@ MODES = {"float": "null", "int8": "int8"}
 def fine_tune(args, lr, mode):
     """results.json of the `mode` fine-tune of `args.run` at `lr`, run if missing."""
     name = f"{os.path.basename(os.path.normpath(args.run))}_lr{lr}_{mode}"
+    if args.seed is not None:
+        name += f"_seed{args.seed}"
     results = os.path.join(os.path.dirname(os.path.normpath(args.run)), name, "results.json")
     if not os.path.exists(results):
         overrides = [f"run_name={name}", f"model.weights={os.path.join(args.run, 'best.keras')}",
@@ -34,6 +37,8 @@ def fine_tune(args, lr, mode):
                      f"training.checkpoint_dir={os.path.dirname(os.path.normpath(args.run))}"]
         if args.data_dir:
             overrides.append(f"data.data_dir={args.data_dir}")
+        if args.seed is not None:
+            overrides.append(f"seed={args.seed}")
         command = [sys.executable, os.path.join(ROOT, "train.py"), "--config", args.config]
         for override in overrides:
             command += ["--set", override]
@@ -50,11 +55,13 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--lrs", type=float, nargs="+", default=[0.005, 0.0005, 0.0001])
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["float", "int8"])
+    parser.add_argument("--seed", type=int, help="the recipe's seed, if not its own")
     args = parser.parse_args()
 
     rows = [(lr, {mode: fine_tune(args, lr, mode)["top1"] for mode in args.modes})
             for lr in args.lrs]
-    print(f"\n{args.run}: test top-1 after {args.steps} steps from its best.keras")
+    seed = "" if args.seed is None else f", seed {args.seed}"
+    print(f"\n{args.run}: test top-1 after {args.steps} steps from its best.keras{seed}")
     print("\n| lr | " + " | ".join(f"{mode} fine-tune" for mode in args.modes) + " |")
     print("| ---: |" + " ---: |" * len(args.modes))
     for lr, top1 in rows:
