@@ -5,10 +5,17 @@
 layer of the library written out as Keras' built-in layers, GhostNetV3 folded), then does
 what the LiteRT converter does to it:
 
-- each batch norm that follows a convolution is folded into it (with its moving
-  statistics, which then stay fixed: the converter folds them the same way): the
-  convolution keeps its float kernel, trained as before, and multiplies it by the batch
-  norm's fixed gamma / sigma before rounding it (`folded_scale`); one that
+- each batch norm that follows a convolution stays a batch norm in training, normalizing
+  with the batch's statistics and tracking its moving ones, as in the float model: the
+  convolution rounds its own kernel, one scale per output channel, which is exact to the
+  folded kernel the converter rounds (per channel, round(w * s) = s * round(w) for the batch
+  norm's scale s), and `fold_batch_norms` folds them for export. Frozen statistics (the
+  folded form) break the model at the learning rates the float model takes (a GhostNetV2
+  fell from 88 to 63% in 20 steps at lr 0.005, and so did its float model with frozen batch
+  norms). With one scale per convolution (`per_channel=False`) the rounding sees the fold:
+  the batch norm is folded at once with its moving statistics, which then stay fixed, and
+  the convolution multiplies its float kernel by the fixed gamma / sigma before rounding
+  it (`folded_scale`). A batch norm that
   follows anything else, and a Rescaling, become the per-channel multiply-add they are at
   inference (a 1x1 depthwise convolution: one op, one rounding); a Rescaling's is a
   constant, as in the float model;
@@ -88,30 +95,50 @@ def _users(graph):
             if not isinstance(op, layers.InputLayer)}
 
 
+def _fold_into(convolution, batch_norm, folded):
+    """Give `folded` (the `folded_scale` form of `convolution`) the weights of `convolution`
+    followed by `batch_norm`: its float kernel, the batch norm's gamma / sigma as the fixed
+    `kernel_scale`, and the folded bias."""
+    kernel, bias = folded_kernel_and_bias(convolution)
+    scale, shift = batch_norm_scale_and_shift(batch_norm)
+    folded.kernel.assign(kernel)
+    folded.kernel_scale.assign(ops.reshape(scale, folded.kernel_scale.shape))
+    folded.bias.assign(bias * scale + shift)
+
+
+def _folded_form(convolution, per_channel):
+    """The quantized convolution that stands for `convolution` and the batch norm after it."""
+    form = _QUANTIZED[keras.layers.Conv2D if isinstance(convolution, layers.Conv2D)
+                      else keras.layers.DepthwiseConv2D]
+    return form.from_config({**convolution.get_config(), "use_bias": True,
+                             "folded_scale": True, "per_channel": per_channel})
+
+
 def quantization_aware(model, momentum=0.99, per_channel=True):
-    """The quantization-aware form of `model` (functional), with its weights: batch norms
-    folded, kernels rounded to int8 (one scale per output channel, or with
-    `per_channel=False` one per convolution, as `export.py --per-tensor` quantizes), an
+    """The quantization-aware form of `model` (functional), with its weights: kernels
+    rounded to int8 (one scale per output channel, or with `per_channel=False` one per
+    convolution, as `export.py --per-tensor` quantizes, the batch norms then folded), an
     `ActivationQuantizer` (of `momentum`) on each tensor the int8 file holds. Its quantizers
     have seen no data yet: they pass values through until the first training step."""
     graph = portable(model)
     users = _users(graph)
-    # {id(convolution): the batch norm folded into it}, and those batch norms.
+    # {id(convolution): the batch norm after it}; those folded at once (per tensor).
     batch_norm_of = {id(layer): bn for layer in graph.layers
                      if (bn := _batch_norm_after(layer, users)) is not None}
-    folded = {id(bn) for bn in batch_norm_of.values()}
+    after_convolution = {id(bn) for bn in batch_norm_of.values()}
+    folded = set() if per_channel else after_convolution
     origin = {}  # id(new layer) -> the portable graph's layer it stands for
 
     def clone(layer):
-        form = _QUANTIZED.get(type(layer))
-        if form is not None:
-            overrides = {"use_bias": True, "folded_scale": True} \
-                if id(layer) in batch_norm_of else {}
-            new = form.from_config({**layer.get_config(), **overrides,
-                                    "per_channel": per_channel})
-        elif isinstance(layer, layers.BatchNormalization) and id(layer) in folded:
+        if id(layer) in batch_norm_of and not per_channel:
+            new = _folded_form(layer, per_channel)
+        elif type(layer) in _QUANTIZED:
+            new = _QUANTIZED[type(layer)].from_config({**layer.get_config(),
+                                                       "per_channel": per_channel})
+        elif id(layer) in folded:
             new = layer  # never called: folded into its convolution
-        elif isinstance(layer, (layers.BatchNormalization, layers.Rescaling)):
+        elif isinstance(layer, (layers.BatchNormalization, layers.Rescaling)) \
+                and id(layer) not in after_convolution:
             # One per-channel multiply-add (a 1x1 depthwise convolution): one op, rounded
             # once, where the converter would make a multiply and an add. A Rescaling's
             # stays the constant it is in the float model (trained, the image normalization's
@@ -126,22 +153,15 @@ def quantization_aware(model, momentum=0.99, per_channel=True):
         return new
 
     def transfer(layer, new):
-        if isinstance(layer, layers.Rescaling):
+        if id(layer) in batch_norm_of and new.folded_scale:
+            _fold_into(layer, batch_norm_of[id(layer)], new)
+        elif isinstance(layer, layers.Rescaling):
             new.set_weights(_rescaling_multiply_add(layer))
-        elif isinstance(layer, layers.BatchNormalization):
+        elif isinstance(layer, layers.BatchNormalization) and id(layer) not in after_convolution:
             new.kernel.assign(ops.reshape(layer.gamma, new.kernel.shape))
             new.kernel_scale.assign(ops.reshape(batch_norm_inverse_sigma(layer),
                                                 new.kernel_scale.shape))
             new.bias.assign(batch_norm_scale_and_shift(layer)[1])
-        elif isinstance(new, tuple(_QUANTIZED.values())) and not isinstance(layer, layers.Dense):
-            kernel, bias = folded_kernel_and_bias(layer)
-            new.kernel.assign(kernel)
-            if new.folded_scale:  # the float kernel trains; the batch norm's scale stays
-                scale, shift = batch_norm_scale_and_shift(batch_norm_of[id(layer)])
-                new.kernel_scale.assign(ops.reshape(scale, new.kernel_scale.shape))
-                bias = bias * scale + shift
-            if new.use_bias:
-                new.bias.assign(bias)
         elif new is not layer and layer.weights:
             new.set_weights(layer.get_weights())
 
@@ -163,7 +183,8 @@ def quantization_aware(model, momentum=0.99, per_channel=True):
         source = origin.get(id(layer), layer)
         if id(source) in folded:
             return args[0]  # the batch norm, folded into the convolution before it
-        if isinstance(source, (layers.BatchNormalization, layers.Rescaling)):
+        if isinstance(source, (layers.BatchNormalization, layers.Rescaling)) \
+                and id(source) not in after_convolution:
             kwargs = {}  # its stand-in takes no training flag or mask
         outputs = layer(*args, **kwargs)
         if not isinstance(layer, layers.Layer) or isinstance(layer, VALUE_MOVING) \
@@ -171,11 +192,40 @@ def quantization_aware(model, momentum=0.99, per_channel=True):
             return outputs  # keras.ops operations (a squeeze), value-moving layers, softmax
         following = users.get(id(source), [])
         if id(source) in batch_norm_of:
-            # The users of the batch norm folded into it.
-            following = users.get(id(batch_norm_of[id(source)]), [])
+            if not per_channel:  # the users of the batch norm folded into it
+                following = users.get(id(batch_norm_of[id(source)]), [])
+            else:
+                return outputs  # the batch norm's input, folded away in the int8 file
         if len(following) == 1 and _is_relu(following[0]):
             return outputs  # rounded once, after the ReLU that the converter fuses
         return quantizer(layer.name)(outputs)
 
     return clone_with_weights(graph, clone, transfer, call_function=call,
                               input_tensors=inputs)
+
+
+def fold_batch_norms(model):
+    """The quantization-aware `model` with each batch norm after a convolution folded into
+    it, with its moving statistics (`folded_scale`), as the converter folds it: the same
+    function at inference, the graph that export converts. Its other layers are `model`'s
+    own, shared. Returns `model` when no batch norm is left to fold."""
+    users = _users(model)
+    batch_norm_of = {id(layer): bn for layer in model.layers
+                     if (bn := _batch_norm_after(layer, users)) is not None}
+    if not batch_norm_of:
+        return model
+    folded = {id(bn) for bn in batch_norm_of.values()}
+
+    def clone(layer):
+        if id(layer) in batch_norm_of:
+            return _folded_form(layer, layer.per_channel)
+        return layer
+
+    def call(layer, *args, **kwargs):
+        if id(layer) in folded:
+            return args[0]
+        return layer(*args, **kwargs)
+
+    return clone_with_weights(model, clone,
+                              lambda layer, new: _fold_into(layer, batch_norm_of[id(layer)], new),
+                              call_function=call)

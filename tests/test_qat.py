@@ -12,8 +12,9 @@ import pytest
 
 from ghostnet_tf.layers import GhostBottleneck, GhostModule
 from ghostnet_tf.models import get_model
-from ghostnet_tf.qat import quantization_aware
-from ghostnet_tf.quantization import ActivationQuantizer, QuantizedConv2D, QuantizedDense
+from ghostnet_tf.qat import fold_batch_norms, quantization_aware
+from ghostnet_tf.quantization import (ActivationQuantizer, QuantizedConv2D, QuantizedDense,
+                                      QuantizedDepthwiseConv2D)
 from tests.runs import run_train, signal_after_first_epoch, tiny_run
 
 
@@ -54,11 +55,22 @@ def trained():
     return model, aware
 
 
-def test_the_quantization_aware_model_folds_rounds_and_tracks(trained):
+def test_the_quantization_aware_model_rounds_tracks_and_keeps_its_batch_norms(trained):
+    """Per channel, the batch norms after convolutions stay (they train with batch
+    statistics) and fold only for export; the others become multiply-adds."""
     model, aware = trained
-    kinds = {type(layer) for layer in aware.layers}
-    assert keras.layers.BatchNormalization not in kinds  # folded, or a multiply-add
-    assert QuantizedConv2D in kinds
+    batch_norms = [layer for layer in aware.layers
+                   if isinstance(layer, keras.layers.BatchNormalization)]
+    assert batch_norms and all(isinstance(bn.input._keras_history.operation,
+                                          (QuantizedConv2D, QuantizedDepthwiseConv2D))
+                               for bn in batch_norms)
+    exported = fold_batch_norms(aware)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in exported.layers)
+    images, _ = _coloured_images(256, 1)
+    np.testing.assert_allclose(exported.predict(images, verbose=0),
+                               aware.predict(images, verbose=0), atol=1e-5)
+    assert QuantizedConv2D in {type(layer) for layer in aware.layers}
     quantizers = [layer for layer in aware.layers if isinstance(layer, ActivationQuantizer)]
     assert all(float(q.observed) == 1.0 for q in quantizers)
     assert (float(quantizers[0].minimum), float(quantizers[0].maximum)) == (0.0, 255.0)
@@ -74,7 +86,6 @@ def test_rescalings_stay_constant_and_batch_norms_train_their_gamma(trained):
     image normalization's multiplier, trained, broke a GhostNetV2 in 20 steps at lr 0.005).
     A standalone batch norm's stand-in trains its gamma, times its fixed 1 / sigma."""
     from ghostnet_tf.qat import _rescaling_multiply_add
-    from ghostnet_tf.quantization import QuantizedDepthwiseConv2D
 
     model, aware = trained
     rescaling = next(layer for layer in model.layers
@@ -125,11 +136,15 @@ def test_the_int8_file_computes_what_the_model_simulates(trained, tmp_path):
     assert np.abs(outputs - simulated).max() < 0.02  # measured: 0.004
 
 
+@pytest.mark.parametrize("per_channel", [True, False])
 @pytest.mark.parametrize("convolution", [keras.layers.Conv2D, keras.layers.DepthwiseConv2D])
-def test_an_sgd_step_moves_a_folded_kernel_as_it_moves_the_float_model(convolution):
-    """With a batch norm folded in, the quantization-aware model trains the float kernel
-    (times gamma / sigma): an SGD step changes the folded kernel as the same step changes
-    the float model with its batch norm frozen. Trained directly, the folded kernel of a
+def test_an_sgd_step_moves_a_kernel_as_it_moves_the_float_model(convolution, per_channel):
+    """Per channel, the batch norm after a convolution trains with batch statistics: an SGD
+    step changes the kernel as the same step changes the float model (a frozen batch norm
+    scales each channel's step by the ratio of its moving to its batch sigma, here up to
+    1000x). Per tensor, the batch norm is folded and frozen: the model trains the float
+    kernel (times gamma / sigma), and a step changes the folded kernel as it changes the
+    float model with its batch norm frozen. Trained directly, the folded kernel of a
     channel with gamma / sigma = 0.1 would move 100 times as far (lost 5 points on a
     GhostNetV2 at a learning rate its float model takes)."""
     keras.utils.set_random_seed(0)
@@ -143,8 +158,8 @@ def test_an_sgd_step_moves_a_folded_kernel_as_it_moves_the_float_model(convoluti
     gamma, beta, mean, _ = batch_norm.get_weights()
     variance = np.array([0.01, 1.0, 100.0, 4.0], "float32")  # gamma / sigma: 10 to 0.1
     batch_norm.set_weights([gamma, beta + 1.0, mean, variance])
-    batch_norm.trainable = False  # the float model with its batch norm frozen
-    aware = quantization_aware(model)
+    batch_norm.trainable = per_channel  # frozen where the quantization-aware one folds it
+    aware = quantization_aware(model, per_channel=per_channel)
     images = np.random.default_rng(0).uniform(0, 255, (16, 8, 8, 4)).astype("float32")
     labels = np.arange(16) % 3
     scale = 1 / np.sqrt(variance + batch_norm.epsilon)
@@ -305,7 +320,8 @@ def test_the_jax_backend_trains_a_quantization_aware_model(trained, tmp_path):
                                   after.get_weights()):
             moved[name] = moved.get(name, False) or not np.array_equal(old, new)
     assert moved["kernel"] and moved["maximum"], str(moved) + str([(b.name, a.name, [float(np.abs(x - y).max()) for x, y in zip(b.get_weights(), a.get_weights())]) for b, a in zip(aware.layers, trained_by_jax.layers) if b.weights])  # it trained, and tracked the ranges
-    assert not moved["kernel_scale"]  # the batch norms' scales stay fixed
+    assert not moved["kernel_scale"]  # standalone batch norms' 1 / sigma stays fixed
+    assert moved["moving_mean"]  # those after convolutions track their statistics
 
 
 def test_quantization_aware_training_refuses_mixed_precision():
@@ -322,7 +338,6 @@ def test_quantization_aware_training_refuses_mixed_precision():
 @pytest.mark.parametrize("setting, per_channel", [("int8", True), ("int8_per_tensor", False)])
 def test_the_recipe_key_chooses_the_weight_scales(setting, per_channel):
     from ghostnet_tf.data.files import DatasetInfo
-    from ghostnet_tf.quantization import QuantizedDepthwiseConv2D
     from ghostnet_tf.training.config import load_config
     from ghostnet_tf.training.trainer import build_model
 

@@ -465,8 +465,10 @@ def _tensorflow_forms():
 
 def fake_quant_graph(model):
     """The quantization-aware `model` with TensorFlow's FakeQuant ops where it rounds: the
-    graph that converts to the int8 file computing what `model` simulates."""
+    graph that converts to the int8 file computing what `model` simulates (its batch norms
+    folded, as the converter folds them)."""
     from ghostnet_tf.models.transfer import clone_with_weights
+    from ghostnet_tf.qat import fold_batch_norms
 
     forms = _tensorflow_forms()
 
@@ -474,7 +476,7 @@ def fake_quant_graph(model):
         form = forms.get(type(layer))
         return layer if form is None else form.from_config(layer.get_config())
 
-    return clone_with_weights(model, clone)
+    return clone_with_weights(fold_batch_norms(model), clone)
 
 
 def quantization_aware_int8(model, calibration_images, options=ExportOptions()):
