@@ -9,10 +9,10 @@ what the LiteRT converter does to it:
   with the batch's statistics and tracking its moving ones, as in the float model: the
   convolution rounds its own kernel, one scale per output channel, which is exact to the
   folded kernel the converter rounds (per channel, round(w * s) = s * round(w) for the batch
-  norm's scale s), and `fold_batch_norms` folds them for export. Frozen statistics (the
-  folded form) break the model at the learning rates the float model takes (a GhostNetV2
-  fell from 88 to 63% in 20 steps at lr 0.005, and so did its float model with frozen batch
-  norms). With one scale per convolution (`per_channel=False`) the rounding sees the fold:
+  norm's scale s), and `fold_batch_norms` folds them for export. Frozen statistics break
+  the model at the learning rates the float model takes (20 steps at lr 0.005 took a
+  Fashion-MNIST GhostNetV2 to 62.70% folded, 88.23% with its batch norms training; its float
+  model to 36.08% with them frozen, 88.28% training). With one scale per convolution (`per_channel=False`) the rounding sees the fold:
   the batch norm is folded at once with its moving statistics, which then stay fixed, and
   the convolution multiplies its float kernel by the fixed gamma / sigma before rounding
   it (`folded_scale`). A batch norm that
