@@ -12,8 +12,8 @@ what the LiteRT converter does to it:
   norm's scale s), and `fold_batch_norms` folds them for export. Frozen statistics break
   the model at the learning rates the float model takes (20 steps at lr 0.005 took a
   Fashion-MNIST GhostNetV2 to 62.70% folded, 88.23% with its batch norms training; its float
-  model to 36.08% with them frozen, 88.28% training). With one scale per convolution (`per_channel=False`) the rounding sees the fold:
-  the batch norm is folded at once with its moving statistics, which then stay fixed, and
+  model to 36.08% with them frozen, 88.28% training). With one scale per convolution
+  (`per_channel=False`) the rounding sees the fold: the batch norm is folded at once with its moving statistics, which then stay fixed, and
   the convolution multiplies its float kernel by the fixed gamma / sigma before rounding
   it (`folded_scale`). A batch norm that
   follows anything else, and a Rescaling, become the per-channel multiply-add they are at
