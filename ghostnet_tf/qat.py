@@ -13,9 +13,9 @@ what the LiteRT converter does to it:
   the model at the learning rates the float model takes (20 steps at lr 0.005 took a
   Fashion-MNIST GhostNetV2 to 62.70% folded, 88.23% with its batch norms training; its float
   model to 36.08% with them frozen, 88.28% training). With one scale per convolution
-  (`per_channel=False`) the rounding sees the fold: the batch norm is folded at once with its moving statistics, which then stay fixed, and
-  the convolution multiplies its float kernel by the fixed gamma / sigma before rounding
-  it (`folded_scale`). A batch norm that
+  (`per_channel=False`) the rounding sees the fold: the batch norm is folded at once with
+  its moving statistics, which then stay fixed, and the convolution multiplies its float
+  kernel by the fixed gamma / sigma before rounding it (`folded_scale`). A batch norm that
   follows anything else, and a Rescaling, become the per-channel multiply-add they are at
   inference (a 1x1 depthwise convolution: one op, one rounding); a Rescaling's is a
   constant, as in the float model;
