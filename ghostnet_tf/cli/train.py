@@ -11,7 +11,6 @@ CONFIG_KEYS = {"data_dir": "data.data_dir", "labels_file": "data.labels_file",
                "image_size": "data.image_size", "weights": "model.weights",
                "skip_corrupt": "data.skip_corrupt"}
 NAN_EXIT = 3
-STOPPED = 128  # exit status 128 + the signal's number, as a shell reports a signal
 
 
 def build_parser():
@@ -36,30 +35,28 @@ def run(args):
         print(dump_config(config), end="")
         return 0
     common.start_backend("train.py")
+    from ghostnet_tf.training.callbacks import exit_status
     from ghostnet_tf.training.trainer import TrainingInterrupted, train
 
     try:
-        train(config)
+        train(config, exit_on_second_signal=True)
     except FloatingPointError as error:
         print(f"train.py: {error}", file=sys.stderr)
         return NAN_EXIT
     except TrainingInterrupted as stop:
         print(f"train.py: {stop}", file=sys.stderr)
-        return STOPPED + stop.signum
-    return 0
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    status = common.run("train.py", run, args, CONFIG_KEYS)
-    if status > STOPPED:
         # Everything is written. Leave without Python's clean-up: tf.data's background
         # threads can hold the cut fit's input pipeline for up to a minute before it is
         # freed (measured 7 to 41 s after the message on the README's recipe).
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(status)
-    return status
+        os._exit(exit_status(stop.signum))
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return common.run("train.py", run, args, CONFIG_KEYS)
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ class ResumeState(keras.callbacks.Callback):
     A save writes the new weights file whole under a new name, then renames the new
     metadata over the old: that rename is the commit, so a kill at any moment leaves the
     last state or the new one, each whole. A second stop signal during a save waits for the
-    save's end (`interrupt`). On resume, a state whose file is missing or differs from its
+    save's end (`after_save`). On resume, a state whose file is missing or differs from its
     digest is passed over for the one before it, with a line saying so.
 
     The position comes from the optimizer's step: epochs done = step // steps_per_epoch
@@ -157,7 +157,7 @@ class ResumeState(keras.callbacks.Callback):
         self.metadata_path = os.path.join(backup_dir, self.METADATA)
         self.saved = None  # the last whole state on disk (its metadata), once known
         self._restore = None  # the weights file to load when fit begins
-        self._saving, self._interrupt = False, None
+        self._saving, self._after_save = False, None
         self._epoch_logs = {}  # the running training means of the current epoch
         self._carried = None  # those of a cut epoch, saved with the state, and its steps
 
@@ -265,9 +265,9 @@ class ResumeState(keras.callbacks.Callback):
             self._save(step)
         finally:
             self._saving = False
-            if self._interrupt is not None:
-                error, self._interrupt = self._interrupt, None
-                raise error
+            if self._after_save is not None:
+                action, self._after_save = self._after_save, None
+                action()
 
     def _save(self, step):
         os.makedirs(self.backup_dir, exist_ok=True)
@@ -295,12 +295,12 @@ class ResumeState(keras.callbacks.Callback):
                 with contextlib.suppress(OSError):
                     os.remove(os.path.join(self.backup_dir, name))
 
-    def interrupt(self, error):
-        """Raise `error` (a KeyboardInterrupt) now, or at the end of the save in progress."""
+    def after_save(self, action):
+        """Call `action` now, or at the end of the save in progress: a stop must not cut it."""
         if self._saving:
-            self._interrupt = error
+            self._after_save = action
         else:
-            raise error
+            action()
 
     def remove(self):
         shutil.rmtree(self.backup_dir, ignore_errors=True)
@@ -349,7 +349,28 @@ class StopRequested(Exception):
 
 
 class SecondSignal(KeyboardInterrupt):
-    """The stop-at-once of a second signal."""
+    """Raised out of `fit` by `SignalStop` after a second signal, without a save."""
+
+
+def stop_message(signum, backup_dir, saved_step, step=None):
+    """What a stop by signal `signum` left: the resume state of step `saved_step` (None:
+    none yet) in `backup_dir`. `step` is where training stopped, when known; a state saved
+    at that step is the stop's own, any other is the one a second signal kept."""
+    if step is not None and saved_step == step:
+        return (f"stopped by signal {signum} at step {step}: state saved in {backup_dir}; "
+                "rerun the same command to resume.")
+    where = "" if step is None else f" at step {step}"
+    if saved_step is None:
+        return (f"stopped at once by a second signal {signum}{where}, before any resume "
+                "state was saved: rerun the same command to start the run again.")
+    return (f"stopped at once by a second signal {signum}{where}; the last saved state "
+            f"(step {saved_step}) is in {backup_dir}: rerun the same command to resume from "
+            "there.")
+
+
+def exit_status(signum):
+    """128 + the signal's number, as a shell reports a process a signal ended."""
+    return 128 + signum
 
 
 class SignalStop(keras.callbacks.Callback):
@@ -357,34 +378,51 @@ class SignalStop(keras.callbacks.Callback):
     progress finishes, the resume state is saved at that step, and `fit` is left before any
     validation or epoch-end write (no log row, metrics or checkpoint of the cut epoch):
     `StopRequested` is raised, and `signal` holds the signal's number. A signal during
-    validation stops it the same way, after the epoch's last step. A second signal stops at
-    once (SecondSignal, a KeyboardInterrupt), but never inside a save of the resume state:
-    that save ends first, and every other file is written whole or not at all. Python drops
-    an exception raised where the signal lands in a garbage-collector callback or a
-    `__del__`; such a stop is raised again at the next step's end, and is not printed as a
-    traceback. The previous handlers are restored on the way out."""
+    validation stops it the same way, after the epoch's last step.
+
+    A second signal never raises where it lands (an exception thrown into TensorFlow, h5py
+    or a garbage-collector callback can crash the process or be dropped). With
+    `exit_process` (train.py, a process of its own) it ends the process at once, with exit
+    status 128 + its number and a line on stderr naming the last saved state; a save of
+    the resume state in progress ends first, and every other file is written whole or not
+    at all. Otherwise (`train` called from Python, where the interpreter must live on)
+    `SecondSignal` is raised at the next step's end, without a save. The previous handlers
+    are restored on the way out."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, state, total_steps, announce):
+    def __init__(self, state, total_steps, announce, exit_process=False):
         super().__init__()
         self.state, self.total_steps, self.announce = state, total_steps, announce
+        self.exit_process = exit_process
         self.signal = None
-        self.second = None  # the second signal's message, once one came
+        self.second = None  # the second signal's number, once one came
 
     def _handle(self, signum, frame):
-        if self.signal is not None:
-            self.second = f"second signal {signum}: stopped at once"
-            self.state.interrupt(SecondSignal(self.second))
-            return
-        self.signal = signum
-        self.announce(f"{signal.Signals(signum).name}: stopping after this step and saving "
-                      "the resume state (a second signal stops at once, keeping the last "
-                      "saved state)")
+        if self.signal is None:
+            self.signal = signum
+            self.announce(f"{signal.Signals(signum).name}: stopping after this step and "
+                          "saving the resume state (a second signal stops at once, keeping "
+                          "the last saved state)")
+        elif self.second is None:
+            self.second = signum
+            if self.exit_process:
+                self.state.after_save(self._exit_now)
+
+    def _exit_now(self):
+        saved = self.state.saved
+        message = stop_message(self.second, self.state.backup_dir,
+                               None if saved is None else saved.get("iterations", 0))
+        # The main thread may be inside a write to these streams: a flush here can raise.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os.write(2, f"{os.path.basename(sys.argv[0])}: {message}\n".encode())
+        os._exit(exit_status(self.second))
 
     def _stop_if_asked(self):
-        if self.second is not None:  # raised where Python dropped it: raise it again here
-            raise SecondSignal(self.second)
+        if self.second is not None:
+            raise SecondSignal(f"second signal {self.second}: stopped without a save")
         # After the last step the epoch's end (validation, last.keras, the fit-done mark) is
         # the run's end: it runs, and the trainer stops after fit.
         if self.signal is not None and optimizer_step(self.model) < self.total_steps:
@@ -397,21 +435,15 @@ class SignalStop(keras.callbacks.Callback):
     def on_test_batch_end(self, batch, logs=None):
         self._stop_if_asked()
 
-    def _unraisable(self, unraisable):
-        if not isinstance(unraisable.exc_value, SecondSignal):
-            self.previous_unraisable(unraisable)
-
     def __enter__(self):
         self.previous = {signum: signal.getsignal(signum) for signum in self.SIGNALS}
         for signum in self.SIGNALS:
             signal.signal(signum, self._handle)
-        self.previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, *exc_info):
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
-        sys.unraisablehook = self.previous_unraisable
 
 
 def read_log(csv_path):

@@ -52,18 +52,7 @@ class TrainingInterrupted(Exception):
     `saved_step` (None: none was saved yet), is kept in `backup_dir`."""
 
     def __init__(self, signum, backup_dir, step, saved_step):
-        if saved_step == step:
-            message = (f"stopped by signal {signum} at step {step}: state saved in "
-                       f"{backup_dir}; rerun the same command to resume.")
-        elif saved_step is None:
-            message = (f"stopped at once by a second signal {signum} at step {step}, before "
-                       "any resume state was saved: rerun the same command to start the run "
-                       "again.")
-        else:
-            message = (f"stopped at once by a second signal {signum} at step {step}; the "
-                       f"last saved state (step {saved_step}) is in {backup_dir}: rerun the "
-                       "same command to resume from there.")
-        super().__init__(message)
+        super().__init__(run_callbacks.stop_message(signum, backup_dir, saved_step, step))
         self.signum, self.backup_dir = signum, backup_dir
         self.step, self.saved_step = step, saved_step
 
@@ -309,12 +298,14 @@ def compile_model(model, config, optimizer):
 
 
 # ---------------------------------------------------------------------------- train
-def train(config, log=_print):
+def train(config, log=_print, exit_on_second_signal=False):
     """Train as `config` says; return the results dict (also written to results.json).
 
     Raises ConfigError (a ValueError) for a config that cannot run, FloatingPointError when
     the loss becomes NaN, and TrainingInterrupted after SIGINT/SIGTERM (the resume state is
-    kept). The global dtype policy, signal handlers and JAX distribution are restored.
+    kept). A second signal raises it at the next step's end without a save, or, with
+    `exit_on_second_signal` (for a process of its own, as train.py), ends the process at
+    once. The global dtype policy, signal handlers and JAX distribution are restored.
 
     Rerunning a config resumes its run: from the resume state after a crash, or, when the
     fit had finished but the results were not yet written, by writing them from the final
@@ -348,7 +339,8 @@ def train(config, log=_print):
             keras.config.set_dtype_policy(training["precision"])
         placement = stack.enter_context(Placement(training["strategy"],
                                                   training["cpu_devices"]))
-        return _train(config, entry, run_dir, results_path, placement, log)
+        return _train(config, entry, run_dir, results_path, placement, log,
+                      exit_on_second_signal)
 
 
 def _seed_everything(config):
@@ -479,10 +471,10 @@ def _fit_sessions(plan, steps_done):
 
 
 def _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done, placement,
-         is_chief, log):
+         is_chief, log, exit_on_second_signal):
     """Fit `model` from step `steps_done` to the end; raises TrainingInterrupted after a
     signal and FloatingPointError after a NaN loss."""
-    stop = run_callbacks.SignalStop(run.backup, plan.total_steps, log)
+    stop = run_callbacks.SignalStop(run.backup, plan.total_steps, log, exit_on_second_signal)
     with stop:  # until the stop's bookkeeping is done: a second signal there cuts it short
         try:
             with placement.scope():
@@ -501,16 +493,12 @@ def _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done, p
         except (run_callbacks.StopRequested, KeyboardInterrupt):
             if stop.signal is None:
                 raise  # a KeyboardInterrupt of the user's own, outside any signal of ours
-        try:
-            if stop.signal is not None:
-                run.close_logs()
-                run.progress.save()  # the cut epoch's steps and time count
-            if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
-                run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
-                                          os.path.join(run_dir, "curves.png"))
-        except KeyboardInterrupt:  # a second signal: each file is whole or as it was
-            if stop.signal is None:
-                raise
+        if stop.signal is not None:
+            run.close_logs()
+            run.progress.save()  # the cut epoch's steps and time count
+        if is_chief and os.path.exists(os.path.join(run_dir, "log.csv")):
+            run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
+                                      os.path.join(run_dir, "curves.png"))
     if stop.signal is not None:
         saved = run.backup.saved
         raise TrainingInterrupted(stop.signal, run.backup.backup_dir,
@@ -533,7 +521,7 @@ def _evaluate_as_shipped(model, config, validation_data):
     return evaluated.evaluate(validation_data, verbose=0, return_dict=True), deployed_counts
 
 
-def _train(config, entry, run_dir, results_path, placement, log):
+def _train(config, entry, run_dir, results_path, placement, log, exit_on_second_signal):
     training = config["training"]
     is_chief, worker_index = worker_info()
     train_stream, validation_data, info = make_data(
@@ -588,7 +576,7 @@ def _train(config, entry, run_dir, results_path, placement, log):
                 compile_model(model, config, keras.optimizers.SGD())
         else:
             _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done,
-                 placement, is_chief, log)
+                 placement, is_chief, log, exit_on_second_signal)
         evaluation, deployed_counts = _evaluate_as_shipped(model, config, validation_data)
     results = _results(config, model, info, evaluation, counts, deployed_counts, plan, run,
                        placement.replicas)
