@@ -143,7 +143,7 @@ def test_a_second_signal_raises_nothing_where_it_lands(capfd, monkeypatch):
     from ghostnet_tf.training.callbacks import SecondSignal, SignalStop
 
     class State:  # the resume state: no save may start once a second signal came
-        backup_dir, saved = "runs/tiny/backup", {"iterations": 20}
+        backup_dir, saved_step = "runs/tiny/backup", 20
 
         def after_save(self, action):  # no save in progress
             action()

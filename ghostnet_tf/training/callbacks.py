@@ -295,6 +295,11 @@ class ResumeState(keras.callbacks.Callback):
                 with contextlib.suppress(OSError):
                     os.remove(os.path.join(self.backup_dir, name))
 
+    @property
+    def saved_step(self):
+        """The step of the last whole state on disk; None before any."""
+        return None if self.saved is None else self.saved.get("iterations", 0)
+
     def after_save(self, action):
         """Call `action` now, or at the end of the save in progress: a stop must not cut it."""
         if self._saving:
@@ -410,9 +415,7 @@ class SignalStop(keras.callbacks.Callback):
                 self.state.after_save(self._exit_now)
 
     def _exit_now(self):
-        saved = self.state.saved
-        message = stop_message(self.second, self.state.backup_dir,
-                               None if saved is None else saved.get("iterations", 0))
+        message = stop_message(self.second, self.state.backup_dir, self.state.saved_step)
         # The main thread may be inside a write to these streams: a flush here can raise.
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):

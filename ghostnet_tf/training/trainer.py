@@ -475,7 +475,7 @@ def _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done, p
     """Fit `model` from step `steps_done` to the end; raises TrainingInterrupted after a
     signal and FloatingPointError after a NaN loss."""
     stop = run_callbacks.SignalStop(run.backup, plan.total_steps, log, exit_on_second_signal)
-    with stop:  # until the stop's bookkeeping is done: a second signal there cuts it short
+    with stop:  # until the stop's bookkeeping is done: a second signal there ends train.py
         try:
             with placement.scope():
                 for initial_epoch, epochs, steps, first_step in _fit_sessions(plan,
@@ -500,10 +500,8 @@ def _fit(model, train_stream, validation_data, plan, run, run_dir, steps_done, p
             run_callbacks.save_curves(os.path.join(run_dir, "log.csv"),
                                       os.path.join(run_dir, "curves.png"))
     if stop.signal is not None:
-        saved = run.backup.saved
         raise TrainingInterrupted(stop.signal, run.backup.backup_dir,
-                                  run_callbacks.optimizer_step(model),
-                                  None if saved is None else saved.get("iterations", 0))
+                                  run_callbacks.optimizer_step(model), run.backup.saved_step)
     if run.nan_stop.stopped_at is not None:
         raise FloatingPointError(
             f"the loss became NaN or infinite at batch {run.nan_stop.stopped_at}: training "
