@@ -61,7 +61,6 @@ def test_an_rgb_classifier_with_labels_is_a_core_ml_image_classifier(tmp_path):
 
 
 def test_a_grayscale_model_without_labels_gives_probabilities(tmp_path):
-    keras.utils.set_random_seed(0)
     model = get_model("ghost_resnet20", input_shape=(28, 28, 1), classes=10, version=3)
     model.save(tmp_path / "model.keras")
     assert export_cli.main(["--model", str(tmp_path / "model.keras"), "--formats", "coreml",

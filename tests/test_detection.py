@@ -40,7 +40,6 @@ def test_the_pyramid_gives_keras_hub_its_levels():
 
 
 def test_a_retinanet_with_a_ghostnet_encoder_trains_saves_and_loads(tmp_path):
-    keras.utils.set_random_seed(0)
     encoder = ghostnet_tf.feature_pyramid(ghostnet_tf.get_model(
         "ghostnet_050", include_top=False, input_shape=(128, 128, 3)))
     backbone = keras_hub.models.RetinaNetBackbone(
@@ -70,7 +69,6 @@ def test_a_retinanet_with_a_ghostnet_encoder_trains_saves_and_loads(tmp_path):
 
 
 def test_a_deeplabv3_with_a_ghostnetv3_encoder_trains_saves_and_loads(tmp_path):
-    keras.utils.set_random_seed(0)
     encoder = ghostnet_tf.feature_pyramid(ghostnet_tf.get_model(
         "ghostnetv3_050", include_top=False, input_shape=(64, 64, 3)))
     backbone = keras_hub.models.DeepLabV3Backbone(

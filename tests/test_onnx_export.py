@@ -39,7 +39,6 @@ def _random_statistics(model):
     ("vgg16", {"classes": 10}),
 ])
 def test_onnx_gives_the_keras_models_probabilities(tmp_path, name, kwargs):
-    keras.utils.set_random_seed(0)
     model = _random_statistics(get_model(name, **kwargs))
     shape = model.input_shape[1:]
     images = np.random.default_rng(1).uniform(0, 255, (8,) + shape).astype("float32")
@@ -69,7 +68,6 @@ def test_nchw_onnx_has_no_transpose_and_says_how_to_feed_it(tmp_path):
     """--onnx-layout nchw: NCHW in, no Transpose at all; the metadata has the layout, the
     labels, the normalization inside and the evaluation transform; ONNXPredictor (and so
     eval.py) reads the layout from it."""
-    keras.utils.set_random_seed(0)
     model = _random_statistics(get_model("ghostnet_050", input_shape=(64, 64, 3), classes=3))
     images = np.random.default_rng(1).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
     report = export(model, tmp_path / "out", formats=["onnx"], check_images=images,
